@@ -1,0 +1,26 @@
+"""The recurrent core: LSTM, GRU and RNN as drop-in torch.nn modules with visible gates."""
+
+from .activations import ACTIVATION_NAMES, Activation, get_activation
+from .cells import GRUCell, LSTMCell, RNNCell
+from .init import chrono_init_, forget_bias_
+from .layers import ENGINES, GRU, LSTM, RNN, RNNBase
+from .trace import GateRecorder, Trace, record_gates
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "ENGINES",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Activation",
+    "GRUCell",
+    "GateRecorder",
+    "LSTMCell",
+    "RNNBase",
+    "RNNCell",
+    "Trace",
+    "chrono_init_",
+    "forget_bias_",
+    "get_activation",
+    "record_gates",
+]
