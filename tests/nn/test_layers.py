@@ -27,8 +27,14 @@ def _compare(cfg: Config, engine: str, tol: float = 1e-10):
         torch.testing.assert_close(a, b, atol=tol, rtol=0, msg=lambda m, name=name: f"grad {name}: {m}")
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.mode}-L{c.layers}-bi{int(c.bidirectional)}-"
-                         f"bf{int(c.batch_first)}-p{c.proj}-h{int(c.init_state)}-{c.inputs}")
+@pytest.mark.parametrize(
+    "cfg",
+    CONFIGS,
+    ids=lambda c: (
+        f"{c.mode}-L{c.layers}-bi{int(c.bidirectional)}-"
+        f"bf{int(c.batch_first)}-p{c.proj}-h{int(c.init_state)}-{c.inputs}"
+    ),
+)
 def test_transparent_equals_torch(cfg):
     _compare(cfg, "transparent")
 

@@ -74,8 +74,9 @@ class Activation:
 
 
 def _hard_sigmoid(x: Tensor) -> Tensor:
-    # Keras 3 definition: relu6(x + 3) / 6, identical to torch's hardsigmoid.
-    return F.hardsigmoid(x)
+    # Keras 3 definition: relu6(x + 3) / 6, torch's hardsigmoid. Written out because torch's
+    # hardsigmoid backward uses a float32 1/6 even for float64 tensors.
+    return (x + 3).clamp(0, 6) / 6
 
 
 def _linear(x: Tensor) -> Tensor:
@@ -93,7 +94,7 @@ _NAMED: dict[str, Activation] = {
     "hard_sigmoid": Activation(
         "hard_sigmoid",
         _hard_sigmoid,
-        lambda x: F.hardsigmoid(x, inplace=True),
+        lambda x: x.add_(3).clamp_(0, 6).div_(6),
         lambda y: ((y > 0) & (y < 1)).to(y.dtype) / 6,
     ),
     "linear": Activation("linear", _linear, lambda x: x, torch.ones_like),
@@ -114,7 +115,9 @@ _ALIASES = {"swish": "silu", None: "linear"}
 ACTIVATION_NAMES = tuple(sorted(_NAMED)) + tuple(k for k in _ALIASES if k)
 
 
-def get_activation(spec: str | Callable[[Tensor], Tensor] | Activation | None, argument: str = "activation") -> Activation:
+def get_activation(
+    spec: str | Callable[[Tensor], Tensor] | Activation | None, argument: str = "activation"
+) -> Activation:
     """Resolve a Keras name (``'tanh'``, ``'relu'``, ...), a callable or None (linear).
 
     Raises:
@@ -128,8 +131,7 @@ def get_activation(spec: str | Callable[[Tensor], Tensor] | Activation | None, a
         if isinstance(key, str) and key.lower() in _NAMED:
             return _NAMED[key.lower()]
         raise ValueError(
-            f"{argument}: expected one of {', '.join(repr(n) for n in ACTIVATION_NAMES)} "
-            f"or a callable, got {spec!r}"
+            f"{argument}: expected one of {', '.join(repr(n) for n in ACTIVATION_NAMES)} or a callable, got {spec!r}"
         )
     if isinstance(spec, torch.nn.Module) or callable(spec):
         for act in _NAMED.values():  # torch.tanh passed as a callable keeps the fast path

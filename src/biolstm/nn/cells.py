@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .activations import Activation, get_activation
 from ..validation import check_positive_int, check_type
+from .activations import Activation, get_activation
 
 
 class LayerNormParams(NamedTuple):
@@ -188,9 +188,7 @@ class _CellBase(nn.Module):
                 f"of shape {tuple(input.shape)}"
             )
         if input.shape[-1] != self.input_size:
-            raise ValueError(
-                f"input: expected last dimension input_size={self.input_size}, got {input.shape[-1]}"
-            )
+            raise ValueError(f"input: expected last dimension input_size={self.input_size}, got {input.shape[-1]}")
         batched = input.dim() == 2
         if hx is not None and hx.dim() != input.dim():
             raise ValueError(

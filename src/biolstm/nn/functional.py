@@ -353,7 +353,7 @@ class GRUScan(torch.autograd.Function):
         T, B, H3 = G.shape
         H = H3 // 3
         dY = dY.contiguous()
-        r, z, n_ = G.split(H, dim=-1)
+        _r, z, n_ = G.split(H, dim=-1)
         H_prev = _shifted(h0, Y)  # (T, B, H)
         d_rz = rec_act.grad(G[..., : 2 * H], pre_rz)
         # Factors  # (T, B, 3H), layout [Fr | Fz | Fn]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, _VF, nn
+from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ..validation import BiolstmWarning, check_choice, check_positive_int, check_probability, check_type
@@ -177,8 +177,17 @@ class RNNBase(nn.Module):
 
     def _params(self, layer: int, direction: int) -> dict[str, Tensor | None]:
         sfx = f"_l{layer}{'_reverse' if direction else ''}"
-        keys = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "ln_ih_weight", "ln_hh_weight",
-                "ln_cell_weight", "ln_cell_bias")
+        keys = (
+            "weight_ih",
+            "weight_hh",
+            "bias_ih",
+            "bias_hh",
+            "weight_hr",
+            "ln_ih_weight",
+            "ln_hh_weight",
+            "ln_cell_weight",
+            "ln_cell_bias",
+        )
         return {k: getattr(self, k + sfx, None) for k in keys}
 
     @property
@@ -192,8 +201,17 @@ class RNNBase(nn.Module):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
-        defaults = dict(proj_size=0, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                        bidirectional=False, recurrent_dropout=0.0, layer_norm=False, engine="auto")
+        defaults = dict(
+            proj_size=0,
+            num_layers=1,
+            bias=True,
+            batch_first=False,
+            dropout=0.0,
+            bidirectional=False,
+            recurrent_dropout=0.0,
+            layer_norm=False,
+            engine="auto",
+        )
         for key, default in defaults.items():
             if getattr(self, key) != default:
                 s += f", {key}={getattr(self, key)!r}"
@@ -273,15 +291,19 @@ class RNNBase(nn.Module):
             out, h_n, c_n = self._forward_fused(input if packed else data, h0, c0, lengths)
             trace = None
         else:
-            out, h_n, c_n, trace = self._forward_transparent(input if packed else data, h0, c0, lengths,
-                                                            need_trace, engine)
+            out, h_n, c_n, trace = self._forward_transparent(
+                input if packed else data, h0, c0, lengths, need_trace, engine
+            )
         if not batched:
             out = out.squeeze(0 if self.batch_first else 1)
             h_n = h_n.squeeze(1)
             c_n = c_n.squeeze(1) if c_n is not None else None
             if trace is not None:
-                trace = Trace(trace.mode, [[{k: v.squeeze(0) for k, v in rec.items()} for rec in layer]
-                                           for layer in trace.layers], None)
+                trace = Trace(
+                    trace.mode,
+                    [[{k: v.squeeze(0) for k, v in rec.items()} for rec in layer] for layer in trace.layers],
+                    None,
+                )
         for name, sink in self._trace_sinks:
             sink.add(name, trace)
         hidden = (h_n, c_n) if self.mode == "LSTM" else h_n
@@ -357,23 +379,47 @@ class RNNBase(nn.Module):
         if lengths is not None and not isinstance(input, PackedSequence):
             return self._fused_with_lengths(input, h0, c0, lengths)
         hx = (h0, c0) if self.mode == "LSTM" else h0
-        fn = _FUSED[self.mode] if self.mode in ("LSTM", "GRU") else _FUSED[
-            "RNN_RELU" if self.activation.name == "relu" else "RNN_TANH"]
+        fn = (
+            _FUSED[self.mode]
+            if self.mode in ("LSTM", "GRU")
+            else _FUSED["RNN_RELU" if self.activation.name == "relu" else "RNN_TANH"]
+        )
         flat = self._flat_weights()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
             if isinstance(input, PackedSequence):
                 data, batch_sizes, sorted_idx, unsorted_idx = input
                 if sorted_idx is not None:
-                    hx = tuple(s.index_select(1, sorted_idx) for s in hx) if self.mode == "LSTM" else \
-                        hx.index_select(1, sorted_idx)
-                result = fn(data, batch_sizes, hx, flat, self.bias, self.num_layers, self.dropout,
-                            self.training, self.bidirectional)
+                    hx = (
+                        tuple(s.index_select(1, sorted_idx) for s in hx)
+                        if self.mode == "LSTM"
+                        else hx.index_select(1, sorted_idx)
+                    )
+                result = fn(
+                    data,
+                    batch_sizes,
+                    hx,
+                    flat,
+                    self.bias,
+                    self.num_layers,
+                    self.dropout,
+                    self.training,
+                    self.bidirectional,
+                )
                 out = PackedSequence(result[0], batch_sizes, sorted_idx, unsorted_idx)
                 states = [s if unsorted_idx is None else s.index_select(1, unsorted_idx) for s in result[1:]]
             else:
-                result = fn(input, hx, flat, self.bias, self.num_layers, self.dropout, self.training,
-                            self.bidirectional, self.batch_first)
+                result = fn(
+                    input,
+                    hx,
+                    flat,
+                    self.bias,
+                    self.num_layers,
+                    self.dropout,
+                    self.training,
+                    self.bidirectional,
+                    self.batch_first,
+                )
                 out, states = result[0], list(result[1:])
         return out, states[0], (states[1] if len(states) > 1 else None)
 
@@ -389,8 +435,9 @@ class RNNBase(nn.Module):
             xs = x.index_select(bdim, keep.to(x.device))
             kd = keep.to(h0.device)
             packed = pack_padded_sequence(xs, lengths[keep].cpu(), batch_first=self.batch_first, enforce_sorted=False)
-            o, h, c = self._forward_fused(packed, h0.index_select(1, kd),
-                                          c0.index_select(1, kd) if c0 is not None else None, None)
+            o, h, c = self._forward_fused(
+                packed, h0.index_select(1, kd), c0.index_select(1, kd) if c0 is not None else None, None
+            )
             o, _ = pad_packed_sequence(o, batch_first=self.batch_first, total_length=T)
             out = out.index_copy(bdim, keep.to(x.device), o)
             h_n = h_n.index_copy(1, kd, h)
@@ -432,8 +479,9 @@ class RNNBase(nn.Module):
             for d in range(self.num_directions):
                 k = layer * self.num_directions + d
                 xin = layer_in if d == 0 else reverse_padded(layer_in, lens)
-                y, hn, cn, rec = self._run_direction(layer, d, xin, h0[k], c0[k] if c0 is not None else None,
-                                                     lens, batch_sizes, need_trace, engine)
+                y, hn, cn, rec = self._run_direction(
+                    layer, d, xin, h0[k], c0[k] if c0 is not None else None, lens, batch_sizes, need_trace, engine
+                )
                 if d == 1:
                     y = reverse_padded(y, lens)
                     rec = {key: reverse_padded(v, lens) for key, v in rec.items()}
@@ -452,8 +500,12 @@ class RNNBase(nn.Module):
 
         if packed:
             full_lens = lens if lens is not None else torch.full((B,), T, dtype=torch.long)
-            out = PackedSequence(pack_padded_sequence(out, full_lens.cpu()).data, input.batch_sizes,
-                                 input.sorted_indices, input.unsorted_indices)
+            out = PackedSequence(
+                pack_padded_sequence(out, full_lens.cpu()).data,
+                input.batch_sizes,
+                input.sorted_indices,
+                input.unsorted_indices,
+            )
         inverse = None
         if order is not None:
             inverse = torch.empty_like(order)
@@ -466,14 +518,17 @@ class RNNBase(nn.Module):
             out = out.transpose(0, 1)
         trace = None
         if need_trace:
+
             def fmt(v: Tensor) -> Tensor:  # (T, B, H) sorted -> (B, T, H) caller's order
                 v = v.transpose(0, 1)
                 return v.index_select(0, inverse.to(v.device)) if inverse is not None else v
+
             trace_lens = None
             if lens is not None:
                 trace_lens = lens if inverse is None else lens.index_select(0, inverse.to(lens.device))
-            trace = Trace(self.mode, [[{k: fmt(v) for k, v in rec.items()} for rec in layer] for layer in records],
-                          trace_lens)
+            trace = Trace(
+                self.mode, [[{k: fmt(v) for k, v in rec.items()} for rec in layer] for layer in records], trace_lens
+            )
         return out, h_n, c_n, trace
 
     def _recurrent_mask(self, B: int, like: Tensor) -> Tensor | None:
@@ -496,8 +551,21 @@ class RNNBase(nn.Module):
         b_ih, b_hh = p["bias_ih"], p["bias_hh"]
         if self.mode == "LSTM":
             b = b_ih + b_hh if b_ih is not None else None
-            y, hn, cn, G, C = LSTMScan.apply(x, p["weight_ih"], b, h0, c0, p["weight_hh"], p["weight_hr"], mask,
-                                             batch_sizes, lens, act, rec_act, use_fast_tanh(x.device))
+            y, hn, cn, G, C = LSTMScan.apply(
+                x,
+                p["weight_ih"],
+                b,
+                h0,
+                c0,
+                p["weight_hh"],
+                p["weight_hr"],
+                mask,
+                batch_sizes,
+                lens,
+                act,
+                rec_act,
+                use_fast_tanh(x.device),
+            )
             rec = {}
             if need_trace:
                 rec = dict(zip("ifgo", G.split(H, dim=-1)), c=C, h=y)
@@ -505,7 +573,7 @@ class RNNBase(nn.Module):
         if self.mode == "GRU":
             xp = F.linear(x, p["weight_ih"], b_ih).contiguous()  # (T, B, 3H)
             y, hn, G = GRUScan.apply(xp, h0, p["weight_hh"], b_hh, mask, batch_sizes, lens, act, rec_act)
-            rec = {"r": G[..., :H], "z": G[..., H:2 * H], "n": G[..., 2 * H:], "h": y} if need_trace else {}
+            rec = {"r": G[..., :H], "z": G[..., H : 2 * H], "n": G[..., 2 * H :], "h": y} if need_trace else {}
             return y, hn, None, rec
         b = b_ih + b_hh if b_ih is not None else None
         xp = F.linear(x, p["weight_ih"], b).contiguous()  # (T, B, H)
@@ -609,11 +677,34 @@ class LSTM(RNNBase):
             out[t] = h
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, device=None, dtype=None, **options) -> None:
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         proj_size, device, dtype, **options)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+        **options,
+    ) -> None:
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+            **options,
+        )
 
 
 class GRU(RNNBase):
@@ -631,11 +722,33 @@ class GRU(RNNBase):
     Shapes: as torch.nn.GRU. Returns ``output, h_n`` (+ Trace with r, z, n, h).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, **options) -> None:
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         0, device, dtype, **options)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        **options,
+    ) -> None:
+        super().__init__(
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+            **options,
+        )
 
 
 class RNN(RNNBase):
@@ -647,14 +760,39 @@ class RNN(RNNBase):
     (+ Trace with h).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, device=None, dtype=None, *, activation=None, **options) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        activation=None,
+        **options,
+    ) -> None:
         check_choice(nonlinearity, ("tanh", "relu"), "nonlinearity")
         if "recurrent_activation" in options:
             raise TypeError("recurrent_activation: an RNN has no gates; use activation=")
         mode = "RNN_RELU" if nonlinearity == "relu" else "RNN_TANH"
-        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         0, device, dtype, activation=activation if activation is not None else nonlinearity,
-                         **options)
+        super().__init__(
+            mode,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+            activation=activation if activation is not None else nonlinearity,
+            **options,
+        )
         self.nonlinearity = nonlinearity

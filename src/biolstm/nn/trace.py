@@ -120,8 +120,7 @@ def record_gates(model: torch.nn.Module) -> Iterator[GateRecorder]:
             hooked.append((module, sink))
     if not hooked:
         raise ValueError(
-            f"model: expected a module containing biolstm.nn LSTM/GRU/RNN layers, "
-            f"got {type(model).__name__} with none"
+            f"model: expected a module containing biolstm.nn LSTM/GRU/RNN layers, got {type(model).__name__} with none"
         )
     try:
         yield recorder

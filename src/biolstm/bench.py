@@ -1,0 +1,175 @@
+"""Engine benchmark: biolstm's engines against torch.nn.LSTM, as ratios measured in one run.
+
+Each case times one training step (forward, sum of outputs, backward) at float32, after
+warm-up, and reports the median of the timed runs. Every ratio divides by torch.nn.LSTM with
+oneDNN on the same shape, measured in the same process. Timings never enter the tests; this
+module is run by ``benchmarks/engines.py`` and ``biolstm bench``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .nn import GRU, LSTM
+
+SHAPES = [(64, 200, 4, 128), (64, 100, 512, 512), (8, 2000, 64, 256)]
+
+
+class LoopLSTM(nn.Module):
+    """The baseline a user writes first: the LSTM equations as a Python loop under autograd.
+
+    ``hoist=False`` writes the gates exactly as the equations read (input and recurrent
+    products at every step); ``hoist=True`` computes the input products for all steps at once.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, hoist: bool = False) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(input_size, hidden_size)  # only for its parameters
+        self.hoist = hoist
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B, T, D)
+        c = self.cell
+        B, T, _ = x.shape
+        h = x.new_zeros(B, c.hidden_size)
+        s = h
+        xp = x @ c.weight_ih.t() + c.bias_ih + c.bias_hh if self.hoist else None  # (B, T, 4H)
+        outs = []
+        for t in range(T):
+            if xp is not None:
+                pre = xp[:, t] + h @ c.weight_hh.t()
+            else:
+                pre = x[:, t] @ c.weight_ih.t() + c.bias_ih + h @ c.weight_hh.t() + c.bias_hh
+            i, f, g, o = pre.chunk(4, dim=1)
+            s = torch.sigmoid(f) * s + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(s)
+            outs.append(h)
+        return torch.stack(outs, 1)
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[int, int], nn.Module]
+    call: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+    context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+
+def _out(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return m(x)[0]
+
+
+def _out_gates(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    out, _, _trace = m(x, return_gates=True)
+    return out
+
+
+@contextlib.contextmanager
+def _no_mkldnn():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TF32 acceleration")
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+
+
+CASES = [
+    Case("torch.nn.LSTM (oneDNN)", lambda d, h: nn.LSTM(d, h, batch_first=True), _out),
+    Case("torch.nn.LSTM (oneDNN off)", lambda d, h: nn.LSTM(d, h, batch_first=True), _out, _no_mkldnn),
+    Case("Python loop under autograd", lambda d, h: LoopLSTM(d, h), lambda m, x: m(x)),
+    Case("Python loop, input products hoisted", lambda d, h: LoopLSTM(d, h, hoist=True), lambda m, x: m(x)),
+    Case("biolstm fused", lambda d, h: LSTM(d, h, batch_first=True, engine="fused"), _out),
+    Case("biolstm transparent", lambda d, h: LSTM(d, h, batch_first=True, engine="transparent"), _out),
+    Case(
+        "biolstm transparent + return_gates",
+        lambda d, h: LSTM(d, h, batch_first=True, engine="transparent"),
+        _out_gates,
+    ),
+    Case(
+        "biolstm transparent, activation='relu'",
+        lambda d, h: LSTM(d, h, batch_first=True, activation="relu", engine="transparent"),
+        _out,
+    ),
+    Case("torch.nn.GRU (oneDNN)", lambda d, h: nn.GRU(d, h, batch_first=True), _out),
+    Case("biolstm GRU transparent", lambda d, h: GRU(d, h, batch_first=True, engine="transparent"), _out),
+]
+
+
+def time_step(
+    model: nn.Module, call, x: torch.Tensor, repeats: int, warmup: int = 3, budget_s: float = math.inf
+) -> tuple[float, int]:
+    """Median seconds of one forward+backward step, and how many runs it took."""
+    times: list[float] = []
+    for k in range(warmup + repeats):
+        model.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        call(model, x).sum().backward()
+        dt = time.perf_counter() - t0
+        if k >= warmup:
+            times.append(dt)
+            if sum(times) > budget_s and len(times) >= 3:
+                break
+    return statistics.median(times), len(times)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_engine_benchmark(
+    quick: bool = False,
+    repeats: int = 20,
+    threads: int = 2,
+    shapes: list[tuple[int, int, int, int]] | None = None,
+    print_fn=print,
+) -> list[dict]:
+    """Time every case at every shape; print a Markdown table of ratios; return the rows."""
+    torch.set_num_threads(threads)
+    shapes = shapes or (SHAPES[:1] if quick else SHAPES)
+    repeats = min(repeats, 5) if quick else repeats
+    print_fn(
+        f"# biolstm engine benchmark: {cpu_name()}, {threads} threads, torch {torch.__version__}, "
+        f"float32, forward+backward, median of up to {repeats} runs after warm-up"
+    )
+    rows = []
+    for B, T, D, H in shapes:
+        torch.manual_seed(0)
+        x = torch.randn(B, T, D, requires_grad=True)
+        base_model = nn.LSTM(D, H, batch_first=True)
+        results = {}
+        for case in CASES:
+            model = case.build(D, H)
+            if isinstance(model, (nn.LSTM, LSTM)):
+                model.load_state_dict(base_model.state_dict())
+            slow = case.name.startswith("Python loop")
+            with case.context():
+                sec, n = time_step(
+                    model, case.call, x, repeats, warmup=1 if slow else 3, budget_s=60.0 if slow else math.inf
+                )
+            results[case.name] = (sec, n)
+        base = results[CASES[0].name][0]
+        print_fn(f"\n## B={B}, T={T}, D={D}, H={H}\n")
+        print_fn("| case | ms per step | ratio to torch.nn.LSTM (oneDNN) | runs |")
+        print_fn("|---|---:|---:|---:|")
+        for name, (sec, n) in results.items():
+            print_fn(f"| {name} | {sec * 1e3:.1f} | {sec / base:.2f} | {n} |")
+            rows.append(dict(shape=(B, T, D, H), case=name, ms=sec * 1e3, ratio=sec / base, runs=n))
+        loop = results["Python loop under autograd"][0]
+        mine = results["biolstm transparent"][0]
+        print_fn(f"\nbiolstm transparent is {loop / mine:.1f}x faster than the Python loop.")
+    return rows

@@ -1,0 +1,48 @@
+"""The biolstm command: help, version, fast start, and the bench command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+import biolstm
+from biolstm.cli import app
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"biolstm {biolstm.__version__}"
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "bench" in result.output
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from biolstm.cli import app; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bench_rejects_bad_repeats():
+    result = runner.invoke(app, ["bench", "--repeats", "0"])
+    assert result.exit_code != 0
+    assert "repeats" in result.output
+
+
+def test_engine_benchmark_runs_on_a_tiny_shape():
+    from biolstm.bench import run_engine_benchmark
+
+    lines = []
+    rows = run_engine_benchmark(repeats=1, threads=1, shapes=[(2, 5, 3, 4)], print_fn=lines.append)
+    cases = {r["case"] for r in rows}
+    assert "biolstm transparent" in cases and "torch.nn.LSTM (oneDNN)" in cases
+    base = next(r for r in rows if r["case"] == "torch.nn.LSTM (oneDNN)")
+    assert base["ratio"] == 1.0
+    assert any(line.startswith("| biolstm transparent |") for line in lines)
