@@ -183,3 +183,11 @@ def test_double_backward_through_autograd_engine():
     (g,) = torch.autograd.grad(lstm(x)[0].pow(2).sum(), x, create_graph=True)
     (gg,) = torch.autograd.grad(g.sum(), x)
     assert torch.isfinite(gg).all() and gg.abs().sum() > 0
+
+
+@pytest.mark.parametrize("B", [31, 32, 40])  # both storage layouts of the LSTM scan
+@pytest.mark.parametrize("inputs", ["plain", "lengths"])
+def test_both_scan_layouts_equal_torch(B, inputs):
+    cfg = Config(mode="LSTM", layers=2, bidirectional=True, proj=3, init_state=True, inputs=inputs, T=6, B=B, H=7)
+    cfg.lengths = [1 + (7 * b) % 6 for b in range(B)]
+    _compare(cfg, "transparent")

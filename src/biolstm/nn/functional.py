@@ -83,6 +83,27 @@ def _deriv_into(act: Activation, y: Tensor, x: Tensor | None, out: Tensor) -> Te
     return out
 
 
+def batch_major(B: int) -> bool:
+    """Storage layout of the LSTM scan's per-step buffers for batch size B.
+
+    Per step, the scan works on logical ``(features, B)`` blocks. For B >= 32 they are stored
+    feature-major (each gate a contiguous block; fastest element-wise work). For smaller
+    batches they are stored batch-major ``(B, features)`` and used through transposed views:
+    MKL's product with only a few columns is several times slower than with few rows.
+    """
+    return B < 32
+
+
+def _step_buffers(T: int, B: int, bm: bool, alloc, opts):
+    """Allocator of logical (T, F, B) buffers in the chosen storage layout."""
+
+    def buf(F: int, how=None) -> Tensor:
+        how = how or alloc
+        return how(T, B, F, **opts).transpose(1, 2) if bm else how(T, F, B, **opts)
+
+    return buf
+
+
 def _chunk_steps(T: int, per_step: int, budget: int = 1 << 20) -> int:
     """Steps per chunk so that a (features, steps*B) block holds about ``budget`` numbers."""
     return max(1, min(T, budget // max(per_step, 1)))
@@ -117,23 +138,28 @@ class LSTMScan(torch.autograd.Function):
         H4, P = w_hh.shape
         H = H4 // 4
         full = batch_sizes is None
-        alloc = torch.empty if full else torch.zeros
         opts = dict(dtype=x.dtype, device=x.device)
-        # Gate pre-activations, input side, all steps: one batched product  # (T, 4H, B)
-        G = torch.empty(T, H4, B, **opts)
-        wx = w_ih.expand(T, H4, D)
-        if b is not None:
-            torch.baddbmm(b.view(1, H4, 1).expand(T, H4, B), wx, x.transpose(1, 2), out=G)
-        else:
-            torch.bmm(wx, x.transpose(1, 2), out=G)
-        C = alloc(T, H, B, **opts)  # cell states (2c while the fast loop runs)
-        TC = alloc(T, H, B, **opts)  # act(c)
-        Y = alloc(T, P, B, **opts)  # h
-        M = alloc(T, H, B, **opts) if w_hr is not None else None  # o * act(c) before projection
+        buf = _step_buffers(T, B, batch_major(B), torch.empty if full else torch.zeros, opts)
+        # Gate pre-activations, input side, all steps: one product  # (T, 4H, B)
+        G = buf(H4, torch.empty)
+        if batch_major(B):  # storage (T, B, 4H)
+            Gs = G.transpose(1, 2).view(T * B, H4)
+            X2 = x.reshape(T * B, D)
+            torch.addmm(b, X2, w_ih.t(), out=Gs) if b is not None else torch.mm(X2, w_ih.t(), out=Gs)
+        else:  # storage (T, 4H, B)
+            wx = w_ih.expand(T, H4, D)
+            if b is not None:
+                torch.baddbmm(b.view(1, H4, 1).expand(T, H4, B), wx, x.transpose(1, 2), out=G)
+            else:
+                torch.bmm(wx, x.transpose(1, 2), out=G)
+        C = buf(H)  # cell states (2c while the fast loop runs)
+        TC = buf(H)  # act(c)
+        Y = buf(P)  # h
+        M = buf(H) if w_hr is not None else None  # o * act(c) before projection
         fast = fast_tanh and act.name == "tanh" and rec_act.name == "sigmoid"
-        pre_if = alloc(T, 2 * H, B, **opts) if (rec_act.needs_input and not fast) else None
-        pre_o = alloc(T, H, B, **opts) if (rec_act.needs_input and not fast) else None
-        pre_g = alloc(T, H, B, **opts) if (act.needs_input and not fast) else None
+        pre_if = buf(2 * H) if (rec_act.needs_input and not fast) else None
+        pre_o = buf(H) if (rec_act.needs_input and not fast) else None
+        pre_g = buf(H) if (act.needs_input and not fast) else None
         two = torch.tensor(2.0, **opts)  # tensor constants: cheaper per call than Python numbers
         one = torch.tensor(1.0, **opts)
         maskT = mask.t() if mask is not None else None  # (P, B)
@@ -211,7 +237,7 @@ class LSTMScan(torch.autograd.Function):
         # (T, 4H, B), layout i|f|g|o:
         #   dpre_i = dc * g * s'(i)      dpre_f = dc * c_{t-1} * s'(f)
         #   dpre_g = dc * i * act'(g)    dpre_o = dh * act(c) * s'(o)
-        DG = torch.empty_like(G)
+        DG = torch.empty_like(G)  # same storage layout as G
         i, f, g, o = G.split(H, dim=1)
         Fi, Ff, Fg, Fo = DG.split(H, dim=1)
         if pre_if is None:
@@ -228,11 +254,12 @@ class LSTMScan(torch.autograd.Function):
         Fo.mul_(TC)
         A = _deriv_into(act, TC, C, torch.empty_like(TC)).mul_(o)  # dc += dh * o * act'(c)  # (T, H, B)
 
-        DH = G.new_zeros(T, P, B) if w_hr is not None else None  # dh_t, for dW_hr
-        dh = dh_n.t().contiguous()  # running dL/dh_t  # (P, B)
-        dc = dc_n.t().contiguous()  # running dL/dc_t  # (H, B)
+        DH = torch.zeros_like(Y.transpose(1, 2)) if w_hr is not None else None  # dh_t, for dW_hr  # (T, P, B)
+        bm = batch_major(B)
+        dh = dh_n.clone().t() if bm else dh_n.t().contiguous()  # running dL/dh_t  # (P, B)
+        dc = dc_n.clone().t() if bm else dc_n.t().contiguous()  # running dL/dc_t  # (H, B)
         maskT = mask.t() if mask is not None else None
-        views = [DG, DG[:, : 3 * H].view(T, 3, H, B), Fo, A, f]
+        views = [DG, DG[:, : 3 * H].unflatten(1, (3, H)), Fo, A, f]
         views = [v.unbind(0) for v in views]
         dYT = dY.transpose(1, 2)  # (T, P, B) view; rows are read as strided blocks
         w_hh_t = w_hh.t()
