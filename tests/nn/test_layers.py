@@ -185,9 +185,11 @@ def test_double_backward_through_autograd_engine():
     assert torch.isfinite(gg).all() and gg.abs().sum() > 0
 
 
-@pytest.mark.parametrize("B", [31, 32, 40])  # both storage layouts of the LSTM scan
+@pytest.mark.parametrize("B", [31, 32, 40])  # both storage layouts of the scans
 @pytest.mark.parametrize("inputs", ["plain", "lengths"])
-def test_both_scan_layouts_equal_torch(B, inputs):
-    cfg = Config(mode="LSTM", layers=2, bidirectional=True, proj=3, init_state=True, inputs=inputs, T=6, B=B, H=7)
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_RELU"])
+def test_both_scan_layouts_equal_torch(mode, B, inputs):
+    proj = 3 if mode == "LSTM" else 0
+    cfg = Config(mode=mode, layers=2, bidirectional=True, proj=proj, init_state=True, inputs=inputs, T=6, B=B, H=7)
     cfg.lengths = [1 + (7 * b) % 6 for b in range(B)]
     _compare(cfg, "transparent")

@@ -112,6 +112,12 @@ def test_activation_names_and_errors():
     assert get_activation(None).name == "linear"
     assert get_activation("swish").name == "silu"
     assert get_activation(torch.tanh).name == "tanh"  # the callable keeps the fast path
+
+    def tanh(v):  # a user function that merely shares a built-in's name
+        return torch.tanh(v) * 0.5
+
+    assert get_activation(tanh).name == "callable tanh"
+    assert bnn.LSTM(2, 3, activation=tanh).fused_blocker() == "activation='callable tanh' (fused needs 'tanh')"
     with pytest.raises(ValueError, match=r"activation: expected one of .*got 'tanhh'"):
         bnn.LSTM(2, 3, activation="tanhh")
     with pytest.raises(ValueError, match="recurrent_activation"):

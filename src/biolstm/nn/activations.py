@@ -137,6 +137,7 @@ def get_activation(
         for act in _NAMED.values():  # torch.tanh passed as a callable keeps the fast path
             if spec is act.fn:
                 return act
-        name = getattr(spec, "__name__", type(spec).__name__)
+        # A user callable never takes a built-in's name (the engines key fast paths on it).
+        name = f"callable {getattr(spec, '__name__', type(spec).__name__)}"
         return Activation(name, spec, None, None)
     raise TypeError(f"{argument}: expected a name or a callable, got {type(spec).__name__}")

@@ -78,6 +78,10 @@ def _deriv_into(act: Activation, y: Tensor, x: Tensor | None, out: Tensor) -> Te
         torch.neg(y, out=out).add_(1).mul_(y)
     elif act.name == "tanh":  # 1 - y^2
         torch.mul(y, y, out=out).neg_().add_(1)
+    elif act.name == "relu":  # 1 where y > 0; y >= 0, so that is sign(y)
+        torch.sign(y, out=out)
+    elif act.name == "linear":
+        out.fill_(1)
     else:
         out.copy_(act.grad(y, x))
     return out
@@ -114,6 +118,66 @@ def _stepwise_columns(X: Tensor, t0: int, t1: int) -> Tensor:
     return X[t0:t1].permute(1, 0, 2).reshape(X.shape[1], -1)
 
 
+def _project_inputs(x: Tensor, w_ih: Tensor, b: Tensor | None, out: Tensor) -> Tensor:
+    """Write ``W_ih x_t + b`` for all steps into ``out``, logical (T, F, B), either storage."""
+    T, B, D = x.shape
+    F = w_ih.shape[0]
+    if batch_major(B):  # storage (T, B, F): one (T*B, D) x (D, F) product
+        flat = out.transpose(1, 2).view(T * B, F)
+        X2 = x.reshape(T * B, D)
+        torch.addmm(b, X2, w_ih.t(), out=flat) if b is not None else torch.mm(X2, w_ih.t(), out=flat)
+    else:  # storage (T, F, B): one batched product
+        wx = w_ih.expand(T, F, D)
+        if b is not None:
+            torch.baddbmm(b.view(1, F, 1).expand(T, F, B), wx, x.transpose(1, 2), out=out)
+        else:
+            torch.bmm(wx, x.transpose(1, 2), out=out)
+    return out
+
+
+def _chunks(T: int, per_step: int):
+    """(t0, t1) ranges of steps, sized so a (features, steps*B) block holds ~1M numbers."""
+    step = _chunk_steps(T, per_step)
+    return [(t0, min(T, t0 + step)) for t0 in range(0, T, step)]
+
+
+def _prev_rows(Y: Tensor, h0: Tensor, mask: Tensor | None, t0: int, t1: int) -> Tensor:
+    """h_{t-1} for steps t0:t1 as rows ordered (t, b), masked as the loop saw them."""
+    hp = Y[t0 - 1 : t1 - 1] if t0 > 0 else torch.cat([h0.unsqueeze(0), Y[: t1 - 1]])  # (k, B, P)
+    if mask is not None:
+        hp = hp * mask
+    return hp.reshape(-1, hp.shape[-1])
+
+
+def _activate_(act: Activation, v: Tensor, fast: bool, pre: Tensor | None, t: int, n: int, two, one) -> None:
+    """Apply ``act`` to step t's block in place, keeping the pre-activation if the backward
+    pass needs it. ``fast``: act is tanh, computed as 2 sigmoid(2u) - 1 (see use_fast_tanh)."""
+    if fast:
+        v.add_(v).sigmoid_().mul_(two).sub_(one)
+        return
+    if pre is not None:
+        pre[t, :, :n] = v
+    act.apply_(v)
+
+
+def _input_grad_buffers(need, x: Tensor, w_ih: Tensor, has_bias: bool):
+    """Zeroed accumulators for dx, dW_ih, d(input bias), or None where no gradient is needed."""
+    dx = x.new_empty(x.shape) if need[0] else None  # contiguous (T, B, D), filled chunk by chunk
+    dw_ih = torch.zeros_like(w_ih) if need[1] else None
+    db = w_ih.new_zeros(w_ih.shape[0]) if (has_bias and need[2]) else None
+    return dx, dw_ih, db
+
+
+def _input_grads(blk: Tensor, x: Tensor, w_ih: Tensor, t0: int, t1: int, dx, dw_ih, db) -> None:
+    """Add one chunk's share of dx, dW_ih, db from its gate-gradient block (F, k*B)."""
+    if dx is not None:
+        torch.mm(blk.t(), w_ih, out=dx[t0:t1].view(-1, x.shape[2]))
+    if dw_ih is not None:
+        dw_ih.addmm_(blk, x[t0:t1].reshape(-1, x.shape[2]))
+    if db is not None:
+        db.add_(blk.sum(1))
+
+
 class LSTMScan(torch.autograd.Function):
     """LSTM layer, one direction, input projection included.
 
@@ -134,24 +198,14 @@ class LSTMScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w_ih, b, h0, c0, w_hh, w_hr, mask, batch_sizes, lengths, act, rec_act, fast_tanh=False):
-        T, B, D = x.shape
+        T, B, _ = x.shape
         H4, P = w_hh.shape
         H = H4 // 4
         full = batch_sizes is None
         opts = dict(dtype=x.dtype, device=x.device)
         buf = _step_buffers(T, B, batch_major(B), torch.empty if full else torch.zeros, opts)
         # Gate pre-activations, input side, all steps: one product  # (T, 4H, B)
-        G = buf(H4, torch.empty)
-        if batch_major(B):  # storage (T, B, 4H)
-            Gs = G.transpose(1, 2).view(T * B, H4)
-            X2 = x.reshape(T * B, D)
-            torch.addmm(b, X2, w_ih.t(), out=Gs) if b is not None else torch.mm(X2, w_ih.t(), out=Gs)
-        else:  # storage (T, 4H, B)
-            wx = w_ih.expand(T, H4, D)
-            if b is not None:
-                torch.baddbmm(b.view(1, H4, 1).expand(T, H4, B), wx, x.transpose(1, 2), out=G)
-            else:
-                torch.bmm(wx, x.transpose(1, 2), out=G)
+        G = _project_inputs(x, w_ih, b, buf(H4, torch.empty))
         C = buf(H)  # cell states (2c while the fast loop runs)
         TC = buf(H)  # act(c)
         Y = buf(P)  # h
@@ -232,7 +286,7 @@ class LSTMScan(torch.autograd.Function):
         act, rec_act = ctx.acts
         bs = ctx.batch_sizes
         T, H4, B = G.shape
-        H, P, D = H4 // 4, w_hh.shape[1], x.shape[2]
+        H = H4 // 4
         # Factors for all steps at once, written into the buffer that becomes dL/d(gates)
         # (T, 4H, B), layout i|f|g|o:
         #   dpre_i = dc * g * s'(i)      dpre_f = dc * c_{t-1} * s'(f)
@@ -296,26 +350,14 @@ class LSTMScan(torch.autograd.Function):
         # Weight gradients: sums over steps of products with the step inputs, done in
         # chunks of steps so each product is large and the reordering copy stays small.
         need = ctx.needs_input_grad
-        dx = x.new_empty(x.shape) if need[0] else None  # contiguous (T, B, D)
-        dw_ih = torch.zeros_like(w_ih) if need[1] else None
-        db = DG.new_zeros(H4) if (ctx.has_bias and need[2]) else None
+        dx, dw_ih, db = _input_grad_buffers(need, x, w_ih, ctx.has_bias)
         dw_hh = torch.zeros_like(w_hh) if need[5] else None
         dw_hr = torch.zeros_like(w_hr) if (w_hr is not None and need[6]) else None
-        step = _chunk_steps(T, H4 * B)
-        for t0 in range(0, T, step):
-            t1 = min(T, t0 + step)
+        for t0, t1 in _chunks(T, H4 * B):
             blk = _stepwise_columns(DG, t0, t1)  # (4H, k*B)
-            if dx is not None:
-                torch.mm(blk.t(), w_ih, out=dx[t0:t1].view(-1, D))
-            if dw_ih is not None:
-                dw_ih.addmm_(blk, x[t0:t1].reshape(-1, D))
-            if db is not None:
-                db.add_(blk.sum(1))
+            _input_grads(blk, x, w_ih, t0, t1, dx, dw_ih, db)
             if dw_hh is not None:
-                hp = Y[t0 - 1 : t1 - 1] if t0 > 0 else torch.cat([h0.unsqueeze(0), Y[: t1 - 1]])  # (k, B, P)
-                if mask is not None:
-                    hp = hp * mask
-                dw_hh.addmm_(blk, hp.reshape(-1, P))
+                dw_hh.addmm_(blk, _prev_rows(Y, h0, mask, t0, t1))
             if dw_hr is not None:
                 dw_hr.addmm_(_stepwise_columns(DH, t0, t1), _stepwise_columns(M, t0, t1).t())
         return dx, dw_ih, db, dh.t(), dc.t(), dw_hh, dw_hr, None, None, None, None, None, None
@@ -324,162 +366,228 @@ class LSTMScan(torch.autograd.Function):
 class GRUScan(torch.autograd.Function):
     """GRU layer, one direction, torch's equations (reset gate applied after W_hn h).
 
-    Inputs: xp (T, B, 3H) = x W_ih^T + b_ih (layout r|z|n); h0 (B, H); w_hh (3H, H);
-    b_hh (3H,) or None; mask (B, H) recurrent-dropout mask or None.
+    Same design as :class:`LSTMScan`: logical ``(features, B)`` blocks per step, the input
+    projection written into the gate buffer, tanh through sigmoid on CPU.
+
+    Inputs: x (T, B, D); w_ih (3H, D); b_ih (3H,) or None; h0 (B, H); w_hh (3H, H);
+    b_hh (3H,) or None; mask (B, H) or None; batch_sizes, lengths, act, rec_act, fast_tanh.
     Outputs: Y (T, B, H), h_n (B, H), and, not differentiable, G (T, B, 3H) activations r|z|n.
     """
 
     @staticmethod
-    def forward(ctx, xp, h0, w_hh, b_hh, mask, batch_sizes, lengths, act, rec_act):
-        T, B, H3 = xp.shape
-        H = H3 // 3
+    def forward(ctx, x, w_ih, b_ih, h0, w_hh, b_hh, mask, batch_sizes, lengths, act, rec_act, fast_tanh=False):
+        T, B, _ = x.shape
+        H3, H = w_hh.shape
         full = batch_sizes is None
-        alloc = torch.empty if full else torch.zeros
-        opts = dict(dtype=xp.dtype, device=xp.device)
-        G = alloc(T, B, 3 * H, **opts)  # r|z|n activations
-        HH = alloc(T, B, 3 * H, **opts)  # h_{t-1} W_hh^T + b_hh
-        Y = alloc(T, B, H, **opts)
-        pre_rz = alloc(T, B, 2 * H, **opts) if rec_act.needs_input else None
-        pre_n = alloc(T, B, H, **opts) if act.needs_input else None
-        bias = b_hh if b_hh is not None else xp.new_zeros(3 * H)
-        w_hh_t = w_hh.t()
-        h_prev = h0
+        opts = dict(dtype=x.dtype, device=x.device)
+        buf = _step_buffers(T, B, batch_major(B), torch.empty if full else torch.zeros, opts)
+        G = _project_inputs(x, w_ih, b_ih, buf(H3, torch.empty))  # input side, then r|z|n
+        HH = buf(H3)  # W_hh h_{t-1} + b_hh
+        Y = buf(H)
+        fast = fast_tanh and act.name == "tanh"
+        pre_rz = buf(2 * H) if rec_act.needs_input else None
+        pre_n = buf(H) if (act.needs_input and not fast) else None
+        bias = (b_hh if b_hh is not None else x.new_zeros(H3)).unsqueeze(1)  # (3H, 1)
+        two, one = torch.tensor(2.0, **opts), torch.tensor(1.0, **opts)
+        maskT = mask.t() if mask is not None else None
+        views = [G[:, : 2 * H], G[:, :H], G[:, H : 2 * H], G[:, 2 * H :], HH, HH[:, : 2 * H], HH[:, 2 * H :], Y]
+        views = [v.unbind(0) for v in views]
+        h_prev = h0.t()  # (H, B)
         for t in range(T):
             n = _active(batch_sizes, t, B)
             if n == 0:
                 break
-            h_in = h_prev[:n] if mask is None else h_prev[:n] * mask[:n]
-            hh, g = HH[t, :n], G[t, :n]
-            torch.addmm(bias, h_in, w_hh_t, out=hh)
-            torch.add(xp[t, :n, : 2 * H], hh[:, : 2 * H], out=g[:, : 2 * H])
+            g_rz, gr, gz, gn, hh, hh_rz, hh_n, y = _cols(views, t, n, B)
+            hp = h_prev if n == B else h_prev[:, :n]
+            h_in = hp if maskT is None else hp * maskT[:, :n]
+            torch.addmm(bias, w_hh, h_in, out=hh)  # (3H, n)
+            g_rz.add_(hh_rz)
             if pre_rz is not None:
-                pre_rz[t, :n] = g[:, : 2 * H]
-            rec_act.apply_(g[:, : 2 * H])
-            nn_ = g[:, 2 * H :]
-            torch.addcmul(xp[t, :n, 2 * H :], g[:, :H], hh[:, 2 * H :], out=nn_)  # x_n + r*(W_hn h + b_hn)
-            if pre_n is not None:
-                pre_n[t, :n] = nn_
-            act.apply_(nn_)
-            y = Y[t, :n]
-            torch.sub(h_prev[:n], nn_, out=y)
-            torch.addcmul(nn_, g[:, H : 2 * H], y, out=y)  # h = n + z * (h_{t-1} - n)
-            h_prev = Y[t]
-        h_n = _final(Y, h0, lengths)
-        ctx.save_for_backward(h0, w_hh, b_hh, mask, G, HH, Y, pre_rz, pre_n)
-        ctx.batch_sizes = batch_sizes
+                pre_rz[t, :, :n] = g_rz
+            rec_act.apply_(g_rz)
+            gn.addcmul_(gr, hh_n)  # x_n + r * (W_hn h + b_hn)
+            _activate_(act, gn, fast, pre_n, t, n, two, one)
+            torch.sub(hp, gn, out=y)
+            torch.addcmul(gn, gz, y, out=y)  # h = n + z * (h_{t-1} - n)
+            h_prev = views[7][t]
+        if not full:
+            G.masked_fill_(~_alive(lengths, T).unsqueeze(1), 0)
+        Y_out = Y.transpose(1, 2).contiguous()  # (T, B, H)
+        h_n = _final(Y_out, h0, lengths)
+        G_out = G.transpose(1, 2)
+        ctx.save_for_backward(x, w_ih, h0, w_hh, mask, G, HH, Y_out, pre_rz, pre_n)
+        ctx.batch_sizes, ctx.lengths = batch_sizes, lengths
         ctx.acts = (act, rec_act)
-        ctx.mark_non_differentiable(G)
-        return Y, h_n, G
+        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        ctx.mark_non_differentiable(G_out)
+        return Y_out, h_n, G_out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dY, dh_n, _dG):
-        h0, w_hh, b_hh, mask, G, HH, Y, pre_rz, pre_n = ctx.saved_tensors
+        x, w_ih, h0, w_hh, mask, G, HH, Y, pre_rz, pre_n = ctx.saved_tensors
         act, rec_act = ctx.acts
-        batch_sizes = ctx.batch_sizes
-        T, B, H3 = G.shape
+        bs = ctx.batch_sizes
+        T, H3, B = G.shape
         H = H3 // 3
-        dY = dY.contiguous()
-        _r, z, n_ = G.split(H, dim=-1)
-        H_prev = _shifted(h0, Y)  # (T, B, H)
-        d_rz = rec_act.grad(G[..., : 2 * H], pre_rz)
-        # Factors  # (T, B, 3H), layout [Fr | Fz | Fn]:
-        #   dn_pre = dh * (1 - z) * act'(n)        = dh * Fn
-        #   dz_pre = dh * (h_{t-1} - n) * s'(z)    = dh * Fz
-        #   dr_pre = dn_pre * (W_hn h + b_hn) * s'(r) = dn_pre * Fr
-        Fk = torch.empty_like(G)
-        torch.mul(HH[..., 2 * H :], d_rz[..., :H], out=Fk[..., :H])
-        torch.mul(H_prev - n_, d_rz[..., H:], out=Fk[..., H : 2 * H])
-        torch.mul(1 - z, act.grad(n_, pre_n), out=Fk[..., 2 * H :])
-        del d_rz
+        r, z, n_ = G.split(H, dim=1)
+        # Factors  # (T, 3H, B) = [Fr | Fz | Fn], turned in place into d(input side) [dr | dz | dn]:
+        #   dn_pre = dh * (1 - z) * act'(n)            = dh * Fn
+        #   dz_pre = dh * (h_{t-1} - n) * s'(z)        = dh * Fz
+        #   dr_pre = dn_pre * (W_hn h + b_hn) * s'(r)  = dn_pre * Fr
+        DX = torch.empty_like(G)
+        Fr, Fz, Fn = DX.split(H, dim=1)
+        if pre_rz is None:
+            _deriv_into(rec_act, G[:, : 2 * H], None, DX[:, : 2 * H])
+        else:
+            DX[:, : 2 * H] = rec_act.grad(G[:, : 2 * H], pre_rz)
+        Fr.mul_(HH[:, 2 * H :])
+        Yt = Y.transpose(1, 2)  # (T, H, B)
+        Fz[1:].mul_(Yt[:-1] - n_[1:])
+        Fz[0].mul_(h0.t() - n_[0])
+        _deriv_into(act, n_, pre_n, Fn).mul_(1 - z)
+        DHN = torch.zeros_like(Fn) if bs is not None else torch.empty_like(Fn)  # dn_pre * r  # (T, H, B)
 
-        DX = torch.zeros_like(G)  # d xp  (r|z|n pre-activations on the input side)
-        DHH = torch.zeros_like(G)  # d (h W_hh^T + b_hh)
-        dh = dh_n.clone()
-        tmp = torch.empty_like(dh)
+        bm = batch_major(B)
+        dh = dh_n.clone().t() if bm else dh_n.t().contiguous()  # (H, B)
+        nxt = torch.empty_like(dh)
+        maskT = mask.t() if mask is not None else None
+        w_rz_t, w_n_t = w_hh[: 2 * H].t(), w_hh[2 * H :].t()
+        views = [DX[:, H:].unflatten(1, (2, H)), Fr, Fn, DX[:, : 2 * H], DHN, r, z]
+        views = [v.unbind(0) for v in views]
+        dYT = dY.transpose(1, 2)  # (T, H, B)
+        added = 0
         for t in range(T - 1, -1, -1):
-            n = _active(batch_sizes, t, B)
+            n = _active(bs, t, B)
             if n == 0:
                 continue
-            dh_a, dx, dhh = dh[:n], DX[t, :n], DHH[t, :n]
-            dh_a.add_(dY[t, :n])
-            torch.mul(Fk[t, :n, H:].view(n, 2, H), dh_a.unsqueeze(1), out=dx[:, H:].view(n, 2, H))
-            torch.mul(dx[:, 2 * H :], Fk[t, :n, :H], out=dx[:, :H])  # dr_pre
-            dhh[:, : 2 * H] = dx[:, : 2 * H]
-            torch.mul(dx[:, 2 * H :], G[t, :n, :H], out=dhh[:, 2 * H :])  # dn_pre * r
-            torch.mm(dhh, w_hh, out=tmp[:n])
-            if mask is not None:
-                tmp[:n].mul_(mask[:n])
-            torch.addcmul(tmp[:n], dh_a, G[t, :n, H : 2 * H], out=dh_a)  # + dh * z
+            if added < n:
+                dh[:, added:n].add_(dYT[t][:, added:n])
+            d_zn, fr, dn, d_rz, dhn, rt, zt = _cols(views, t, n, B)
+            dh_a, nx = (dh, nxt) if n == B else (dh[:, :n], nxt[:, :n])
+            d_zn.mul_(dh_a)  # dz_pre, dn_pre
+            fr.mul_(dn)  # dr_pre
+            torch.mul(dn, rt, out=dhn)
+            if t > 0:
+                torch.addcmul(dYT[t - 1][:, :n], dh_a, zt, out=nx)  # dh_{t-1} = dh z + dY[t-1] + ...
+            else:
+                torch.mul(dh_a, zt, out=nx)
+            rec = torch.mm(w_rz_t, d_rz).addmm_(w_n_t, dhn)  # W_hh^T d(W_hh h)  # (H, n)
+            if maskT is not None:
+                rec.mul_(maskT[:, :n])
+            nx.add_(rec)
+            dh_a.copy_(nx)
+            added = n if t > 0 else 0
+        if bs is not None:
+            DX.masked_fill_(~_alive(ctx.lengths, T).unsqueeze(1), 0)
 
-        dw_hh = db_hh = None
-        if ctx.needs_input_grad[2]:
-            Hm = H_prev * mask if mask is not None else H_prev
-            dw_hh = DHH.reshape(-1, 3 * H).t().mm(Hm.reshape(-1, H))
-        if b_hh is not None and ctx.needs_input_grad[3]:
-            db_hh = DHH.sum((0, 1))
-        return DX, dh, dw_hh, db_hh, None, None, None, None, None
+        need = ctx.needs_input_grad
+        dx, dw_ih, db_ih = _input_grad_buffers(need, x, w_ih, ctx.has_bias[0])
+        dw_hh = torch.zeros_like(w_hh) if need[4] else None
+        db_hh = DX.new_zeros(H3) if (ctx.has_bias[1] and need[5]) else None
+        for t0, t1 in _chunks(T, H3 * B):
+            blk = _stepwise_columns(DX, t0, t1)  # (3H, k*B)
+            _input_grads(blk, x, w_ih, t0, t1, dx, dw_ih, db_ih)
+            if dw_hh is not None or db_hh is not None:
+                blk_n = _stepwise_columns(DHN, t0, t1)  # (H, k*B)
+                if dw_hh is not None:
+                    hp = _prev_rows(Y, h0, mask, t0, t1)
+                    dw_hh[: 2 * H].addmm_(blk[: 2 * H], hp)
+                    dw_hh[2 * H :].addmm_(blk_n, hp)
+                if db_hh is not None:
+                    db_hh[: 2 * H].add_(blk[: 2 * H].sum(1))
+                    db_hh[2 * H :].add_(blk_n.sum(1))
+        return dx, dw_ih, db_ih, dh.t(), dw_hh, db_hh, None, None, None, None, None, None
 
 
 class RNNScan(torch.autograd.Function):
-    """Elman RNN layer, one direction: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh).
+    """Elman RNN layer, one direction: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh).
 
-    Inputs: xp (T, B, H) input projection incl. both biases; h0 (B, H); w_hh (H, H);
-    mask (B, H) or None. Outputs: Y (T, B, H), h_n (B, H).
+    Inputs: x (T, B, D); w_ih (H, D); b (H,) = b_ih + b_hh or None; h0 (B, H); w_hh (H, H);
+    mask (B, H) or None; batch_sizes, lengths, act, fast_tanh. Outputs: Y (T, B, H), h_n (B, H).
     """
 
     @staticmethod
-    def forward(ctx, xp, h0, w_hh, mask, batch_sizes, lengths, act):
-        T, B, H = xp.shape
-        alloc = torch.empty if batch_sizes is None else torch.zeros
-        Y = alloc(T, B, H, dtype=xp.dtype, device=xp.device)
-        pre = alloc(T, B, H, dtype=xp.dtype, device=xp.device) if act.needs_input else None
-        w_hh_t = w_hh.t()
-        h_prev = h0
+    def forward(ctx, x, w_ih, b, h0, w_hh, mask, batch_sizes, lengths, act, fast_tanh=False):
+        T, B, _ = x.shape
+        H = w_hh.shape[0]
+        full = batch_sizes is None
+        opts = dict(dtype=x.dtype, device=x.device)
+        buf = _step_buffers(T, B, batch_major(B), torch.empty if full else torch.zeros, opts)
+        Y = _project_inputs(x, w_ih, b, buf(H, torch.empty))  # input side, then h
+        fast = fast_tanh and act.name == "tanh"
+        pre = buf(H) if (act.needs_input and not fast) else None
+        two, one = torch.tensor(2.0, **opts), torch.tensor(1.0, **opts)
+        maskT = mask.t() if mask is not None else None
+        Ys = Y.unbind(0)
+        h_prev = h0.t()  # (H, B)
         for t in range(T):
             n = _active(batch_sizes, t, B)
             if n == 0:
                 break
-            h_in = h_prev[:n] if mask is None else h_prev[:n] * mask[:n]
-            y = Y[t, :n]
-            torch.addmm(xp[t, :n], h_in, w_hh_t, out=y)
-            if pre is not None:
-                pre[t, :n] = y
-            act.apply_(y)
-            h_prev = Y[t]
-        h_n = _final(Y, h0, lengths)
-        ctx.save_for_backward(h0, w_hh, mask, Y, pre)
-        ctx.batch_sizes = batch_sizes
+            y = Ys[t] if n == B else Ys[t][:, :n]
+            hp = h_prev if n == B else h_prev[:, :n]
+            if maskT is not None:
+                hp = hp * maskT[:, :n]
+            if n == B:
+                y.addmm_(w_hh, hp)
+            else:
+                y.copy_(torch.addmm(y, w_hh, hp))
+            _activate_(act, y, fast, pre, t, n, two, one)
+            h_prev = Ys[t]
+        if not full:
+            Y.masked_fill_(~_alive(lengths, T).unsqueeze(1), 0)
+        Y_out = Y.transpose(1, 2).contiguous()  # (T, B, H)
+        h_n = _final(Y_out, h0, lengths)
+        ctx.save_for_backward(x, w_ih, h0, w_hh, mask, Y, Y_out, pre)
+        ctx.batch_sizes, ctx.lengths = batch_sizes, lengths
         ctx.act = act
-        return Y, h_n
+        ctx.has_bias = b is not None
+        return Y_out, h_n
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dY, dh_n):
-        h0, w_hh, mask, Y, pre = ctx.saved_tensors
-        batch_sizes = ctx.batch_sizes
-        T, B, H = Y.shape
-        dY = dY.contiguous()
-        Fk = ctx.act.grad(Y, pre)  # act'(pre)  # (T, B, H)
-        DP = torch.zeros_like(Y)
-        dh = dh_n.clone()
+        x, w_ih, h0, w_hh, mask, Y, Y_out, pre = ctx.saved_tensors
+        bs = ctx.batch_sizes
+        T, H, B = Y.shape
+        DP = _deriv_into(ctx.act, Y, pre, torch.empty_like(Y))  # act'(pre), then d pre  # (T, H, B)
+        bm = batch_major(B)
+        dh = dh_n.clone().t() if bm else dh_n.t().contiguous()  # (H, B)
+        maskT = mask.t() if mask is not None else None
+        w_hh_t = w_hh.t()
+        DPs = DP.unbind(0)
+        dYT = dY.transpose(1, 2)
+        added = 0
         for t in range(T - 1, -1, -1):
-            n = _active(batch_sizes, t, B)
+            n = _active(bs, t, B)
             if n == 0:
                 continue
-            dh_a = dh[:n]
-            dh_a.add_(dY[t, :n])
-            torch.mul(dh_a, Fk[t, :n], out=DP[t, :n])
-            torch.mm(DP[t, :n], w_hh, out=dh_a)
-            if mask is not None:
-                dh_a.mul_(mask[:n])
-        dw_hh = None
-        if ctx.needs_input_grad[2]:
-            H_prev = _shifted(h0, Y)
-            if mask is not None:
-                H_prev = H_prev * mask
-            dw_hh = DP.reshape(-1, H).t().mm(H_prev.reshape(-1, H))
-        return DP, dh, dw_hh, None, None, None, None
+            if added < n:
+                dh[:, added:n].add_(dYT[t][:, added:n])
+            dp = DPs[t] if n == B else DPs[t][:, :n]
+            dh_a = dh if n == B else dh[:, :n]
+            dp.mul_(dh_a)
+            if t > 0 and maskT is None and n == B:
+                torch.addmm(dYT[t - 1], w_hh_t, dp, out=dh_a)
+            else:
+                dh_a.copy_(torch.mm(w_hh_t, dp))
+                if maskT is not None:
+                    dh_a.mul_(maskT[:, :n])
+                if t > 0:
+                    dh_a.add_(dYT[t - 1][:, :n])
+            added = n if t > 0 else 0
+        if bs is not None:
+            DP.masked_fill_(~_alive(ctx.lengths, T).unsqueeze(1), 0)
+        need = ctx.needs_input_grad
+        dx, dw_ih, db = _input_grad_buffers(need, x, w_ih, ctx.has_bias)
+        dw_hh = torch.zeros_like(w_hh) if need[4] else None
+        for t0, t1 in _chunks(T, H * B):
+            blk = _stepwise_columns(DP, t0, t1)  # (H, k*B)
+            _input_grads(blk, x, w_ih, t0, t1, dx, dw_ih, db)
+            if dw_hh is not None:
+                dw_hh.addmm_(blk, _prev_rows(Y_out, h0, mask, t0, t1))
+        return dx, dw_ih, db, dh.t(), dw_hh, None, None, None, None, None
 
 
 def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:

@@ -570,14 +570,15 @@ class RNNBase(nn.Module):
             if need_trace:
                 rec = dict(zip("ifgo", G.split(H, dim=-1)), c=C, h=y)
             return y, hn, cn, rec
+        fast = use_fast_tanh(x.device)
         if self.mode == "GRU":
-            xp = F.linear(x, p["weight_ih"], b_ih).contiguous()  # (T, B, 3H)
-            y, hn, G = GRUScan.apply(xp, h0, p["weight_hh"], b_hh, mask, batch_sizes, lens, act, rec_act)
+            y, hn, G = GRUScan.apply(
+                x, p["weight_ih"], b_ih, h0, p["weight_hh"], b_hh, mask, batch_sizes, lens, act, rec_act, fast
+            )
             rec = {"r": G[..., :H], "z": G[..., H : 2 * H], "n": G[..., 2 * H :], "h": y} if need_trace else {}
             return y, hn, None, rec
         b = b_ih + b_hh if b_ih is not None else None
-        xp = F.linear(x, p["weight_ih"], b).contiguous()  # (T, B, H)
-        y, hn = RNNScan.apply(xp, h0, p["weight_hh"], mask, batch_sizes, lens, act)
+        y, hn = RNNScan.apply(x, p["weight_ih"], b, h0, p["weight_hh"], mask, batch_sizes, lens, act, fast)
         return y, hn, None, ({"h": y} if need_trace else {})
 
     def _run_autograd(self, p, x, h, c, lens, mask, need_trace):
