@@ -9,7 +9,6 @@ module is run by ``benchmarks/engines.py`` and ``biolstm bench``.
 from __future__ import annotations
 
 import contextlib
-import math
 import platform
 import statistics
 import time
@@ -26,29 +25,19 @@ SHAPES = [(64, 200, 4, 128), (64, 100, 512, 512), (8, 2000, 64, 256)]
 
 
 class LoopLSTM(nn.Module):
-    """The baseline a user writes first: the LSTM equations as a Python loop under autograd.
+    """The baseline a user writes first: the seed's equations as a Python loop under autograd."""
 
-    ``hoist=False`` writes the gates exactly as the equations read (input and recurrent
-    products at every step); ``hoist=True`` computes the input products for all steps at once.
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, hoist: bool = False) -> None:
+    def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
         self.cell = nn.LSTMCell(input_size, hidden_size)  # only for its parameters
-        self.hoist = hoist
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B, T, D)
         c = self.cell
-        B, T, _ = x.shape
-        h = x.new_zeros(B, c.hidden_size)
+        h = x.new_zeros(x.shape[0], c.hidden_size)
         s = h
-        xp = x @ c.weight_ih.t() + c.bias_ih + c.bias_hh if self.hoist else None  # (B, T, 4H)
         outs = []
-        for t in range(T):
-            if xp is not None:
-                pre = xp[:, t] + h @ c.weight_hh.t()
-            else:
-                pre = x[:, t] @ c.weight_ih.t() + c.bias_ih + h @ c.weight_hh.t() + c.bias_hh
+        for t in range(x.shape[1]):
+            pre = x[:, t] @ c.weight_ih.t() + c.bias_ih + h @ c.weight_hh.t() + c.bias_hh
             i, f, g, o = pre.chunk(4, dim=1)
             s = torch.sigmoid(f) * s + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(s)
@@ -85,7 +74,6 @@ CASES = [
     Case("torch.nn.LSTM (oneDNN)", lambda d, h: nn.LSTM(d, h, batch_first=True), _out),
     Case("torch.nn.LSTM (oneDNN off)", lambda d, h: nn.LSTM(d, h, batch_first=True), _out, _no_mkldnn),
     Case("Python loop under autograd", lambda d, h: LoopLSTM(d, h), lambda m, x: m(x)),
-    Case("Python loop, input products hoisted", lambda d, h: LoopLSTM(d, h, hoist=True), lambda m, x: m(x)),
     Case("biolstm fused", lambda d, h: LSTM(d, h, batch_first=True, engine="fused"), _out),
     Case("biolstm transparent", lambda d, h: LSTM(d, h, batch_first=True, engine="transparent"), _out),
     Case(
@@ -103,21 +91,39 @@ CASES = [
 ]
 
 
-def time_step(
-    model: nn.Module, call, x: torch.Tensor, repeats: int, warmup: int = 3, budget_s: float = math.inf
-) -> tuple[float, int]:
-    """Median seconds of one forward+backward step, and how many runs it took."""
-    times: list[float] = []
-    for k in range(warmup + repeats):
-        model.zero_grad(set_to_none=True)
-        t0 = time.perf_counter()
-        call(model, x).sum().backward()
-        dt = time.perf_counter() - t0
-        if k >= warmup:
-            times.append(dt)
-            if sum(times) > budget_s and len(times) >= 3:
-                break
-    return statistics.median(times), len(times)
+def _one_step(model: nn.Module, call, x: torch.Tensor) -> float:
+    model.zero_grad(set_to_none=True)
+    t0 = time.perf_counter()
+    call(model, x).sum().backward()
+    return time.perf_counter() - t0
+
+
+def time_cases(
+    cases: list[Case],
+    models: list[nn.Module],
+    x: torch.Tensor,
+    repeats: int,
+    warmup: int = 2,
+    slow_budget_s: float = 60.0,
+) -> list[tuple[float, int]]:
+    """Median seconds of one forward+backward step per case, and the number of timed runs.
+
+    Runs are interleaved (round robin over the cases), so a slow drift of the machine (other
+    tenants, frequency, memory state) reaches every case alike instead of biasing the ones
+    measured last. A case whose timed runs exceed ``slow_budget_s`` stops after 3 runs.
+    """
+    for case, model in zip(cases, models):
+        with case.context():
+            for _ in range(warmup if not case.name.startswith("Python loop") else 1):
+                _one_step(model, case.call, x)
+    times: list[list[float]] = [[] for _ in cases]
+    for _ in range(repeats):
+        for k, (case, model) in enumerate(zip(cases, models)):
+            if len(times[k]) >= 3 and sum(times[k]) > slow_budget_s:
+                continue
+            with case.context():
+                times[k].append(_one_step(model, case.call, x))
+    return [(statistics.median(t), len(t)) for t in times]
 
 
 def cpu_name() -> str:
@@ -151,17 +157,13 @@ def run_engine_benchmark(
         torch.manual_seed(0)
         x = torch.randn(B, T, D, requires_grad=True)
         base_model = nn.LSTM(D, H, batch_first=True)
-        results = {}
+        models = []
         for case in CASES:
             model = case.build(D, H)
             if isinstance(model, (nn.LSTM, LSTM)):
                 model.load_state_dict(base_model.state_dict())
-            slow = case.name.startswith("Python loop")
-            with case.context():
-                sec, n = time_step(
-                    model, case.call, x, repeats, warmup=1 if slow else 3, budget_s=60.0 if slow else math.inf
-                )
-            results[case.name] = (sec, n)
+            models.append(model)
+        results = dict(zip([c.name for c in CASES], time_cases(CASES, models, x, repeats)))
         base = results[CASES[0].name][0]
         print_fn(f"\n## B={B}, T={T}, D={D}, H={H}\n")
         print_fn("| case | ms per step | ratio to torch.nn.LSTM (oneDNN) | runs |")

@@ -173,3 +173,15 @@ def test_keras_style_relu_lstm_trains_on_a_toy_task():
         opt.step()
     acc = ((head(lstm(x)[0][:, -1]) > 0).float() == y).float().mean()
     assert acc > 0.9
+
+
+def test_modules_deepcopy_with_their_activations():
+    import copy
+
+    m = bnn.LSTM(2, 3, activation="relu", recurrent_activation="hard_sigmoid")
+    m2 = copy.deepcopy(m)
+    assert m2.activation is m.activation  # built-ins travel by name and resolve to the same object
+    x = torch.randn(4, 1, 2)
+    torch.testing.assert_close(m2(x)[0], m(x)[0])
+    c = copy.deepcopy(bnn.GRU(2, 3, activation=torch.sin))
+    assert c.activation.fn is torch.sin

@@ -72,6 +72,12 @@ class Activation:
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
 
+    def __reduce__(self):
+        # Built-ins travel by name (their functions include lambdas); callables as themselves.
+        if _NAMED.get(self.name) is self:
+            return (get_activation, (self.name,))
+        return (Activation, (self.name, self.fn, self.inplace, self.grad_from_output, self.out_fn))
+
 
 def _hard_sigmoid(x: Tensor) -> Tensor:
     # Keras 3 definition: relu6(x + 3) / 6, torch's hardsigmoid. Written out because torch's

@@ -17,6 +17,9 @@ at step t only the first ``batch_sizes[t]`` rows are active; the state of the ot
 left untouched, their outputs stay zero. Reversed directions are handled by the caller,
 which reverses each sequence within its length (see :func:`reverse_padded`).
 
+Under CUDA autocast the scans cast their inputs to float32 and run in float32: the state is
+carried through every step, where half-precision rounding would accumulate.
+
 Shape legend: T steps, B batch, H hidden units, P output size of the recurrent state
 (P = proj_size for a projected LSTM, else H).
 """
@@ -178,6 +181,10 @@ def _input_grads(blk: Tensor, x: Tensor, w_ih: Tensor, t0: int, t1: int, dx, dw_
         db.add_(blk.sum(1))
 
 
+_fwd = torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+_bwd = torch.amp.custom_bwd(device_type="cuda")
+
+
 class LSTMScan(torch.autograd.Function):
     """LSTM layer, one direction, input projection included.
 
@@ -197,6 +204,7 @@ class LSTMScan(torch.autograd.Function):
     """
 
     @staticmethod
+    @_fwd
     def forward(ctx, x, w_ih, b, h0, c0, w_hh, w_hr, mask, batch_sizes, lengths, act, rec_act, fast_tanh=False):
         T, B, _ = x.shape
         H4, P = w_hh.shape
@@ -281,6 +289,7 @@ class LSTMScan(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_bwd
     def backward(ctx, dY, dh_n, dc_n, _dG, _dC):
         x, w_ih, h0, c0, w_hh, w_hr, mask, G, C, TC, Y, M, pre_if, pre_o, pre_g = ctx.saved_tensors
         act, rec_act = ctx.acts
@@ -375,6 +384,7 @@ class GRUScan(torch.autograd.Function):
     """
 
     @staticmethod
+    @_fwd
     def forward(ctx, x, w_ih, b_ih, h0, w_hh, b_hh, mask, batch_sizes, lengths, act, rec_act, fast_tanh=False):
         T, B, _ = x.shape
         H3, H = w_hh.shape
@@ -424,6 +434,7 @@ class GRUScan(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_bwd
     def backward(ctx, dY, dh_n, _dG):
         x, w_ih, h0, w_hh, mask, G, HH, Y, pre_rz, pre_n = ctx.saved_tensors
         act, rec_act = ctx.acts
@@ -508,6 +519,7 @@ class RNNScan(torch.autograd.Function):
     """
 
     @staticmethod
+    @_fwd
     def forward(ctx, x, w_ih, b, h0, w_hh, mask, batch_sizes, lengths, act, fast_tanh=False):
         T, B, _ = x.shape
         H = w_hh.shape[0]
@@ -547,6 +559,7 @@ class RNNScan(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_bwd
     def backward(ctx, dY, dh_n):
         x, w_ih, h0, w_hh, mask, Y, Y_out, pre = ctx.saved_tensors
         bs = ctx.batch_sizes
