@@ -163,22 +163,40 @@ def _activate_(act: Activation, v: Tensor, fast: bool, pre: Tensor | None, t: in
     act.apply_(v)
 
 
-def _input_grad_buffers(need, x: Tensor, w_ih: Tensor, has_bias: bool):
-    """Zeroed accumulators for dx, dW_ih, d(input bias), or None where no gradient is needed."""
-    dx = x.new_empty(x.shape) if need[0] else None  # contiguous (T, B, D), filled chunk by chunk
-    dw_ih = torch.zeros_like(w_ih) if need[1] else None
-    db = w_ih.new_zeros(w_ih.shape[0]) if (has_bias and need[2]) else None
-    return dx, dw_ih, db
+class _InputGrads:
+    """Accumulates dx, dW_ih and the input-side bias gradient chunk by chunk.
 
+    For narrow inputs (D < 64) the products are formed transposed, ``W_ih^T @ block`` and
+    ``x^T @ block^T``: MKL is several times slower on products whose result has only a few
+    columns than on the transposed ones with a few rows.
+    """
 
-def _input_grads(blk: Tensor, x: Tensor, w_ih: Tensor, t0: int, t1: int, dx, dw_ih, db) -> None:
-    """Add one chunk's share of dx, dW_ih, db from its gate-gradient block (F, k*B)."""
-    if dx is not None:
-        torch.mm(blk.t(), w_ih, out=dx[t0:t1].view(-1, x.shape[2]))
-    if dw_ih is not None:
-        dw_ih.addmm_(blk, x[t0:t1].reshape(-1, x.shape[2]))
-    if db is not None:
-        db.add_(blk.sum(1))
+    def __init__(self, need, x: Tensor, w_ih: Tensor, has_bias: bool) -> None:
+        self.x, self.w_ih = x, w_ih
+        self.narrow = x.shape[2] < 64
+        self.dx = x.new_empty(x.shape) if need[0] else None  # contiguous (T, B, D)
+        shape = (w_ih.shape[1], w_ih.shape[0]) if self.narrow else w_ih.shape
+        self.dw = w_ih.new_zeros(shape) if need[1] else None  # (D, F) when narrow, else (F, D)
+        self.db = w_ih.new_zeros(w_ih.shape[0]) if (has_bias and need[2]) else None
+
+    def add(self, blk: Tensor, t0: int, t1: int) -> None:
+        """Add one chunk's share from its gate-gradient block (F, k*B), steps t0:t1."""
+        D = self.x.shape[2]
+        if self.dx is not None:
+            out = self.dx[t0:t1].view(-1, D)
+            if self.narrow:
+                out.copy_(torch.mm(self.w_ih.t(), blk).t())
+            else:
+                torch.mm(blk.t(), self.w_ih, out=out)
+        if self.dw is not None:
+            xs = self.x[t0:t1].reshape(-1, D)
+            self.dw.addmm_(xs.t(), blk.t()) if self.narrow else self.dw.addmm_(blk, xs)
+        if self.db is not None:
+            self.db.add_(blk.sum(1))
+
+    def result(self) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        dw = self.dw.t().contiguous() if (self.dw is not None and self.narrow) else self.dw
+        return self.dx, dw, self.db
 
 
 _fwd = torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
@@ -325,7 +343,7 @@ class LSTMScan(torch.autograd.Function):
         views = [DG, DG[:, : 3 * H].unflatten(1, (3, H)), Fo, A, f]
         views = [v.unbind(0) for v in views]
         dYT = dY.transpose(1, 2)  # (T, P, B) view; rows are read as strided blocks
-        w_hh_t = w_hh.t()
+        w_hh_t = w_hh.t().contiguous()  # a contiguous W^T makes the per-step product ~8% faster
         added = 0  # rows of dY[t] already in dh (folded into the previous step's product)
         for t in range(T - 1, -1, -1):
             n = _active(bs, t, B)
@@ -359,16 +377,17 @@ class LSTMScan(torch.autograd.Function):
         # Weight gradients: sums over steps of products with the step inputs, done in
         # chunks of steps so each product is large and the reordering copy stays small.
         need = ctx.needs_input_grad
-        dx, dw_ih, db = _input_grad_buffers(need, x, w_ih, ctx.has_bias)
+        ig = _InputGrads(need, x, w_ih, ctx.has_bias)
         dw_hh = torch.zeros_like(w_hh) if need[5] else None
         dw_hr = torch.zeros_like(w_hr) if (w_hr is not None and need[6]) else None
         for t0, t1 in _chunks(T, H4 * B):
             blk = _stepwise_columns(DG, t0, t1)  # (4H, k*B)
-            _input_grads(blk, x, w_ih, t0, t1, dx, dw_ih, db)
+            ig.add(blk, t0, t1)
             if dw_hh is not None:
                 dw_hh.addmm_(blk, _prev_rows(Y, h0, mask, t0, t1))
             if dw_hr is not None:
                 dw_hr.addmm_(_stepwise_columns(DH, t0, t1), _stepwise_columns(M, t0, t1).t())
+        dx, dw_ih, db = ig.result()
         return dx, dw_ih, db, dh.t(), dc.t(), dw_hh, dw_hr, None, None, None, None, None, None
 
 
@@ -463,7 +482,7 @@ class GRUScan(torch.autograd.Function):
         dh = dh_n.clone().t() if bm else dh_n.t().contiguous()  # (H, B)
         nxt = torch.empty_like(dh)
         maskT = mask.t() if mask is not None else None
-        w_rz_t, w_n_t = w_hh[: 2 * H].t(), w_hh[2 * H :].t()
+        w_rz_t, w_n_t = w_hh[: 2 * H].t().contiguous(), w_hh[2 * H :].t().contiguous()
         views = [DX[:, H:].unflatten(1, (2, H)), Fr, Fn, DX[:, : 2 * H], DHN, r, z]
         views = [v.unbind(0) for v in views]
         dYT = dY.transpose(1, 2)  # (T, H, B)
@@ -493,12 +512,12 @@ class GRUScan(torch.autograd.Function):
             DX.masked_fill_(~_alive(ctx.lengths, T).unsqueeze(1), 0)
 
         need = ctx.needs_input_grad
-        dx, dw_ih, db_ih = _input_grad_buffers(need, x, w_ih, ctx.has_bias[0])
+        ig = _InputGrads(need, x, w_ih, ctx.has_bias[0])
         dw_hh = torch.zeros_like(w_hh) if need[4] else None
         db_hh = DX.new_zeros(H3) if (ctx.has_bias[1] and need[5]) else None
         for t0, t1 in _chunks(T, H3 * B):
             blk = _stepwise_columns(DX, t0, t1)  # (3H, k*B)
-            _input_grads(blk, x, w_ih, t0, t1, dx, dw_ih, db_ih)
+            ig.add(blk, t0, t1)
             if dw_hh is not None or db_hh is not None:
                 blk_n = _stepwise_columns(DHN, t0, t1)  # (H, k*B)
                 if dw_hh is not None:
@@ -508,6 +527,7 @@ class GRUScan(torch.autograd.Function):
                 if db_hh is not None:
                     db_hh[: 2 * H].add_(blk[: 2 * H].sum(1))
                     db_hh[2 * H :].add_(blk_n.sum(1))
+        dx, dw_ih, db_ih = ig.result()
         return dx, dw_ih, db_ih, dh.t(), dw_hh, db_hh, None, None, None, None, None, None
 
 
@@ -568,7 +588,7 @@ class RNNScan(torch.autograd.Function):
         bm = batch_major(B)
         dh = dh_n.clone().t() if bm else dh_n.t().contiguous()  # (H, B)
         maskT = mask.t() if mask is not None else None
-        w_hh_t = w_hh.t()
+        w_hh_t = w_hh.t().contiguous()
         DPs = DP.unbind(0)
         dYT = dY.transpose(1, 2)
         added = 0
@@ -593,13 +613,14 @@ class RNNScan(torch.autograd.Function):
         if bs is not None:
             DP.masked_fill_(~_alive(ctx.lengths, T).unsqueeze(1), 0)
         need = ctx.needs_input_grad
-        dx, dw_ih, db = _input_grad_buffers(need, x, w_ih, ctx.has_bias)
+        ig = _InputGrads(need, x, w_ih, ctx.has_bias)
         dw_hh = torch.zeros_like(w_hh) if need[4] else None
         for t0, t1 in _chunks(T, H * B):
             blk = _stepwise_columns(DP, t0, t1)  # (H, k*B)
-            _input_grads(blk, x, w_ih, t0, t1, dx, dw_ih, db)
+            ig.add(blk, t0, t1)
             if dw_hh is not None:
                 dw_hh.addmm_(blk, _prev_rows(Y_out, h0, mask, t0, t1))
+        dx, dw_ih, db = ig.result()
         return dx, dw_ih, db, dh.t(), dw_hh, None, None, None, None, None
 
 
