@@ -119,3 +119,23 @@ def test_fast_tanh_path_equals_exact_path():
     fast = LSTMScan.apply(x, w_ih, b, h0, c0, w_hh, None, None, None, None, tanh, sig, True)
     for a, c in zip(exact, fast):
         torch.testing.assert_close(a, c, atol=1e-13, rtol=0)
+
+
+def test_backward_workspace_reuse_gives_identical_gradients():
+    from biolstm.nn.functional import release_workspace
+
+    torch.manual_seed(16)
+    lstm = bnn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True, dtype=DT, engine="transparent")
+    x = torch.randn(4, 6, 3, dtype=DT, requires_grad=True)
+    release_workspace()
+    first = torch.autograd.grad(lstm(x)[0].sum(), [x, *lstm.parameters()])
+    other = torch.randn(4, 6, 3, dtype=DT)  # a call in between leaves other numbers in the scratch buffers
+    lstm(other)[0].sum().backward()
+    second = torch.autograd.grad(lstm(x)[0].sum(), [x, *lstm.parameters()])
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+    lengths = torch.tensor([6, 2, 4, 1])  # variable lengths: padded positions must be cleared
+    g1 = torch.autograd.grad(lstm(x, lengths=lengths)[0].sum(), x)[0]
+    release_workspace()
+    g2 = torch.autograd.grad(lstm(x, lengths=lengths)[0].sum(), x)[0]
+    assert torch.equal(g1, g2)

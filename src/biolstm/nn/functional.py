@@ -26,6 +26,7 @@ Shape legend: T steps, B batch, H hidden units, P output size of the recurrent s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import torch
@@ -43,6 +44,41 @@ def use_fast_tanh(device: torch.device) -> bool:
     False elsewhere (GPUs evaluate tanh as fast as sigmoid).
     """
     return torch.device(device).type == "cpu"
+
+
+_WORKSPACE = threading.local()
+_WORKSPACE_MAX_BYTES = 256 * 2**20
+
+
+def _workspace(name: str, like: Tensor, features: int | None = None) -> Tensor:
+    """A scratch (T, F, B) tensor laid out like ``like``, reused across backward passes.
+
+    The backward passes need large temporaries (the gate-gradient buffer is as large as all
+    gates of all steps). A fresh buffer of that size costs page faults on first touch, about
+    7 ms per 26 MB here, so the last one of each name is kept per thread and reused when the
+    next call has the same shape. Contents are undefined: callers overwrite every element.
+    ``features`` overrides F. :func:`release_workspace` frees them.
+    """
+    T, F, B = like.shape
+    F = features or F
+    bm = like.stride(1) == 1 and B > 1  # batch-major storage (T, B, F)
+    opts = dict(dtype=like.dtype, device=like.device)
+    key = (T, F, B, bm, like.dtype, like.device)
+    cache = _WORKSPACE.__dict__
+    hit = cache.get(name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    t = torch.empty(T, B, F, **opts).transpose(1, 2) if bm else torch.empty(T, F, B, **opts)
+    if t.numel() * t.element_size() <= _WORKSPACE_MAX_BYTES:  # keep only moderate buffers
+        cache[name] = (key, t)
+    else:
+        cache.pop(name, None)
+    return t
+
+
+def release_workspace() -> None:
+    """Free the scratch buffers the backward passes keep for reuse (this thread's)."""
+    _WORKSPACE.__dict__.clear()
 
 
 def _active(batch_sizes: Sequence[int] | None, t: int, B: int) -> int:
@@ -318,7 +354,7 @@ class LSTMScan(torch.autograd.Function):
         # (T, 4H, B), layout i|f|g|o:
         #   dpre_i = dc * g * s'(i)      dpre_f = dc * c_{t-1} * s'(f)
         #   dpre_g = dc * i * act'(g)    dpre_o = dh * act(c) * s'(o)
-        DG = torch.empty_like(G)  # same storage layout as G
+        DG = _workspace("lstm_dg", G)  # same storage layout as G
         i, f, g, o = G.split(H, dim=1)
         Fi, Ff, Fg, Fo = DG.split(H, dim=1)
         if pre_if is None:
@@ -333,7 +369,7 @@ class LSTMScan(torch.autograd.Function):
         Ff[0].mul_(c0.t())
         Fg.mul_(i)
         Fo.mul_(TC)
-        A = _deriv_into(act, TC, C, torch.empty_like(TC)).mul_(o)  # dc += dh * o * act'(c)  # (T, H, B)
+        A = _deriv_into(act, TC, C, _workspace("lstm_a", TC)).mul_(o)  # dc += dh * o * act'(c)  # (T, H, B)
 
         DH = torch.zeros_like(Y.transpose(1, 2)) if w_hr is not None else None  # dh_t, for dW_hr  # (T, P, B)
         bm = batch_major(B)
@@ -465,7 +501,7 @@ class GRUScan(torch.autograd.Function):
         #   dn_pre = dh * (1 - z) * act'(n)            = dh * Fn
         #   dz_pre = dh * (h_{t-1} - n) * s'(z)        = dh * Fz
         #   dr_pre = dn_pre * (W_hn h + b_hn) * s'(r)  = dn_pre * Fr
-        DX = torch.empty_like(G)
+        DX = _workspace("gru_dx", G)
         Fr, Fz, Fn = DX.split(H, dim=1)
         if pre_rz is None:
             _deriv_into(rec_act, G[:, : 2 * H], None, DX[:, : 2 * H])
@@ -476,7 +512,7 @@ class GRUScan(torch.autograd.Function):
         Fz[1:].mul_(Yt[:-1] - n_[1:])
         Fz[0].mul_(h0.t() - n_[0])
         _deriv_into(act, n_, pre_n, Fn).mul_(1 - z)
-        DHN = torch.zeros_like(Fn) if bs is not None else torch.empty_like(Fn)  # dn_pre * r  # (T, H, B)
+        DHN = _workspace("gru_dhn", G, H)  # dn_pre * r  # (T, H, B)
 
         bm = batch_major(B)
         dh = dh_n.clone().t() if bm else dh_n.t().contiguous()  # (H, B)
@@ -509,7 +545,9 @@ class GRUScan(torch.autograd.Function):
             dh_a.copy_(nx)
             added = n if t > 0 else 0
         if bs is not None:
-            DX.masked_fill_(~_alive(ctx.lengths, T).unsqueeze(1), 0)
+            dead = ~_alive(ctx.lengths, T).unsqueeze(1)
+            DX.masked_fill_(dead, 0)
+            DHN.masked_fill_(dead, 0)
 
         need = ctx.needs_input_grad
         ig = _InputGrads(need, x, w_ih, ctx.has_bias[0])
@@ -584,7 +622,7 @@ class RNNScan(torch.autograd.Function):
         x, w_ih, h0, w_hh, mask, Y, Y_out, pre = ctx.saved_tensors
         bs = ctx.batch_sizes
         T, H, B = Y.shape
-        DP = _deriv_into(ctx.act, Y, pre, torch.empty_like(Y))  # act'(pre), then d pre  # (T, H, B)
+        DP = _deriv_into(ctx.act, Y, pre, _workspace("rnn_dp", Y))  # act'(pre), then d pre  # (T, H, B)
         bm = batch_major(B)
         dh = dh_n.clone().t() if bm else dh_n.t().contiguous()  # (H, B)
         maskT = mask.t() if mask is not None else None
