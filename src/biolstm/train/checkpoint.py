@@ -1,0 +1,226 @@
+"""Checkpoints: safetensors weights plus JSON metadata, written atomically, never pickled.
+
+A checkpoint is a directory::
+
+    ckpt-00000042/
+        model.safetensors   the model's state_dict
+        state.safetensors   optimizer tensors and RNG states
+        meta.json           format, step, epoch, config, metrics, optimizer/scheduler
+                            settings, numpy/Python RNG, SHA-256 of both .safetensors files
+
+It is written under a temporary name, every file is fsynced, and the directory is renamed
+into place, so a crash (even SIGKILL) at any moment leaves either the complete checkpoint or
+none. Loading verifies the checksums; a damaged checkpoint is refused, never half-loaded.
+Pickle files (``torch.save`` output, ``.pt``/``.pkl``) are refused: unpickling can run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+FORMAT = "biolstm-checkpoint/1"
+_NAME = re.compile(r"^ckpt-(\d{8})$")
+_PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib"}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded: missing, damaged, foreign or a pickle."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def refuse_pickle(path: str | os.PathLike) -> None:
+    """Raise CheckpointError if ``path`` is, or looks like, a pickle or torch.save file."""
+    p = Path(path)
+    if p.is_file():
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+        if p.suffix.lower() in _PICKLE_SUFFIXES or head[:1] == b"\x80" or head == b"PK\x03\x04":
+            raise CheckpointError(
+                f"{p}: expected a biolstm checkpoint directory (safetensors + JSON), got a pickle or "
+                f"torch.save file; biolstm never unpickles, because loading a pickle can run arbitrary code"
+            )
+
+
+# ---------------------------------------------------------------------------- state
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """torch (CPU and CUDA), numpy and Python RNG states: tensors and JSON parts."""
+    tensors = {"rng/torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for k, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda/{k}"] = s
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002 (the global state users rely on)
+    py_version, py_state, py_gauss = random.getstate()
+    meta = {
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
+        "python": [py_version, list(py_state), py_gauss],
+    }
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng/torch"])
+    cuda = sorted(k for k in tensors if k.startswith("rng/cuda/"))
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([tensors[k] for k in cuda][: torch.cuda.device_count()])
+    kind, keys, pos, has_gauss, gauss = meta["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))  # noqa: NPY002
+    version, state, gauss_next = meta["python"]
+    random.setstate((version, tuple(state), gauss_next))
+
+
+def split_state_dict(state: Any, prefix: str) -> tuple[dict[str, torch.Tensor], Any]:
+    """Move every tensor of a nested state (optimizer, scheduler) into a flat tensor dict;
+    the rest stays as JSON with ``{"__tensor__": key}`` markers."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(obj, path):
+        if isinstance(obj, torch.Tensor):
+            tensors[path] = obj
+            return {"__tensor__": path}
+        if isinstance(obj, dict):
+            return {
+                "__dict__": [[walk(k, f"{path}/k{i}"), walk(v, f"{path}/{i}")] for i, (k, v) in enumerate(obj.items())]
+            }
+        if isinstance(obj, (list, tuple)):
+            return {
+                "__list__" if isinstance(obj, list) else "__tuple__": [
+                    walk(v, f"{path}/{i}") for i, v in enumerate(obj)
+                ]
+            }
+        if obj is None or isinstance(obj, (bool, int, float, str)):
+            return obj
+        raise TypeError(f"{prefix}: cannot store a value of type {type(obj).__name__} in a checkpoint")
+
+    return tensors, walk(state, prefix)
+
+
+def join_state_dict(tensors: dict[str, torch.Tensor], obj: Any) -> Any:
+    """Inverse of :func:`split_state_dict`."""
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {join_state_dict(tensors, k): join_state_dict(tensors, v) for k, v in obj["__dict__"]}
+        if "__list__" in obj:
+            return [join_state_dict(tensors, v) for v in obj["__list__"]]
+        if "__tuple__" in obj:
+            return tuple(join_state_dict(tensors, v) for v in obj["__tuple__"])
+    return obj
+
+
+# ---------------------------------------------------------------------------- save / load
+def save_checkpoint(
+    run_dir: str | os.PathLike,
+    step: int,
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+    keep: int = 2,
+    protect: tuple[int, ...] = (),
+) -> Path:
+    """Write checkpoint ``ckpt-<step>`` into ``run_dir`` atomically; keep the newest ``keep``
+    (and any step in ``protect``, e.g. the best one). Returns its path."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    final = run_dir / f"ckpt-{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".ckpt-{step:08d}.", dir=run_dir))
+    try:
+        _save_tensors(tmp / "model.safetensors", dict(model.state_dict()))
+        _save_tensors(tmp / "state.safetensors", extra_tensors or {})
+        meta = dict(
+            meta,
+            format=FORMAT,
+            step=step,
+            sha256={name: _sha256(tmp / name) for name in ("model.safetensors", "state.safetensors")},
+        )
+        _write_json(tmp / "meta.json", meta)
+        _fsync_dir(tmp)
+        if final.exists():  # an earlier run wrote this step: replace it as a whole
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync_dir(run_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        if int(_NAME.match(old.name).group(1)) not in protect:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoint directories in ``run_dir``, oldest first (temporaries excluded)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return sorted(p for p in run_dir.iterdir() if p.is_dir() and _NAME.match(p.name))
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict]:
+    """Verify and read one checkpoint directory: (model tensors, extra tensors, meta)."""
+    path = Path(path)
+    refuse_pickle(path)
+    meta_path = path / "meta.json"
+    if not meta_path.is_file():
+        raise CheckpointError(f"{path}: expected a checkpoint directory with meta.json, found none")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{meta_path}: expected JSON, got a damaged file ({err})") from err
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{meta_path}: expected format {FORMAT!r}, got {meta.get('format')!r}")
+    for name, digest in meta["sha256"].items():
+        f = path / name
+        if not f.is_file() or _sha256(f) != digest:
+            raise CheckpointError(f"{f}: checksum does not match meta.json; the checkpoint is damaged")
+    return load_file(str(path / "model.safetensors")), load_file(str(path / "state.safetensors")), meta
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> tuple[Path, tuple] | None:
+    """The newest checkpoint in ``run_dir`` that verifies, with its contents, or None."""
+    for path in reversed(list_checkpoints(run_dir)):
+        try:
+            return path, load_checkpoint(path)
+        except CheckpointError:
+            continue  # damaged: fall back to the one before
+    return None

@@ -1,0 +1,336 @@
+"""The one training loop: seeded, checkpointed, resumable bit for bit.
+
+``Trainer(model, TrainerConfig(...), run_dir).fit(x, y)`` trains any ``torch.nn.Module`` on
+in-memory tensors. Each epoch's batch order comes from a generator seeded by (seed, epoch)
+alone, and every checkpoint holds the weights, the optimizer, all RNG states and the position
+(epoch, batch), so a run killed at any moment and resumed with ``resume=True`` ends with the
+same weights as one that was never interrupted (on CPU, bit for bit).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import random
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..validation import check_choice, check_positive_int
+from .checkpoint import join_state_dict, latest_checkpoint, rng_state, save_checkpoint, set_rng_state, split_state_dict
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+LOSSES = (
+    "mse",
+    "mae",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "bce_with_logits",
+    "cross_entropy",
+)
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss or a gradient became NaN or infinite."""
+
+
+@dataclass
+class TrainerConfig:
+    """How to train. Unknown keys are refused by :meth:`from_dict`."""
+
+    epochs: int = 10  # passes over the training data
+    batch_size: int = 32  # sequences per optimisation step
+    optimizer: str = "adam"  # adam | adamw | sgd | rmsprop
+    lr: float = 1e-3  # learning rate
+    weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
+    loss: str = "mse"  # one of LOSSES; Keras names expect probabilities, *_logits/cross_entropy logits
+    clipnorm: float | None = None  # clip the global gradient norm to this value
+    clipvalue: float | None = None  # clip every gradient element to [-clipvalue, clipvalue]
+    seed: int = 0  # seeds torch, numpy, Python and the batch order
+    device: str | None = None  # None: CUDA if available, else CPU
+    shuffle: bool = True  # new batch order every epoch (from seed and epoch)
+    nonfinite: str = "raise"  # raise | skip: what a NaN/Inf loss or gradient does
+    checkpoint_every: int = 0  # also checkpoint every N optimisation steps (0: epoch ends only)
+    keep_checkpoints: int = 2  # newest checkpoints kept in the run folder
+    amp: bool = False  # mixed precision (autocast around forward and loss), CUDA only
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        check_choice(self.optimizer, tuple(OPTIMIZERS), "optimizer")
+        check_choice(self.loss, LOSSES, "loss")
+        check_choice(self.nonfinite, ("raise", "skip"), "nonfinite")
+        check_positive_int(self.checkpoint_every, "checkpoint_every", minimum=0)
+        if not self.lr > 0:
+            raise ValueError(f"lr: expected a positive float, got {self.lr}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainerConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"trainer config: unknown key {unknown[0]!r}; expected one of {sorted(known)}")
+        return cls(**d)
+
+
+@dataclass
+class History:
+    """Per-epoch metrics, Keras-style: ``history['loss'][epoch]``."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, row: dict[str, float]) -> None:
+        for k, v in row.items():
+            self.history.setdefault(k, []).append(v)
+
+    @property
+    def epochs(self) -> int:
+        return len(next(iter(self.history.values()), []))
+
+
+def seed_everything(seed: int) -> None:
+    """One seed for torch, numpy and Python's random."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (seeds the global generator user code draws from)
+    random.seed(seed)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None means CUDA if available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def compute_loss(name: str, out: Tensor, y: Tensor) -> Tensor:
+    if name == "mse":
+        return F.mse_loss(out, y)
+    if name == "mae":
+        return F.l1_loss(out, y)
+    if name == "huber":
+        return F.huber_loss(out, y)
+    if name == "binary_crossentropy":  # Keras: on probabilities, clipped away from 0 and 1
+        p, y = out.clamp(1e-7, 1 - 1e-7), y.to(out.dtype)  # NaN stays NaN (reported, not raised)
+        return -(y * torch.log(p) + (1 - y) * torch.log1p(-p)).mean()
+    if name == "bce_with_logits":
+        return F.binary_cross_entropy_with_logits(out, y.to(out.dtype))
+    if name == "categorical_crossentropy":  # probabilities and one-hot targets
+        return -(y * torch.log(out.clamp_min(1e-7))).sum(-1).mean()
+    if name == "sparse_categorical_crossentropy":  # probabilities and class indices
+        return F.nll_loss(torch.log(out.clamp_min(1e-7)), y.long().view(-1))
+    return F.cross_entropy(out, y.long().view(-1))  # cross_entropy: logits and class indices
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _as_tensor(a, name: str) -> Tensor:
+    if isinstance(a, Tensor):
+        return a
+    try:
+        return torch.as_tensor(np.asarray(a))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name}: expected an array or tensor, got {type(a).__name__}") from err
+
+
+class Trainer:
+    """Trains ``model`` with ``config``; checkpoints and logs go to ``run_dir`` if given."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: TrainerConfig | None = None,
+        run_dir: str | os.PathLike | None = None,
+        model_config: dict | None = None,
+    ) -> None:
+        self.model = model
+        self.config = config or TrainerConfig()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.model_config = model_config  # architecture, stored with every checkpoint
+        self.device = resolve_device(self.config.device)
+        self.history = History()
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.global_step = 0
+
+    # ------------------------------------------------------------------ pieces
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        return OPTIMIZERS[c.optimizer](self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+
+    def _batches(self, n: int, epoch: int) -> list[Tensor]:
+        if self.config.shuffle:
+            g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.arange(n)
+        return list(order.split(self.config.batch_size))
+
+    def _checkpoint(self, epoch: int, next_batch: int, running: dict | None = None) -> None:
+        if self.run_dir is None:
+            return
+        opt_tensors, opt_meta = split_state_dict(self.optimizer.state_dict(), "optimizer")
+        rng_tensors, rng_meta = rng_state()
+        meta = {
+            "epoch": epoch,
+            "next_batch": next_batch,
+            "trainer": asdict(self.config),
+            "model_config": self.model_config,
+            "optimizer": opt_meta,
+            "rng": rng_meta,
+            "history": self.history.history,
+            "running": running or {},
+        }
+        save_checkpoint(
+            self.run_dir,
+            self.global_step,
+            self.model,
+            meta,
+            {**opt_tensors, **rng_tensors},
+            keep=self.config.keep_checkpoints,
+        )
+
+    def _restore(self) -> tuple[int, int, dict]:
+        found = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
+        if found is None:
+            return 0, 0, {}
+        _, (model_t, extra_t, meta) = found
+        self.model.load_state_dict(model_t)
+        self.optimizer.load_state_dict(join_state_dict(extra_t, meta["optimizer"]))
+        set_rng_state(extra_t, meta["rng"])
+        self.history = History(meta["history"])
+        self.global_step = meta["step"]
+        return meta["epoch"], meta["next_batch"], meta.get("running", {})
+
+    def _write_log(self) -> None:
+        if self.run_dir is None or not self.history.history:
+            return
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        keys = list(self.history.history)
+        w.writerow(["epoch", *keys])
+        for e in range(self.history.epochs):
+            w.writerow([e, *(self.history.history[k][e] for k in keys)])
+        _atomic_text(self.run_dir / "history.csv", buf.getvalue())
+
+    def _nonfinite(self, what: str, epoch: int, batch: int) -> bool:
+        msg = (
+            f"{what} is not finite at epoch {epoch}, batch {batch}; try gradient clipping "
+            f"(clipnorm=1.0) or a lower learning rate (now {self.config.lr})"
+        )
+        if self.config.nonfinite == "raise":
+            raise NonFiniteError(msg)
+        return True  # skip this batch
+
+    # ------------------------------------------------------------------ public
+    def evaluate(self, x, y, batch_size: int | None = None) -> dict[str, float]:
+        """Mean loss (and accuracy for classification losses) over ``x, y`` in eval mode."""
+        x, y = _as_tensor(x, "x"), _as_tensor(y, "y")
+        bs = batch_size or self.config.batch_size
+        self.model.eval()
+        total, correct, n = 0.0, 0.0, 0
+        with torch.no_grad():
+            for idx in torch.arange(len(x)).split(bs):
+                xb, yb = x[idx].to(self.device), y[idx].to(self.device)
+                out = self.model(xb)
+                total += float(compute_loss(self.config.loss, out, yb)) * len(idx)
+                correct += self._correct(out, yb)
+                n += len(idx)
+        res = {"loss": total / n}
+        if self.config.loss not in ("mse", "mae", "huber"):
+            res["accuracy"] = correct / n
+        return res
+
+    def _correct(self, out: Tensor, y: Tensor) -> float:
+        loss = self.config.loss
+        if loss in ("binary_crossentropy", "bce_with_logits"):
+            thr = 0.5 if loss == "binary_crossentropy" else 0.0
+            return (
+                float(((out > thr).to(y.dtype) == y).float().mean(-1).sum())
+                if out.dim() > 1
+                else float(((out > thr).to(y.dtype) == y).float().sum())
+            )
+        if loss == "categorical_crossentropy":
+            return float((out.argmax(-1) == y.argmax(-1)).sum())
+        if loss in ("sparse_categorical_crossentropy", "cross_entropy"):
+            return float((out.argmax(-1) == y.long().view(-1)).sum())
+        return 0.0
+
+    def fit(self, x, y, validation_data: tuple | None = None, resume: bool = False) -> History:
+        """Train; with ``resume=True`` continue from the newest valid checkpoint in run_dir."""
+        c = self.config
+        x, y = _as_tensor(x, "x"), _as_tensor(y, "y")
+        if len(x) != len(y):
+            raise ValueError(f"y: expected {len(x)} targets (one per sequence in x), got {len(y)}")
+        if len(x) == 0:
+            raise ValueError("x: expected at least one training sequence, got none")
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.run_dir, os.W_OK):
+                raise PermissionError(f"run_dir: {self.run_dir} is not writable; choose another folder")
+        self.model.to(self.device)
+        seed_everything(c.seed)
+        self.optimizer = self._make_optimizer()
+        start_epoch, start_batch, running = self._restore() if resume else (0, 0, {})
+        use_amp = c.amp and self.device.type == "cuda"
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        classify = c.loss not in ("mse", "mae", "huber")
+        for epoch in range(start_epoch, c.epochs):
+            self.model.train()
+            batches = self._batches(len(x), epoch)
+            first = start_batch if epoch == start_epoch else 0
+            # running sums of this epoch (restored mid-epoch so the logged means match)
+            run = {"loss": 0.0, "correct": 0.0, "n": 0, **(running if epoch == start_epoch else {})}
+            for b in range(first, len(batches)):
+                idx = batches[b]
+                xb, yb = x[idx].to(self.device), y[idx].to(self.device)
+                self.optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(self.device.type, enabled=use_amp):
+                    out = self.model(xb)
+                    loss = compute_loss(c.loss, out, yb)
+                if not torch.isfinite(loss):
+                    self._nonfinite(f"loss ({float(loss.detach())})", epoch, b)
+                    continue
+                loss.backward()
+                if c.clipvalue is not None:
+                    torch.nn.utils.clip_grad_value_(params, c.clipvalue)
+                norm = torch.nn.utils.clip_grad_norm_(params, c.clipnorm if c.clipnorm is not None else math.inf)
+                if not torch.isfinite(norm):
+                    self._nonfinite(f"gradient norm ({float(norm)})", epoch, b)
+                    continue
+                self.optimizer.step()
+                self.global_step += 1
+                run["loss"] += float(loss.detach()) * len(idx)
+                run["correct"] += self._correct(out.detach(), yb) if classify else 0.0
+                run["n"] += len(idx)
+                if c.checkpoint_every and self.global_step % c.checkpoint_every == 0 and b + 1 < len(batches):
+                    self._checkpoint(epoch, b + 1, run)
+            row = {"loss": run["loss"] / max(run["n"], 1)}
+            if classify:
+                row["accuracy"] = run["correct"] / max(run["n"], 1)
+            if validation_data is not None:
+                row.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
+            self.history.add(row)
+            self._write_log()
+            self._checkpoint(epoch + 1, 0)
+        return self.history

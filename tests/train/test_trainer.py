@@ -1,0 +1,125 @@
+"""The Trainer: learning, logging, non-finite handling, and resume after SIGKILL."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import biolstm.nn as bnn
+from biolstm.train import NonFiniteError, Trainer, TrainerConfig, list_checkpoints, seed_everything
+
+WORKER = Path(__file__).with_name("worker.py")
+
+
+class Classifier(torch.nn.Module):
+    def __init__(self, hidden=16):
+        super().__init__()
+        self.lstm = bnn.LSTM(1, hidden, batch_first=True, forget_bias=1.0)
+        self.head = torch.nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.head(self.lstm(x)[0][:, -1])).squeeze(-1)
+
+
+def _toy(n=600, T=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, T, 1, generator=g)
+    return x, (x.sum((1, 2)) > 0).float()
+
+
+def test_learns_the_sign_of_a_sum_and_logs(tmp_path):
+    seed_everything(0)
+    x, y = _toy()
+    xv, yv = _toy(200, seed=1)
+    trainer = Trainer(
+        Classifier(), TrainerConfig(epochs=12, batch_size=32, lr=0.01, loss="binary_crossentropy"), tmp_path
+    )
+    hist = trainer.fit(x, y, validation_data=(xv, yv))
+    assert hist.history["val_accuracy"][-1] >= 0.95
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    rows = list(csv.DictReader(open(tmp_path / "history.csv")))
+    assert len(rows) == 12 and float(rows[-1]["val_accuracy"]) == pytest.approx(hist.history["val_accuracy"][-1])
+    assert len(list_checkpoints(tmp_path)) == 2
+
+
+def test_same_seed_same_weights():
+    x, y = _toy(128)
+    results = []
+    for _ in range(2):
+        seed_everything(0)
+        model = Classifier(8)
+        Trainer(model, TrainerConfig(epochs=2, batch_size=16, seed=5, loss="binary_crossentropy")).fit(x, y)
+        results.append(model.state_dict())
+    for k in results[0]:
+        assert torch.equal(results[0][k], results[1][k])
+
+
+def test_nonfinite_loss_names_epoch_and_batch_and_keeps_checkpoint(tmp_path):
+    x, y = _toy(64)
+    model = Classifier(4)
+    trainer = Trainer(model, TrainerConfig(epochs=1, batch_size=16, loss="binary_crossentropy"), tmp_path)
+    trainer.fit(x, y)
+    good = list_checkpoints(tmp_path)
+    x_bad = x.clone()
+    x_bad[40, 3, 0] = float("nan")
+    trainer2 = Trainer(
+        model, TrainerConfig(epochs=2, batch_size=16, loss="binary_crossentropy", shuffle=False), tmp_path
+    )
+    with pytest.raises(NonFiniteError, match=r"epoch 1, batch 2; try gradient clipping"):
+        trainer2.fit(x_bad, y, resume=True)
+    assert list_checkpoints(tmp_path) == good  # nothing written after the failure
+    skip = Trainer(
+        Classifier(4),
+        TrainerConfig(epochs=1, batch_size=16, loss="binary_crossentropy", nonfinite="skip", shuffle=False),
+    )
+    hist = skip.fit(x_bad, y)
+    assert skip.global_step == 3 and torch.isfinite(torch.tensor(hist.history["loss"])).all()
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="optimizer: expected one of"):
+        TrainerConfig(optimizer="adamx")
+    with pytest.raises(ValueError, match="trainer config: unknown key 'epoch'"):
+        TrainerConfig.from_dict({"epoch": 3})
+    with pytest.raises(ValueError, match="y: expected 4 targets"):
+        Trainer(Classifier(2)).fit(torch.randn(4, 3, 1), torch.zeros(3))
+
+
+def _run_worker(run_dir, *args, kill_after_ckpts=None):
+    env = dict(os.environ, PYTHONPATH=str(WORKER.parents[2]))
+    proc = subprocess.Popen([sys.executable, str(WORKER), str(run_dir), *args], env=env)
+    if kill_after_ckpts is None:
+        assert proc.wait(timeout=300) == 0
+        return
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        ckpts = list_checkpoints(run_dir)
+        if ckpts and int(ckpts[-1].name[5:]) >= kill_after_ckpts:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_resume_after_sigkill_is_bit_exact(tmp_path):
+    _run_worker(tmp_path / "clean")
+    reference = load_file(str(tmp_path / "clean" / "final.safetensors"))
+    run = tmp_path / "killed"
+    _run_worker(run, "--slow", "0.02", kill_after_ckpts=4)  # mid-epoch 0 (6 steps per epoch)
+    _run_worker(run, "--resume", "--slow", "0.02", kill_after_ckpts=11)  # killed again in epoch 1
+    assert not (run / "final.safetensors").exists()
+    _run_worker(run, "--resume")
+    resumed = load_file(str(run / "final.safetensors"))
+    assert reference.keys() == resumed.keys()
+    for k in reference:
+        assert torch.equal(reference[k], resumed[k]), k
