@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/biolstm bench --quick
 
 test: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m pytest
 
 bench: $(STAMP)

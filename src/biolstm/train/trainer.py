@@ -154,6 +154,37 @@ def _as_tensor(a, name: str) -> Tensor:
         raise TypeError(f"{name}: expected an array or tensor, got {type(a).__name__}") from err
 
 
+class _Progress:
+    """A rich progress bar per epoch at verbose=1, a summary line at verbose=2, else silence."""
+
+    def __init__(self, verbose: int, epoch: int, epochs: int, steps: int) -> None:
+        self.verbose, self.bar, self.task = verbose, None, None
+        self.label = f"Epoch {epoch + 1}/{epochs}"
+        if verbose == 1:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("loss {task.fields[loss]:.4f}"),
+                transient=False,
+            )
+            self.task = self.bar.add_task(self.label, total=steps, loss=float("nan"))
+            self.bar.start()
+
+    def advance(self, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, loss=loss)
+
+    def close(self, row: dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        if self.verbose:
+            print(f"{self.label} - " + " - ".join(f"{k}: {v:.4f}" for k, v in row.items()), flush=True)
+
+
 class Trainer:
     """Trains ``model`` with ``config``; checkpoints and logs go to ``run_dir`` if given."""
 
@@ -163,8 +194,15 @@ class Trainer:
         config: TrainerConfig | None = None,
         run_dir: str | os.PathLike | None = None,
         model_config: dict | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        callbacks: list | None = None,
+        verbose: int = 0,
     ) -> None:
         self.model = model
+        self.given_optimizer = optimizer  # used instead of config.optimizer when given
+        self.callbacks = list(callbacks or [])  # objects with on_train_begin/on_epoch_end/on_train_end
+        self.verbose = verbose  # 0 silent, 1 progress bar, 2 one line per epoch
+        self.stop_training = False  # a callback sets this to end training after the epoch
         self.config = config or TrainerConfig()
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.model_config = model_config  # architecture, stored with every checkpoint
@@ -175,6 +213,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ pieces
     def _make_optimizer(self) -> torch.optim.Optimizer:
+        if self.given_optimizer is not None:
+            return self.given_optimizer
         c = self.config
         return OPTIMIZERS[c.optimizer](self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
 
@@ -221,6 +261,12 @@ class Trainer:
         self.history = History(meta["history"])
         self.global_step = meta["step"]
         return meta["epoch"], meta["next_batch"], meta.get("running", {})
+
+    def _call(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(self, *args)
 
     def _write_log(self) -> None:
         if self.run_dir is None or not self.history.history:
@@ -292,6 +338,8 @@ class Trainer:
         seed_everything(c.seed)
         self.optimizer = self._make_optimizer()
         start_epoch, start_batch, running = self._restore() if resume else (0, 0, {})
+        self.stop_training = False
+        self._call("on_train_begin")
         use_amp = c.amp and self.device.type == "cuda"
         params = [p for p in self.model.parameters() if p.requires_grad]
         classify = c.loss not in ("mse", "mae", "huber")
@@ -301,6 +349,7 @@ class Trainer:
             first = start_batch if epoch == start_epoch else 0
             # running sums of this epoch (restored mid-epoch so the logged means match)
             run = {"loss": 0.0, "correct": 0.0, "n": 0, **(running if epoch == start_epoch else {})}
+            progress = _Progress(self.verbose, epoch, c.epochs, len(batches) - first)
             for b in range(first, len(batches)):
                 idx = batches[b]
                 xb, yb = x[idx].to(self.device), y[idx].to(self.device)
@@ -323,6 +372,7 @@ class Trainer:
                 run["loss"] += float(loss.detach()) * len(idx)
                 run["correct"] += self._correct(out.detach(), yb) if classify else 0.0
                 run["n"] += len(idx)
+                progress.advance(run["loss"] / run["n"])
                 if c.checkpoint_every and self.global_step % c.checkpoint_every == 0 and b + 1 < len(batches):
                     self._checkpoint(epoch, b + 1, run)
             row = {"loss": run["loss"] / max(run["n"], 1)}
@@ -330,7 +380,12 @@ class Trainer:
                 row["accuracy"] = run["correct"] / max(run["n"], 1)
             if validation_data is not None:
                 row.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
+            progress.close(row)
             self.history.add(row)
             self._write_log()
+            self._call("on_epoch_end", epoch, row)
             self._checkpoint(epoch + 1, 0)
+            if self.stop_training:
+                break
+        self._call("on_train_end")
         return self.history

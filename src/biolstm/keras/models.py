@@ -1,0 +1,289 @@
+"""``Sequential``: Keras' model API on biolstm's Trainer.
+
+The seed article's example runs unchanged apart from its imports::
+
+    from biolstm.keras.models import Sequential
+    from biolstm.keras.layers import LSTM, Dense
+
+``fit`` trains through :class:`biolstm.train.Trainer` (the project's one training loop);
+``save`` writes safetensors weights plus a JSON description of the layers, never a pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..train.checkpoint import CheckpointError, refuse_pickle
+from ..train.trainer import LOSSES, OPTIMIZERS, History, Trainer, TrainerConfig, resolve_device
+from .layers import InputLayer, Layer, layer_from_config
+
+_LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "huber_loss": "huber"}
+_METRICS = ("accuracy", "acc", "mae", "mse")
+_FORMAT = "biolstm-keras-model/1"
+
+
+class Sequential(nn.Module):
+    """A linear stack of layers (``biolstm.keras.layers``)."""
+
+    def __init__(self, layers: list[Layer] | None = None, name: str | None = None) -> None:
+        super().__init__()
+        self.layers_ = nn.ModuleList()
+        self.name = name or "sequential"
+        self.compiled: dict[str, Any] | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.stop_training = False
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self.layers_)
+
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer: expected a biolstm.keras layer, got {type(layer).__name__}")
+        self.layers_.append(layer)
+        if len(self.layers_) == 1 and layer.input_shape_arg is not None:
+            self.build(layer.input_shape_arg)
+        elif len(self.layers_) > 1 and self.layers_[0].built:
+            self.build(self.layers_[0].input_shape_)
+
+    def build(self, input_shape) -> tuple:
+        """Create every layer's parameters for inputs of ``input_shape`` (no batch axis)."""
+        shape = tuple(input_shape)
+        self.input_shape_ = shape
+        for layer in self.layers_:
+            shape = layer.ensure_built(shape)
+        self.output_shape_ = shape
+        return shape
+
+    @property
+    def built(self) -> bool:
+        return len(self.layers_) > 0 and all(layer.built for layer in self.layers_)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = None
+        for layer in self.layers_:
+            new_mask = layer.compute_mask(x, mask)
+            x = layer(x, mask)
+            mask = new_mask
+        return x
+
+    # ------------------------------------------------------------------ description
+    def summary(self, print_fn=print) -> None:
+        """Layers, output shapes and parameter counts, as Keras prints them."""
+        if not self.built:
+            raise ValueError(
+                "summary: the model is not built yet; give input_shape= to the first layer or "
+                "call build(input_shape) or fit() first"
+            )
+        rows, shape = [], self.input_shape_
+        for layer in self.layers_:
+            shape = layer.compute_output_shape(shape)
+            trainable = sum(p.numel() for p in layer.parameters() if p.requires_grad)
+            rows.append(
+                (
+                    f"{layer.layer_name or type(layer).__name__.lower()} ({type(layer).__name__})",
+                    str((None, *shape)),
+                    f"{trainable:,}",
+                )
+            )
+        w = [max(len(r[i]) for r in [*rows, ("Layer (type)", "Output Shape", "Param #")]) + 2 for i in range(3)]
+        line = "-" * sum(w)
+        out = [
+            f'Model: "{self.name}"',
+            line,
+            "Layer (type)".ljust(w[0]) + "Output Shape".ljust(w[1]) + "Param #".rjust(w[2]),
+            "=" * sum(w),
+        ]
+        out += [r[0].ljust(w[0]) + r[1].ljust(w[1]) + r[2].rjust(w[2]) for r in rows]
+        total = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        out += ["=" * sum(w), f"Total params: {total:,}", line]
+        print_fn("\n".join(out))
+
+    def count_params(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    # ------------------------------------------------------------------ training
+    def compile(self, optimizer="adam", loss="mse", metrics=None) -> None:
+        """``optimizer``: a name ('adam', 'sgd', 'rmsprop', 'adamw') or a torch optimizer factory /
+        instance; ``loss``: a Keras loss name; ``metrics``: e.g. ['accuracy']."""
+        loss = _LOSS_ALIASES.get(loss, loss)
+        if loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+        metrics = list(metrics or [])
+        for m in metrics:
+            if m not in _METRICS:
+                raise ValueError(f"metrics: expected names from {', '.join(_METRICS)}, got {m!r}")
+        if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} or an optimizer, got {optimizer!r}")
+        self.compiled = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+        self.optimizer = None
+
+    def _trainer(
+        self, epochs: int = 1, batch_size: int = 32, shuffle: bool = True, verbose: int = 0, callbacks=None
+    ) -> Trainer:
+        if self.compiled is None:
+            raise ValueError("fit: compile the model first (model.compile(optimizer, loss, metrics))")
+        opt = self.compiled["optimizer"]
+        cfg = TrainerConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            loss=self.compiled["loss"],
+            optimizer=opt if isinstance(opt, str) else "adam",
+            seed=int(torch.initial_seed() % 2**31),
+        )
+        if self.optimizer is None and not isinstance(opt, str):
+            self.optimizer = (
+                opt(self.parameters()) if callable(opt) and not isinstance(opt, torch.optim.Optimizer) else opt
+            )
+        trainer = Trainer(self, cfg, optimizer=self.optimizer, callbacks=callbacks, verbose=verbose)
+        return trainer
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int = 1,
+        callbacks=None,
+        validation_split: float = 0.0,
+        validation_data=None,
+        shuffle: bool = True,
+    ) -> History:
+        """Train as Keras does; returns a History whose ``history`` has Keras keys."""
+        x, y = _to_tensor(x, "x"), _to_tensor(y, "y")
+        if not self.built:
+            self.build(tuple(x.shape[1:]))
+        if validation_split and validation_data is None:
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"validation_split: expected a float in (0, 1), got {validation_split}")
+            cut = int(len(x) * (1 - validation_split))  # Keras: the last samples, before shuffling
+            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+        if validation_data is not None:
+            validation_data = (
+                _to_tensor(validation_data[0], "validation_data"),
+                _to_tensor(validation_data[1], "validation_data"),
+            )
+        trainer = self._trainer(epochs, batch_size or 32, shuffle, verbose, callbacks)
+        history = trainer.fit(x, y, validation_data=validation_data)
+        self.optimizer = trainer.optimizer
+        self.history = history
+        return history
+
+    def evaluate(self, x, y, batch_size: int | None = None, verbose: int = 0) -> float | list[float]:
+        """Loss, or [loss, *metrics] when metrics were compiled."""
+        trainer = self._trainer(batch_size=batch_size or 32)
+        res = trainer.evaluate(_to_tensor(x, "x"), _to_tensor(y, "y"))
+        if not self.compiled["metrics"]:
+            return res["loss"]
+        return [
+            res["loss"],
+            *(
+                res.get("accuracy", float("nan")) if m in ("accuracy", "acc") else res.get(m)
+                for m in self.compiled["metrics"]
+            ),
+        ]
+
+    def predict(self, x, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+        """Outputs for ``x`` in eval mode, as a numpy array."""
+        x = _to_tensor(x, "x")
+        if not self.built:
+            self.build(tuple(x.shape[1:]))
+        device = resolve_device(None)
+        self.to(device)
+        self.eval()
+        outs = []
+        with torch.no_grad():
+            for chunk in x.split(batch_size or 32):
+                outs.append(self(chunk.to(device)).cpu())
+        return torch.cat(outs).numpy()
+
+    # ------------------------------------------------------------------ weights
+    def get_weights(self) -> list[np.ndarray]:
+        return [p.detach().cpu().numpy().copy() for p in self.parameters()]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        params = list(self.parameters())
+        if len(weights) != len(params):
+            raise ValueError(f"weights: expected {len(params)} arrays, got {len(weights)}")
+        with torch.no_grad():
+            for k, (p, w) in enumerate(zip(params, weights)):
+                w = torch.as_tensor(np.asarray(w))
+                if tuple(w.shape) != tuple(p.shape):
+                    raise ValueError(f"weights[{k}]: expected shape {tuple(p.shape)}, got {tuple(w.shape)}")
+                p.copy_(w)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape_) if self.built else None,
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers_],
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``path`` as a folder: model.safetensors + model.json (layers, compile settings)."""
+        if not self.built:
+            raise ValueError("save: the model is not built yet; fit or build it first")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(path / "model.safetensors")
+        )
+        compiled = None
+        if self.compiled is not None and isinstance(self.compiled["optimizer"], str):
+            compiled = self.compiled
+        meta = {"format": _FORMAT, "config": self.get_config(), "compile": compiled}
+        (path / "model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        return path
+
+
+def load_model(path: str | os.PathLike) -> Sequential:
+    """Rebuild a model saved with :meth:`Sequential.save` (safetensors + JSON only)."""
+    path = Path(path)
+    refuse_pickle(path)
+    meta_file = path / "model.json"
+    if not meta_file.is_file():
+        raise CheckpointError(f"{path}: expected a folder with model.json and model.safetensors, found no model.json")
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    if meta.get("format") != _FORMAT:
+        raise CheckpointError(f"{meta_file}: expected format {_FORMAT!r}, got {meta.get('format')!r}")
+    cfg = meta["config"]
+    layers = [layer_from_config(spec) for spec in cfg["layers"]]
+    model = Sequential(name=cfg["name"])
+    for layer in layers:
+        model.layers_.append(layer)
+    if cfg["input_shape"] is not None:
+        model.build(tuple(cfg["input_shape"]))
+    model.load_state_dict(load_file(str(path / "model.safetensors")))
+    if meta.get("compile"):
+        model.compile(**meta["compile"])
+    return model
+
+
+def _to_tensor(a, name: str) -> torch.Tensor:
+    if a is None:
+        raise ValueError(f"{name}: expected an array, got None")
+    if isinstance(a, torch.Tensor):
+        t = a
+    else:
+        arr = np.asarray(a)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)  # Keras' default float type
+        t = torch.as_tensor(arr)
+    if t.dtype == torch.float64:
+        t = t.float()
+    return t
+
+
+__all__ = ["InputLayer", "Sequential", "load_model"]
