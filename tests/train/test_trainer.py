@@ -41,7 +41,9 @@ def test_learns_the_sign_of_a_sum_and_logs(tmp_path):
     x, y = _toy()
     xv, yv = _toy(200, seed=1)
     trainer = Trainer(
-        Classifier(), TrainerConfig(epochs=12, batch_size=32, lr=0.01, loss="binary_crossentropy"), tmp_path
+        Classifier(),
+        TrainerConfig(epochs=12, batch_size=32, lr=0.01, loss="binary_crossentropy", metrics=("accuracy", "auc")),
+        tmp_path,
     )
     hist = trainer.fit(x, y, validation_data=(xv, yv))
     assert hist.history["val_accuracy"][-1] >= 0.95

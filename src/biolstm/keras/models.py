@@ -22,11 +22,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..train.checkpoint import CheckpointError, refuse_pickle
+from ..train.metrics import METRICS
 from ..train.trainer import LOSSES, OPTIMIZERS, History, Trainer, TrainerConfig, resolve_device
 from .layers import InputLayer, Layer, layer_from_config
 
 _LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "huber_loss": "huber"}
-_METRICS = ("accuracy", "acc", "mae", "mse")
 _FORMAT = "biolstm-keras-model/1"
 
 
@@ -121,8 +121,8 @@ class Sequential(nn.Module):
             raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
         metrics = list(metrics or [])
         for m in metrics:
-            if m not in _METRICS:
-                raise ValueError(f"metrics: expected names from {', '.join(_METRICS)}, got {m!r}")
+            if m not in METRICS:
+                raise ValueError(f"metrics: expected names from {', '.join(METRICS)}, got {m!r}")
         if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} or an optimizer, got {optimizer!r}")
         self.compiled = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
@@ -141,6 +141,7 @@ class Sequential(nn.Module):
             loss=self.compiled["loss"],
             optimizer=opt if isinstance(opt, str) else "adam",
             seed=int(torch.initial_seed() % 2**31),
+            metrics=tuple(self.compiled["metrics"]),
         )
         if self.optimizer is None and not isinstance(opt, str):
             self.optimizer = (
@@ -160,6 +161,7 @@ class Sequential(nn.Module):
         validation_split: float = 0.0,
         validation_data=None,
         shuffle: bool = True,
+        class_weight: dict | None = None,
     ) -> History:
         """Train as Keras does; returns a History whose ``history`` has Keras keys."""
         x, y = _to_tensor(x, "x"), _to_tensor(y, "y")
@@ -176,7 +178,7 @@ class Sequential(nn.Module):
                 _to_tensor(validation_data[1], "validation_data"),
             )
         trainer = self._trainer(epochs, batch_size or 32, shuffle, verbose, callbacks)
-        history = trainer.fit(x, y, validation_data=validation_data)
+        history = trainer.fit(x, y, validation_data=validation_data, class_weight=class_weight)
         self.optimizer = trainer.optimizer
         self.history = history
         return history
@@ -187,13 +189,7 @@ class Sequential(nn.Module):
         res = trainer.evaluate(_to_tensor(x, "x"), _to_tensor(y, "y"))
         if not self.compiled["metrics"]:
             return res["loss"]
-        return [
-            res["loss"],
-            *(
-                res.get("accuracy", float("nan")) if m in ("accuracy", "acc") else res.get(m)
-                for m in self.compiled["metrics"]
-            ),
-        ]
+        return [res["loss"], *(res[m] for m in self.compiled["metrics"])]
 
     def predict(self, x, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
         """Outputs for ``x`` in eval mode, as a numpy array."""

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ..validation import check_choice, check_positive_int
 from .checkpoint import join_state_dict, latest_checkpoint, rng_state, save_checkpoint, set_rng_state, split_state_dict
+from .metrics import METRICS, compute_metric
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -68,6 +69,7 @@ class TrainerConfig:
     checkpoint_every: int = 0  # also checkpoint every N optimisation steps (0: epoch ends only)
     keep_checkpoints: int = 2  # newest checkpoints kept in the run folder
     amp: bool = False  # mixed precision (autocast around forward and loss), CUDA only
+    metrics: tuple[str, ...] = ()  # reported each epoch: accuracy, auc, precision, recall, mae, mse
 
     def __post_init__(self) -> None:
         check_positive_int(self.epochs, "epochs")
@@ -76,6 +78,9 @@ class TrainerConfig:
         check_choice(self.loss, LOSSES, "loss")
         check_choice(self.nonfinite, ("raise", "skip"), "nonfinite")
         check_positive_int(self.checkpoint_every, "checkpoint_every", minimum=0)
+        self.metrics = tuple(self.metrics)
+        for m in self.metrics:
+            check_choice(m, METRICS, "metrics")
         if not self.lr > 0:
             raise ValueError(f"lr: expected a positive float, got {self.lr}")
 
@@ -117,23 +122,44 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def compute_loss(name: str, out: Tensor, y: Tensor) -> Tensor:
-    if name == "mse":
-        return F.mse_loss(out, y)
-    if name == "mae":
-        return F.l1_loss(out, y)
-    if name == "huber":
-        return F.huber_loss(out, y)
-    if name == "binary_crossentropy":  # Keras: on probabilities, clipped away from 0 and 1
-        p, y = out.clamp(1e-7, 1 - 1e-7), y.to(out.dtype)  # NaN stays NaN (reported, not raised)
-        return -(y * torch.log(p) + (1 - y) * torch.log1p(-p)).mean()
-    if name == "bce_with_logits":
-        return F.binary_cross_entropy_with_logits(out, y.to(out.dtype))
+def per_sample_loss(name: str, out: Tensor, y: Tensor) -> Tensor:
+    """Loss of each sample  # (N,): element losses averaged over all but the batch axis."""
+    if name in ("mse", "mae", "huber", "binary_crossentropy", "bce_with_logits"):
+        y = y.to(out.dtype).reshape(out.shape)
+        if name == "mse":
+            el = (out - y) ** 2
+        elif name == "mae":
+            el = (out - y).abs()
+        elif name == "huber":
+            el = F.huber_loss(out, y, reduction="none")
+        elif name == "binary_crossentropy":  # Keras: probabilities clipped away from 0 and 1
+            p = out.clamp(1e-7, 1 - 1e-7)  # NaN stays NaN (reported, not raised)
+            el = -(y * torch.log(p) + (1 - y) * torch.log1p(-p))
+        else:
+            el = F.binary_cross_entropy_with_logits(out, y, reduction="none")
+        return el.reshape(len(el), -1).mean(1)
     if name == "categorical_crossentropy":  # probabilities and one-hot targets
-        return -(y * torch.log(out.clamp_min(1e-7))).sum(-1).mean()
+        return -(y * torch.log(out.clamp_min(1e-7))).sum(-1)
     if name == "sparse_categorical_crossentropy":  # probabilities and class indices
-        return F.nll_loss(torch.log(out.clamp_min(1e-7)), y.long().view(-1))
-    return F.cross_entropy(out, y.long().view(-1))  # cross_entropy: logits and class indices
+        return F.nll_loss(torch.log(out.clamp_min(1e-7)), y.long().view(-1), reduction="none")
+    return F.cross_entropy(out, y.long().view(-1), reduction="none")  # logits and class indices
+
+
+def compute_loss(name: str, out: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Mean loss over the batch; ``weights`` (N,) scale each sample as Keras' sample weights."""
+    per = per_sample_loss(name, out, y)
+    return (per * weights).mean() if weights is not None else per.mean()
+
+
+def class_weights_for(y: Tensor, class_weight: dict | None, loss: str) -> Tensor | None:
+    """Per-sample weights from a Keras ``class_weight`` dict (class id -> weight)."""
+    if not class_weight:
+        return None
+    ids = y.argmax(-1) if loss == "categorical_crossentropy" else y.reshape(len(y), -1)[:, 0].round().long()
+    table = torch.ones(int(max(max(class_weight), int(ids.max()))) + 1)
+    for k, v in class_weight.items():
+        table[int(k)] = float(v)
+    return table[ids.cpu()].to(y.device)
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -226,7 +252,9 @@ class Trainer:
             order = torch.arange(n)
         return list(order.split(self.config.batch_size))
 
-    def _checkpoint(self, epoch: int, next_batch: int, running: dict | None = None) -> None:
+    def _checkpoint(
+        self, epoch: int, next_batch: int, running: dict | None = None, running_tensors: dict | None = None
+    ) -> None:
         if self.run_dir is None:
             return
         opt_tensors, opt_meta = split_state_dict(self.optimizer.state_dict(), "optimizer")
@@ -246,21 +274,22 @@ class Trainer:
             self.global_step,
             self.model,
             meta,
-            {**opt_tensors, **rng_tensors},
+            {**opt_tensors, **rng_tensors, **(running_tensors or {})},
             keep=self.config.keep_checkpoints,
         )
 
-    def _restore(self) -> tuple[int, int, dict]:
+    def _restore(self) -> tuple[int, int, dict, dict]:
         found = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
         if found is None:
-            return 0, 0, {}
+            return 0, 0, {}, {}
         _, (model_t, extra_t, meta) = found
         self.model.load_state_dict(model_t)
         self.optimizer.load_state_dict(join_state_dict(extra_t, meta["optimizer"]))
         set_rng_state(extra_t, meta["rng"])
         self.history = History(meta["history"])
         self.global_step = meta["step"]
-        return meta["epoch"], meta["next_batch"], meta.get("running", {})
+        kept = {k: v for k, v in extra_t.items() if k.startswith("running/")}
+        return meta["epoch"], meta["next_batch"], meta.get("running", {}), kept
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
@@ -290,40 +319,35 @@ class Trainer:
 
     # ------------------------------------------------------------------ public
     def evaluate(self, x, y, batch_size: int | None = None) -> dict[str, float]:
-        """Mean loss (and accuracy for classification losses) over ``x, y`` in eval mode."""
+        """Mean loss and the configured metrics over ``x, y`` in eval mode."""
         x, y = _as_tensor(x, "x"), _as_tensor(y, "y")
         bs = batch_size or self.config.batch_size
+        self.model.to(self.device)
         self.model.eval()
-        total, correct, n = 0.0, 0.0, 0
+        outs, total = [], 0.0
         with torch.no_grad():
             for idx in torch.arange(len(x)).split(bs):
                 xb, yb = x[idx].to(self.device), y[idx].to(self.device)
                 out = self.model(xb)
                 total += float(compute_loss(self.config.loss, out, yb)) * len(idx)
-                correct += self._correct(out, yb)
-                n += len(idx)
-        res = {"loss": total / n}
-        if self.config.loss not in ("mse", "mae", "huber"):
-            res["accuracy"] = correct / n
+                outs.append(out.cpu())
+        res = {"loss": total / len(x)}
+        res.update(self._metrics(outs, [y]))
         return res
 
-    def _correct(self, out: Tensor, y: Tensor) -> float:
-        loss = self.config.loss
-        if loss in ("binary_crossentropy", "bce_with_logits"):
-            thr = 0.5 if loss == "binary_crossentropy" else 0.0
-            return (
-                float(((out > thr).to(y.dtype) == y).float().mean(-1).sum())
-                if out.dim() > 1
-                else float(((out > thr).to(y.dtype) == y).float().sum())
-            )
-        if loss == "categorical_crossentropy":
-            return float((out.argmax(-1) == y.argmax(-1)).sum())
-        if loss in ("sparse_categorical_crossentropy", "cross_entropy"):
-            return float((out.argmax(-1) == y.long().view(-1)).sum())
-        return 0.0
+    def _metrics(self, outs: list[Tensor], ys: list[Tensor]) -> dict[str, float]:
+        if not self.config.metrics or not outs:
+            return {}
+        out, y = torch.cat(outs), torch.cat(ys)
+        return {m: compute_metric(m, out, y, self.config.loss) for m in self.config.metrics}
 
-    def fit(self, x, y, validation_data: tuple | None = None, resume: bool = False) -> History:
-        """Train; with ``resume=True`` continue from the newest valid checkpoint in run_dir."""
+    def fit(
+        self, x, y, validation_data: tuple | None = None, resume: bool = False, class_weight: dict | None = None
+    ) -> History:
+        """Train; with ``resume=True`` continue from the newest valid checkpoint in run_dir.
+
+        ``class_weight`` (class id -> weight) scales each sample's loss, as in Keras.
+        """
         c = self.config
         x, y = _as_tensor(x, "x"), _as_tensor(y, "y")
         if len(x) != len(y):
@@ -334,29 +358,34 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if not os.access(self.run_dir, os.W_OK):
                 raise PermissionError(f"run_dir: {self.run_dir} is not writable; choose another folder")
+        weights = class_weights_for(y, class_weight, c.loss)
         self.model.to(self.device)
         seed_everything(c.seed)
         self.optimizer = self._make_optimizer()
-        start_epoch, start_batch, running = self._restore() if resume else (0, 0, {})
+        start_epoch, start_batch, running, kept = self._restore() if resume else (0, 0, {}, {})
         self.stop_training = False
         self._call("on_train_begin")
         use_amp = c.amp and self.device.type == "cuda"
         params = [p for p in self.model.parameters() if p.requires_grad]
-        classify = c.loss not in ("mse", "mae", "huber")
         for epoch in range(start_epoch, c.epochs):
             self.model.train()
             batches = self._batches(len(x), epoch)
             first = start_batch if epoch == start_epoch else 0
-            # running sums of this epoch (restored mid-epoch so the logged means match)
-            run = {"loss": 0.0, "correct": 0.0, "n": 0, **(running if epoch == start_epoch else {})}
+            # this epoch's running loss and predictions (restored mid-epoch, so the logged
+            # numbers match an uninterrupted run)
+            resumed = epoch == start_epoch and bool(running)
+            run = dict(running) if resumed else {"loss": 0.0, "n": 0}
+            outs = [kept["running/out"]] if resumed and "running/out" in kept else []
+            ys = [kept["running/y"]] if resumed and "running/y" in kept else []
             progress = _Progress(self.verbose, epoch, c.epochs, len(batches) - first)
             for b in range(first, len(batches)):
                 idx = batches[b]
                 xb, yb = x[idx].to(self.device), y[idx].to(self.device)
+                wb = weights[idx].to(self.device) if weights is not None else None
                 self.optimizer.zero_grad(set_to_none=True)
                 with torch.autocast(self.device.type, enabled=use_amp):
                     out = self.model(xb)
-                    loss = compute_loss(c.loss, out, yb)
+                    loss = compute_loss(c.loss, out, yb, wb)
                 if not torch.isfinite(loss):
                     self._nonfinite(f"loss ({float(loss.detach())})", epoch, b)
                     continue
@@ -370,14 +399,15 @@ class Trainer:
                 self.optimizer.step()
                 self.global_step += 1
                 run["loss"] += float(loss.detach()) * len(idx)
-                run["correct"] += self._correct(out.detach(), yb) if classify else 0.0
                 run["n"] += len(idx)
+                if c.metrics:
+                    outs.append(out.detach().float().cpu())
+                    ys.append(y[idx])
                 progress.advance(run["loss"] / run["n"])
                 if c.checkpoint_every and self.global_step % c.checkpoint_every == 0 and b + 1 < len(batches):
-                    self._checkpoint(epoch, b + 1, run)
-            row = {"loss": run["loss"] / max(run["n"], 1)}
-            if classify:
-                row["accuracy"] = run["correct"] / max(run["n"], 1)
+                    tensors = {"running/out": torch.cat(outs), "running/y": torch.cat(ys)} if outs else {}
+                    self._checkpoint(epoch, b + 1, run, tensors)
+            row = {"loss": run["loss"] / max(run["n"], 1), **self._metrics(outs, ys)}
             if validation_data is not None:
                 row.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
             progress.close(row)
