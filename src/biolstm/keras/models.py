@@ -28,6 +28,7 @@ from .layers import InputLayer, Layer, layer_from_config
 
 _LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "huber_loss": "huber"}
 _FORMAT = "biolstm-keras-model/1"
+_KERAS_LR = {"adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2}  # Keras' default learning rates
 
 
 class Sequential(nn.Module):
@@ -143,10 +144,13 @@ class Sequential(nn.Module):
             seed=int(torch.initial_seed() % 2**31),
             metrics=tuple(self.compiled["metrics"]),
         )
-        if self.optimizer is None and not isinstance(opt, str):
-            self.optimizer = (
-                opt(self.parameters()) if callable(opt) and not isinstance(opt, torch.optim.Optimizer) else opt
-            )
+        if self.optimizer is None and self.built:  # as in Keras, model.optimizer exists once training starts
+            if isinstance(opt, str):
+                self.optimizer = OPTIMIZERS[opt](self.parameters(), lr=_KERAS_LR[opt])
+            elif callable(opt) and not isinstance(opt, torch.optim.Optimizer):
+                self.optimizer = opt(self.parameters())
+            else:
+                self.optimizer = opt
         trainer = Trainer(self, cfg, optimizer=self.optimizer, callbacks=callbacks, verbose=verbose)
         return trainer
 
