@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import nn as bnn
-from ..nn.activations import get_activation
+from ..nn.activations import Activation, get_activation
 from ..validation import check_choice, check_positive_int, check_probability
 
 Shape = tuple  # a shape without the batch dimension; None for unknown lengths
@@ -69,6 +69,43 @@ class Layer(nn.Module):
     def count_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    # Keras weight lists: what keras' layer.get_weights() returns, in its shapes and order.
+    def get_weights(self) -> list[Tensor]:
+        return []
+
+    def set_weights(self, weights: list) -> None:
+        if weights:
+            raise ValueError(f"weights: {type(self).__name__} has no weights, got {len(weights)} arrays")
+
+
+def _assign(param: Tensor, value, what: str) -> None:
+    value = torch.as_tensor(value, dtype=param.dtype).to(param.device)
+    if tuple(value.shape) != tuple(param.shape):
+        raise ValueError(f"weights: expected {what} of shape {tuple(param.shape)}, got {tuple(value.shape)}")
+    with torch.no_grad():
+        param.copy_(value)
+
+
+def _expect(weights: list, n: int, layer: Layer) -> list:
+    """Check the count, and each array's shape against the layer's own Keras-format weights."""
+    if len(weights) != n:
+        raise ValueError(f"weights: expected {n} arrays for {type(layer).__name__}, got {len(weights)}")
+    ws = [torch.as_tensor(w) if not isinstance(w, Tensor) else w for w in weights]
+    for k, (w, mine) in enumerate(zip(ws, layer.get_weights())):
+        if tuple(w.shape) != tuple(mine.shape):
+            raise ValueError(
+                f"weights[{k}] of {type(layer).__name__}: expected shape {tuple(mine.shape)} "
+                f"(Keras' layout), got {tuple(w.shape)}"
+            )
+    return ws
+
+
+def _output_activation(spec):
+    """Activations of Dense/Conv1D outputs: the element-wise ones, plus 'softmax' (last axis)."""
+    if spec == "softmax":
+        return Activation("softmax", lambda x: torch.softmax(x, dim=-1))
+    return get_activation(spec, "activation")
+
 
 def _glorot_(w: Tensor) -> Tensor:
     fan_out, fan_in = w.shape[0], w.shape[1] * (w[0, 0].numel() if w.dim() > 2 else 1)
@@ -85,7 +122,7 @@ class Dense(Layer):
         super().__init__(**kwargs)
         check_positive_int(units, "units")
         self.units, self.use_bias = units, use_bias
-        self.activation = get_activation(activation, "activation")
+        self.activation = _output_activation(activation)
         self.activation_arg = activation if isinstance(activation, str) or activation is None else None
 
     def build(self, input_shape):
@@ -102,6 +139,16 @@ class Dense(Layer):
 
     def compute_mask(self, x, mask):
         return mask if x.dim() == 3 else None
+
+    def get_weights(self):  # kernel (in, units), bias (units,)
+        w = [self.linear.weight.detach().t()]
+        return [*w, self.linear.bias.detach()] if self.use_bias else w
+
+    def set_weights(self, weights):
+        ws = _expect(weights, 2 if self.use_bias else 1, self)
+        _assign(self.linear.weight, ws[0].t(), "kernel (transposed)")
+        if self.use_bias:
+            _assign(self.linear.bias, ws[1], "bias")
 
     def get_config(self):
         return {
@@ -172,6 +219,12 @@ class Embedding(Layer):
 
     def compute_mask(self, x, mask):
         return (x != 0) if self.mask_zero else None
+
+    def get_weights(self):
+        return [self.embedding.weight.detach()]
+
+    def set_weights(self, weights):
+        _assign(self.embedding.weight, _expect(weights, 1, self)[0], "embeddings")
 
     def get_config(self):
         return {
@@ -294,6 +347,42 @@ class _Recurrent(Layer):
     def compute_mask(self, x, mask):
         return mask if self.return_sequences else None
 
+    def _keras_order(self) -> list[int]:
+        # torch stacks gates as LSTM i|f|g|o, GRU r|z|n; Keras as LSTM i|f|c|o, GRU z|r|h
+        return [1, 0, 2] if self.mode == "GRU" else list(range(self.gates))
+
+    def _reorder(self, w: Tensor, order: list[int]) -> Tensor:  # permute gate blocks along dim 0
+        H = self.units
+        return torch.cat([w[k * H : (k + 1) * H] for k in order], 0)
+
+    def get_weights(self):
+        """Keras' list: kernel (D, G*H), recurrent_kernel (H, G*H), bias (G*H,) or, for GRU
+        (reset_after=True), bias (2, 3H) = [input bias, recurrent bias]."""
+        r, order = self.rnn, self._keras_order()
+        out = [self._reorder(r.weight_ih_l0.detach(), order).t(), self._reorder(r.weight_hh_l0.detach(), order).t()]
+        if self.use_bias:
+            b_ih, b_hh = self._reorder(r.bias_ih_l0.detach(), order), self._reorder(r.bias_hh_l0.detach(), order)
+            out.append(torch.stack([b_ih, b_hh]) if self.mode == "GRU" else b_ih + b_hh)
+        return out
+
+    def set_weights(self, weights):
+        ws = _expect(weights, 3 if self.use_bias else 2, self)
+        r, order = self.rnn, self._keras_order()  # the permutations here are their own inverses
+        _assign(r.weight_ih_l0, self._reorder(ws[0].t(), order), "kernel (transposed)")
+        _assign(r.weight_hh_l0, self._reorder(ws[1].t(), order), "recurrent_kernel (transposed)")
+        if self.use_bias:
+            if self.mode == "GRU":
+                if tuple(ws[2].shape) != (2, 3 * self.units):
+                    raise ValueError(
+                        f"weights: expected a GRU bias of shape (2, {3 * self.units}) "
+                        f"(reset_after=True), got {tuple(ws[2].shape)}"
+                    )
+                _assign(r.bias_ih_l0, self._reorder(ws[2][0], order), "bias")
+                _assign(r.bias_hh_l0, self._reorder(ws[2][1], order), "bias")
+            else:
+                _assign(r.bias_ih_l0, self._reorder(ws[2], order), "bias")
+                _assign(r.bias_hh_l0, torch.zeros_like(r.bias_hh_l0), "bias")
+
     def get_config(self):
         keys = (
             "units",
@@ -372,6 +461,15 @@ class Bidirectional(Layer):
         out = self.forward_layer.compute_output_shape(input_shape)
         return (*out[:-1], out[-1] * 2) if self.merge_mode == "concat" else out
 
+    def get_weights(self):
+        return self.forward_layer.get_weights() + self.backward_layer.get_weights()
+
+    def set_weights(self, weights):
+        n = len(self.forward_layer.get_weights())
+        _expect(weights, 2 * n, self)
+        self.forward_layer.set_weights(weights[:n])
+        self.backward_layer.set_weights(weights[n:])
+
     def compute_mask(self, x, mask):
         return mask if self.forward_layer.return_sequences else None
 
@@ -406,7 +504,7 @@ class Conv1D(Layer):
         check_choice(padding, ("valid", "same"), "padding")
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
         self.padding, self.dilation_rate, self.use_bias = padding, dilation_rate, use_bias
-        self.activation = get_activation(activation, "activation")
+        self.activation = _output_activation(activation)
         self.activation_arg = activation if isinstance(activation, str) or activation is None else None
 
     def build(self, input_shape):
@@ -428,6 +526,16 @@ class Conv1D(Layer):
             total = self.dilation_rate * (self.kernel_size - 1)
             x = F.pad(x, (total // 2, total - total // 2))
         return self.activation(self.conv(x).transpose(1, 2))
+
+    def get_weights(self):  # kernel (k, in, filters), bias (filters,)
+        w = [self.conv.weight.detach().permute(2, 1, 0)]
+        return [*w, self.conv.bias.detach()] if self.use_bias else w
+
+    def set_weights(self, weights):
+        ws = _expect(weights, 2 if self.use_bias else 1, self)
+        _assign(self.conv.weight, ws[0].permute(2, 1, 0), "kernel (permuted)")
+        if self.use_bias:
+            _assign(self.conv.bias, ws[1], "bias")
 
     def compute_output_shape(self, input_shape):
         T = input_shape[0]
@@ -527,6 +635,12 @@ class TimeDistributed(Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *self.layer.compute_output_shape(input_shape[1:]))
+
+    def get_weights(self):
+        return self.layer.get_weights()
+
+    def set_weights(self, weights):
+        self.layer.set_weights(weights)
 
     def compute_mask(self, x, mask):
         return mask

@@ -211,18 +211,20 @@ class Sequential(nn.Module):
 
     # ------------------------------------------------------------------ weights
     def get_weights(self) -> list[np.ndarray]:
-        return [p.detach().cpu().numpy().copy() for p in self.parameters()]
+        """All layers' weights in Keras' format and order (kernel, recurrent_kernel, bias, ...)."""
+        return [w.cpu().numpy().copy() for layer in self.layers_ for w in layer.get_weights()]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
-        params = list(self.parameters())
-        if len(weights) != len(params):
-            raise ValueError(f"weights: expected {len(params)} arrays, got {len(weights)}")
-        with torch.no_grad():
-            for k, (p, w) in enumerate(zip(params, weights)):
-                w = torch.as_tensor(np.asarray(w))
-                if tuple(w.shape) != tuple(p.shape):
-                    raise ValueError(f"weights[{k}]: expected shape {tuple(p.shape)}, got {tuple(w.shape)}")
-                p.copy_(w)
+        """Load a Keras-format weight list, e.g. ``keras_model.get_weights()``."""
+        if not self.built:
+            raise ValueError("set_weights: the model is not built yet; give input_shape= or call build()")
+        counts = [len(layer.get_weights()) for layer in self.layers_]
+        if len(weights) != sum(counts):
+            raise ValueError(f"weights: expected {sum(counts)} arrays (Keras' order), got {len(weights)}")
+        start = 0
+        for layer, n in zip(self.layers_, counts):
+            layer.set_weights([np.asarray(w) for w in weights[start : start + n]])
+            start += n
 
     def get_config(self) -> dict[str, Any]:
         return {
