@@ -118,3 +118,29 @@ def test_compile_and_fit_errors():
         model.fit(np.zeros((2, 3)), np.zeros((2, 1)), verbose=0)
     with pytest.raises(TypeError, match="unknown argument 'unit'"):
         L.Dense(3, unit=3)
+
+
+def test_stateful_layer_carries_state_between_calls():
+    torch.manual_seed(0)
+    layer = L.LSTM(4, stateful=True)
+    x = torch.randn(2, 6, 3)
+    whole = L.LSTM(4)
+    whole(x)  # build, then give it the same weights
+    layer(x[:, :3])
+    whole.rnn.load_state_dict(layer.rnn.state_dict())
+    layer.reset_states()
+    first = layer(x[:, :3])
+    second = layer(x[:, 3:])  # continues from the state left by the first half
+    torch.testing.assert_close(second, whole(x), atol=1e-6, rtol=0)
+    layer.reset_states()
+    torch.testing.assert_close(layer(x[:, :3]), first, atol=0, rtol=0)
+
+
+def test_gates_of_a_keras_model_can_be_recorded():
+    import biolstm.nn as bnn
+
+    model = Sequential([L.LSTM(5, input_shape=(7, 2)), L.Dense(1)])
+    with bnn.record_gates(model) as rec:
+        model.predict(np.zeros((3, 7, 2), "float32"))
+    (name,) = rec.traces
+    assert rec[name][0]["f"].shape == (3, 7, 5)

@@ -35,3 +35,26 @@ def test_float64_transparent_on_cuda_equals_torch():
     mine.load_state_dict(ref.state_dict())
     x = torch.randn(9, 4, 5, dtype=torch.float64, device="cuda")
     torch.testing.assert_close(mine(x)[0], ref(x)[0], atol=1e-10, rtol=0)
+
+
+def test_trainer_mixed_precision_on_cuda():
+    from biolstm.train import Trainer, TrainerConfig
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential()
+    lstm = bnn.LSTM(3, 16, batch_first=True)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.head = lstm, torch.nn.Linear(16, 1)
+
+        def forward(self, x):
+            return self.head(self.lstm(x)[0][:, -1]).squeeze(-1)
+
+    x = torch.randn(256, 20, 3)
+    y = (x.sum((1, 2)) > 0).float()
+    cfg = TrainerConfig(epochs=3, batch_size=32, loss="bce_with_logits", amp=True, device="cuda", lr=0.01)
+    hist = Trainer(Net(), cfg).fit(x, y)
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    del net

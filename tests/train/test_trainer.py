@@ -125,3 +125,32 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path):
     assert reference.keys() == resumed.keys()
     for k in reference:
         assert torch.equal(reference[k], resumed[k]), k
+
+
+def test_lr_schedule_is_logged_and_resumes_exactly(tmp_path):
+    x, y = _toy(96)
+
+    def run(epochs, run_dir=None, resume=False):
+        seed_everything(0)
+        model = Classifier(4)
+        cfg = TrainerConfig(
+            epochs=epochs,
+            batch_size=32,
+            lr=0.02,
+            loss="binary_crossentropy",
+            lr_schedule="exponential",
+            lr_gamma=0.5,
+            seed=1,
+        )
+        hist = Trainer(model, cfg, run_dir).fit(x, y, resume=resume)
+        return model, hist
+
+    full, hist = run(4)
+    assert hist.history["lr"] == pytest.approx([0.02, 0.01, 0.005, 0.0025])
+    run(2, tmp_path)  # a shorter run, then continued to 4 epochs from its checkpoint
+    resumed, hist2 = run(4, tmp_path, resume=True)
+    assert hist2.history["lr"] == pytest.approx(hist.history["lr"])
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+    with pytest.raises(ValueError, match="lr_schedule: expected one of"):
+        TrainerConfig(lr_schedule="linear")

@@ -70,6 +70,9 @@ class TrainerConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept in the run folder
     amp: bool = False  # mixed precision (autocast around forward and loss), CUDA only
     metrics: tuple[str, ...] = ()  # reported each epoch: accuracy, auc, precision, recall, mae, mse
+    lr_schedule: str | None = None  # None | cosine (to 0 over the epochs) | exponential | step, per epoch
+    lr_gamma: float = 0.5  # factor of 'exponential' (every epoch) and 'step' (every lr_step epochs)
+    lr_step: int = 10  # epochs between 'step' decays
 
     def __post_init__(self) -> None:
         check_positive_int(self.epochs, "epochs")
@@ -78,6 +81,9 @@ class TrainerConfig:
         check_choice(self.loss, LOSSES, "loss")
         check_choice(self.nonfinite, ("raise", "skip"), "nonfinite")
         check_positive_int(self.checkpoint_every, "checkpoint_every", minimum=0)
+        if self.lr_schedule is not None:
+            check_choice(self.lr_schedule, ("cosine", "exponential", "step"), "lr_schedule")
+        check_positive_int(self.lr_step, "lr_step")
         self.metrics = tuple(self.metrics)
         for m in self.metrics:
             check_choice(m, METRICS, "metrics")
@@ -235,6 +241,8 @@ class Trainer:
         self.device = resolve_device(self.config.device)
         self.history = History()
         self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler = None  # learning-rate schedule, stepped per epoch
+        self.scaler = None  # float16 loss scaling under CUDA autocast
         self.global_step = 0
 
     # ------------------------------------------------------------------ pieces
@@ -243,6 +251,16 @@ class Trainer:
             return self.given_optimizer
         c = self.config
         return OPTIMIZERS[c.optimizer](self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+
+    def _make_scheduler(self):
+        c, opt = self.config, self.optimizer
+        if c.lr_schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c.epochs)
+        if c.lr_schedule == "exponential":
+            return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=c.lr_gamma)
+        if c.lr_schedule == "step":
+            return torch.optim.lr_scheduler.StepLR(opt, step_size=c.lr_step, gamma=c.lr_gamma)
+        return None
 
     def _batches(self, n: int, epoch: int) -> list[Tensor]:
         if self.config.shuffle:
@@ -258,6 +276,10 @@ class Trainer:
         if self.run_dir is None:
             return
         opt_tensors, opt_meta = split_state_dict(self.optimizer.state_dict(), "optimizer")
+        sched_tensors, sched_meta = split_state_dict(
+            self.scheduler.state_dict() if self.scheduler is not None else None, "scheduler"
+        )
+        scaler_meta = self.scaler.state_dict() if self.scaler is not None else None
         rng_tensors, rng_meta = rng_state()
         meta = {
             "epoch": epoch,
@@ -265,6 +287,8 @@ class Trainer:
             "trainer": asdict(self.config),
             "model_config": self.model_config,
             "optimizer": opt_meta,
+            "scheduler": sched_meta,
+            "scaler": scaler_meta,
             "rng": rng_meta,
             "history": self.history.history,
             "running": running or {},
@@ -274,7 +298,7 @@ class Trainer:
             self.global_step,
             self.model,
             meta,
-            {**opt_tensors, **rng_tensors, **(running_tensors or {})},
+            {**opt_tensors, **sched_tensors, **rng_tensors, **(running_tensors or {})},
             keep=self.config.keep_checkpoints,
         )
 
@@ -285,6 +309,10 @@ class Trainer:
         _, (model_t, extra_t, meta) = found
         self.model.load_state_dict(model_t)
         self.optimizer.load_state_dict(join_state_dict(extra_t, meta["optimizer"]))
+        if self.scheduler is not None and meta.get("scheduler") is not None:
+            self.scheduler.load_state_dict(join_state_dict(extra_t, meta["scheduler"]))
+        if self.scaler is not None and meta.get("scaler"):
+            self.scaler.load_state_dict(meta["scaler"])
         set_rng_state(extra_t, meta["rng"])
         self.history = History(meta["history"])
         self.global_step = meta["step"]
@@ -362,10 +390,12 @@ class Trainer:
         self.model.to(self.device)
         seed_everything(c.seed)
         self.optimizer = self._make_optimizer()
+        self.scheduler = self._make_scheduler()
+        use_amp = c.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if use_amp else None  # float16 needs loss scaling
         start_epoch, start_batch, running, kept = self._restore() if resume else (0, 0, {}, {})
         self.stop_training = False
         self._call("on_train_begin")
-        use_amp = c.amp and self.device.type == "cuda"
         params = [p for p in self.model.parameters() if p.requires_grad]
         for epoch in range(start_epoch, c.epochs):
             self.model.train()
@@ -389,14 +419,22 @@ class Trainer:
                 if not torch.isfinite(loss):
                     self._nonfinite(f"loss ({float(loss.detach())})", epoch, b)
                     continue
-                loss.backward()
+                if self.scaler is not None:  # backward outside autocast, on the scaled loss
+                    self.scaler.scale(loss).backward()
+                    self.scaler.unscale_(self.optimizer)
+                else:
+                    loss.backward()
                 if c.clipvalue is not None:
                     torch.nn.utils.clip_grad_value_(params, c.clipvalue)
                 norm = torch.nn.utils.clip_grad_norm_(params, c.clipnorm if c.clipnorm is not None else math.inf)
-                if not torch.isfinite(norm):
+                if self.scaler is not None:  # an overflow only lowers the scale; the scaler skips the step
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                elif not torch.isfinite(norm):
                     self._nonfinite(f"gradient norm ({float(norm)})", epoch, b)
                     continue
-                self.optimizer.step()
+                else:
+                    self.optimizer.step()
                 self.global_step += 1
                 run["loss"] += float(loss.detach()) * len(idx)
                 run["n"] += len(idx)
@@ -410,6 +448,9 @@ class Trainer:
             row = {"loss": run["loss"] / max(run["n"], 1), **self._metrics(outs, ys)}
             if validation_data is not None:
                 row.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
+            if self.scheduler is not None:
+                row["lr"] = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
+                self.scheduler.step()
             progress.close(row)
             self.history.add(row)
             self._write_log()
