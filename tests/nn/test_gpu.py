@@ -41,13 +41,11 @@ def test_trainer_mixed_precision_on_cuda():
     from biolstm.train import Trainer, TrainerConfig
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential()
-    lstm = bnn.LSTM(3, 16, batch_first=True)
 
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.lstm, self.head = lstm, torch.nn.Linear(16, 1)
+            self.lstm, self.head = bnn.LSTM(3, 16, batch_first=True), torch.nn.Linear(16, 1)
 
         def forward(self, x):
             return self.head(self.lstm(x)[0][:, -1]).squeeze(-1)
@@ -57,4 +55,3 @@ def test_trainer_mixed_precision_on_cuda():
     cfg = TrainerConfig(epochs=3, batch_size=32, loss="bce_with_logits", amp=True, device="cuda", lr=0.01)
     hist = Trainer(Net(), cfg).fit(x, y)
     assert hist.history["loss"][-1] < hist.history["loss"][0]
-    del net
