@@ -144,3 +144,26 @@ def test_gates_of_a_keras_model_can_be_recorded():
         model.predict(np.zeros((3, 7, 2), "float32"))
     (name,) = rec.traces
     assert rec[name][0]["f"].shape == (3, 7, 5)
+
+
+def test_optimizer_objects_and_gradient_clipping():
+    from biolstm.keras import optimizers as O
+
+    rng = np.random.default_rng(0)
+    x = (100 * rng.normal(size=(64, 5, 2))).astype("float32")  # large inputs: large gradients
+    y = rng.normal(size=(64, 1)).astype("float32") * 100
+    model = Sequential([L.LSTM(4, input_shape=(5, 2)), L.Dense(1)])
+    model.compile(optimizer=O.SGD(learning_rate=0.1, clipnorm=0.01), loss="mse")
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    model.fit(x, y, epochs=1, batch_size=64, shuffle=False, verbose=0)  # one step
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert isinstance(model.optimizer, torch.optim.SGD)
+    assert 0 < float((after - before).norm()) <= 0.1 * 0.01 + 1e-7  # lr * clipnorm
+    adam = Sequential([L.Dense(1, input_shape=(3,))])
+    adam.compile(optimizer="adam", loss="mse")
+    adam.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0)
+    assert adam.optimizer.defaults["eps"] == 1e-7  # Keras' epsilon, not torch's 1e-8
+    factory = Sequential([L.Dense(1, input_shape=(3,))])
+    factory.compile(optimizer=lambda params: torch.optim.RMSprop(params, lr=0.5), loss="mae")
+    factory.fit(np.ones((4, 3)), np.zeros((4, 1)), verbose=0)
+    assert factory.optimizer.defaults["lr"] == 0.5

@@ -1,6 +1,6 @@
 """A Keras-style API on biolstm: ``biolstm.keras.models`` and ``biolstm.keras.layers``."""
 
-from . import callbacks, layers, models
+from . import callbacks, layers, models, optimizers
 from .models import Sequential, load_model
 
-__all__ = ["Sequential", "callbacks", "layers", "load_model", "models"]
+__all__ = ["Sequential", "callbacks", "layers", "load_model", "models", "optimizers"]

@@ -24,11 +24,12 @@ from torch import nn
 from ..train.checkpoint import CheckpointError, refuse_pickle
 from ..train.metrics import METRICS
 from ..train.trainer import LOSSES, OPTIMIZERS, History, Trainer, TrainerConfig, resolve_device
+from . import optimizers as kopt
 from .layers import InputLayer, Layer, layer_from_config
 
 _LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "huber_loss": "huber"}
 _FORMAT = "biolstm-keras-model/1"
-_KERAS_LR = {"adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2}  # Keras' default learning rates
+_NAMED_OPTIMIZERS = {"adam": kopt.Adam, "adamw": kopt.AdamW, "rmsprop": kopt.RMSprop, "sgd": kopt.SGD}
 
 
 class Sequential(nn.Module):
@@ -124,7 +125,7 @@ class Sequential(nn.Module):
         for m in metrics:
             if m not in METRICS:
                 raise ValueError(f"metrics: expected names from {', '.join(METRICS)}, got {m!r}")
-        if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
+        if isinstance(optimizer, str) and optimizer not in _NAMED_OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} or an optimizer, got {optimizer!r}")
         self.compiled = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
         self.optimizer = None
@@ -135,22 +136,26 @@ class Sequential(nn.Module):
         if self.compiled is None:
             raise ValueError("fit: compile the model first (model.compile(optimizer, loss, metrics))")
         opt = self.compiled["optimizer"]
+        if isinstance(opt, str):  # Keras' names mean Keras' defaults (e.g. Adam's epsilon=1e-7)
+            opt = _NAMED_OPTIMIZERS[opt]()
+        clip = opt if isinstance(opt, kopt.Optimizer) else kopt.Optimizer()
         cfg = TrainerConfig(
             epochs=epochs,
             batch_size=batch_size,
             shuffle=shuffle,
             loss=self.compiled["loss"],
-            optimizer=opt if isinstance(opt, str) else "adam",
             seed=int(torch.initial_seed() % 2**31),
             metrics=tuple(self.compiled["metrics"]),
+            clipnorm=clip.clipnorm,
+            clipvalue=clip.clipvalue,
         )
         if self.optimizer is None and self.built:  # as in Keras, model.optimizer exists once training starts
-            if isinstance(opt, str):
-                self.optimizer = OPTIMIZERS[opt](self.parameters(), lr=_KERAS_LR[opt])
+            if isinstance(opt, kopt.Optimizer):
+                self.optimizer = opt.build(self.parameters())
             elif callable(opt) and not isinstance(opt, torch.optim.Optimizer):
-                self.optimizer = opt(self.parameters())
+                self.optimizer = opt(self.parameters())  # a factory, e.g. functools.partial(torch.optim.SGD, lr=.1)
             else:
-                self.optimizer = opt
+                self.optimizer = opt  # a torch optimizer over this model's parameters
         trainer = Trainer(self, cfg, optimizer=self.optimizer, callbacks=callbacks, verbose=verbose)
         return trainer
 
