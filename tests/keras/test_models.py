@@ -167,3 +167,19 @@ def test_optimizer_objects_and_gradient_clipping():
     factory.compile(optimizer=lambda params: torch.optim.RMSprop(params, lr=0.5), loss="mae")
     factory.fit(np.ones((4, 3)), np.zeros((4, 1)), verbose=0)
     assert factory.optimizer.defaults["lr"] == 0.5
+
+
+def test_input_layer_and_dropouts():
+    model = Sequential([L.Input((6, 2)), L.LSTM(5, dropout=0.3, recurrent_dropout=0.3), L.Dropout(0.5), L.Dense(1)])
+    assert model.built and model.output_shape_ == (1,)
+    x = torch.randn(4, 6, 2)
+    model.eval()
+    torch.testing.assert_close(model(x), model(x))  # no dropout at inference
+    model.train()
+    torch.manual_seed(0)
+    a = model(x)
+    torch.manual_seed(1)
+    assert not torch.allclose(a, model(x))  # input, recurrent and output dropout while training
+    model.compile(loss="mse")
+    hist = model.fit(x.numpy(), np.zeros((4, 1), "float32"), epochs=2, verbose=0)
+    assert np.isfinite(hist.history["loss"]).all()
