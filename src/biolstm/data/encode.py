@@ -1,0 +1,125 @@
+"""One-hot encoding of DNA, RNA and protein, with IUPAC codes and soft-masking; k-mer tokens.
+
+``one_hot(seqs)`` returns an array ``(N, T, C)`` (float32, batch-first) and the lengths.
+DNA channels are A, C, G, T (RNA: A, C, G, U); an ambiguity code becomes the probabilities of
+the bases it stands for (N -> 0.25 each) by default, or all zeros with ``ambiguity='zeros'``.
+Lowercase (soft-masked repeats) is read as its base; ``soft_mask='channel'`` adds one more
+channel that is 1 at lowercase positions. Protein channels are the 20 amino acids in the order
+``ACDEFGHIKLMNPQRSTVWY``; X, B, Z, J spread over what they stand for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+DNA = "ACGT"
+RNA = "ACGU"
+PROTEIN = "ACDEFGHIKLMNPQRSTVWY"
+
+_IUPAC = {  # nucleotide ambiguity codes (T and U interchangeable)
+    "A": "A", "C": "C", "G": "G", "T": "T", "U": "T", "R": "AG", "Y": "CT", "S": "CG", "W": "AT",
+    "K": "GT", "M": "AC", "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT",
+}  # fmt: skip
+_PROTEIN_AMBIG = {"X": PROTEIN, "B": "DN", "Z": "EQ", "J": "IL", "U": "C", "O": "K"}
+
+
+def _table(alphabet: str, ambiguity: str) -> tuple[np.ndarray, np.ndarray]:
+    """(256, C) float rows per byte, and a bool (256,) of bytes that are valid."""
+    letters = {"dna": DNA, "rna": RNA, "protein": PROTEIN}[alphabet]
+    C = len(letters)
+    table = np.zeros((256, C), dtype=np.float32)
+    valid = np.zeros(256, dtype=bool)
+    if alphabet == "protein":
+        codes = {a: a for a in PROTEIN} | _PROTEIN_AMBIG
+        index = {a: k for k, a in enumerate(PROTEIN)}
+    else:
+        codes = _IUPAC
+        index = {b: k for k, b in enumerate(DNA)}  # RNA's U sits in T's place
+    for code, meaning in codes.items():
+        row = np.zeros(C, dtype=np.float32)
+        if len(meaning) == 1 or ambiguity == "probabilities":
+            for m in meaning:
+                row[index[m]] = 1.0 / len(meaning)
+        for ch in (code, code.lower()):
+            table[ord(ch)] = row
+            valid[ord(ch)] = True
+    return table, valid
+
+
+def one_hot(
+    seqs: Sequence[str],
+    alphabet: str = "dna",
+    ambiguity: str = "probabilities",
+    soft_mask: str = "keep",
+    length: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Encode sequences as ``(N, T, C)`` float32, padded with zeros to the longest (or
+    ``length``, truncating longer ones), and their lengths ``(N,)``.
+
+    Raises ValueError naming the sequence and position of a character outside the alphabet.
+    """
+    if alphabet not in ("dna", "rna", "protein"):
+        raise ValueError(f"alphabet: expected 'dna', 'rna' or 'protein', got {alphabet!r}")
+    if ambiguity not in ("probabilities", "zeros"):
+        raise ValueError(f"ambiguity: expected 'probabilities' or 'zeros', got {ambiguity!r}")
+    if soft_mask not in ("keep", "channel"):
+        raise ValueError(f"soft_mask: expected 'keep' or 'channel', got {soft_mask!r}")
+    if isinstance(seqs, str):
+        raise TypeError("seqs: expected a list of sequences, got a single string")
+    table, valid = _table(alphabet, ambiguity)
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    T = int(length if length is not None else (lengths.max() if len(seqs) else 0))
+    C = table.shape[1] + (1 if soft_mask == "channel" else 0)
+    out = np.zeros((len(seqs), T, C), dtype=np.float32)
+    for i, s in enumerate(seqs):
+        try:
+            b = np.frombuffer(s[:T].encode("ascii"), dtype=np.uint8)
+        except UnicodeEncodeError as err:
+            raise ValueError(
+                f"seqs[{i}]: expected ASCII {alphabet.upper()} letters, got {s[err.start]!r} at "
+                f"position {err.start + 1}"
+            ) from err
+        bad = ~valid[b]
+        if bad.any():
+            pos = int(np.argmax(bad))
+            raise ValueError(
+                f"seqs[{i}]: expected {alphabet.upper()} letters (IUPAC codes allowed), got "
+                f"{chr(b[pos])!r} at position {pos + 1}"
+            )
+        out[i, : len(b), : table.shape[1]] = table[b]
+        if soft_mask == "channel":
+            out[i, : len(b), -1] = (b >= ord("a")) & (b <= ord("z"))
+    return out, np.minimum(lengths, T)
+
+
+def reverse_complement(x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Reverse complement of one-hot DNA/RNA ``(N, T, 4[+1])``: reverse each sequence within its
+    length and swap A<->T, C<->G (an extra soft-mask channel is carried along)."""
+    out = np.zeros_like(x)
+    lengths = np.full(len(x), x.shape[1]) if lengths is None else lengths
+    for i, n in enumerate(lengths):
+        rev = x[i, :n][::-1]
+        out[i, :n, :4] = rev[:, [3, 2, 1, 0]]
+        out[i, :n, 4:] = rev[:, 4:]
+    return out
+
+
+def kmer_tokens(seq: str, k: int = 3, alphabet: str = DNA) -> np.ndarray:
+    """Overlapping k-mers as integer tokens: 0 for any k-mer with a letter outside the
+    alphabet (e.g. N), else 1 + the k-mer's base-|alphabet| number."""
+    if k < 1:
+        raise ValueError(f"k: expected an int >= 1, got {k}")
+    idx = {a: i for i, a in enumerate(alphabet)}
+    s = seq.upper()
+    out = np.zeros(max(len(s) - k + 1, 0), dtype=np.int64)
+    for j in range(len(out)):
+        v = 0
+        for ch in s[j : j + k]:
+            if ch not in idx:
+                v = -1
+                break
+            v = v * len(alphabet) + idx[ch]
+        out[j] = v + 1
+    return out
