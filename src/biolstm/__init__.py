@@ -14,9 +14,9 @@ from typing import Any
 from ._version import __version__
 from .validation import BiolstmWarning
 
-__all__ = ["BiolstmWarning", "__version__", "data", "keras", "nn", "train"]
+__all__ = ["BiolstmWarning", "__version__", "data", "keras", "models", "nn", "train"]
 
-_SUBMODULES = {"data", "keras", "nn", "train"}
+_SUBMODULES = {"data", "keras", "models", "nn", "train"}
 
 
 def __getattr__(name: str) -> Any:
