@@ -1,5 +1,6 @@
 """Ready architectures built from biolstm.nn, each a torch.nn.Module with a config dataclass."""
 
 from .classifier import SequenceClassifier, SequenceClassifierConfig
+from .forecaster import Forecaster, ForecasterConfig
 
-__all__ = ["SequenceClassifier", "SequenceClassifierConfig"]
+__all__ = ["Forecaster", "ForecasterConfig", "SequenceClassifier", "SequenceClassifierConfig"]

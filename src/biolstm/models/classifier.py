@@ -8,19 +8,21 @@ head. Variable lengths are respected end to end: padding never changes a predict
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Config
 from ..nn import GRU, LSTM
 from ..validation import check_choice, check_positive_int, check_probability
 
 
 @dataclass
-class SequenceClassifierConfig:
+class SequenceClassifierConfig(Config):
+    _what = "model config"
+
     """Architecture of a :class:`SequenceClassifier`. Unknown keys are refused by from_dict."""
 
     input_channels: int = 4  # one-hot channels: 4 DNA/RNA, 5 with a soft-mask channel, 20 protein
@@ -51,14 +53,6 @@ class SequenceClassifierConfig:
         if self.task == "binary" and self.num_outputs != 1:
             raise ValueError(f"num_outputs: expected 1 for task='binary', got {self.num_outputs}")
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SequenceClassifierConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"model config: unknown key {unknown[0]!r}; expected one of {sorted(known)}")
-        return cls(**d)
-
 
 class SequenceClassifier(nn.Module):
     """``forward(x, lengths=None)``: x ``(B, T, C)`` one-hot -> logits ``(B,)`` for binary tasks,
@@ -66,9 +60,7 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, config: SequenceClassifierConfig | None = None, **overrides) -> None:
         super().__init__()
-        cfg = config or SequenceClassifierConfig()
-        if overrides:
-            cfg = SequenceClassifierConfig.from_dict({**asdict(cfg), **overrides})
+        cfg = (config or SequenceClassifierConfig()).merged(**overrides)
         self.config = cfg
         channels = cfg.input_channels
         self.conv = None

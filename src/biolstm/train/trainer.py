@@ -15,15 +15,15 @@ import math
 import os
 import random
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Config
 from ..validation import check_choice, check_positive_int
 from .checkpoint import join_state_dict, latest_checkpoint, rng_state, save_checkpoint, set_rng_state, split_state_dict
 from .metrics import METRICS, compute_metric
@@ -51,7 +51,9 @@ class NonFiniteError(FloatingPointError):
 
 
 @dataclass
-class TrainerConfig:
+class TrainerConfig(Config):
+    _what = "trainer config"
+
     """How to train. Unknown keys are refused by :meth:`from_dict`."""
 
     epochs: int = 10  # passes over the training data
@@ -89,14 +91,6 @@ class TrainerConfig:
             check_choice(m, METRICS, "metrics")
         if not self.lr > 0:
             raise ValueError(f"lr: expected a positive float, got {self.lr}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainerConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"trainer config: unknown key {unknown[0]!r}; expected one of {sorted(known)}")
-        return cls(**d)
 
 
 @dataclass

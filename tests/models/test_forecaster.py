@@ -1,0 +1,60 @@
+"""Forecaster: shapes of each output kind, losses, static covariates, and beating naive on sunspots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from biolstm.data.timeseries import Scaler, forecast_metrics, make_windows, naive_forecast, read_series, split_in_time
+from biolstm.models import Forecaster, ForecasterConfig
+
+SUNSPOTS = Path(__file__).resolve().parents[3] / "shared" / "data" / "timeseries" / "sunspot_year.csv"
+
+
+def test_output_kinds_and_losses():
+    x, y = torch.randn(5, 12, 2), torch.randn(5, 3, 1)
+    point = Forecaster(input_size=2, horizon=3)
+    assert point(x).shape == (5, 3, 1) and point.loss(point(x), y) >= 0
+    quant = Forecaster(input_size=2, horizon=3, output="quantile", quantiles=(0.1, 0.5, 0.9))
+    out = quant(x)
+    assert out.shape == (5, 3, 1, 3) and torch.equal(quant.point(out), out[..., 1])
+    # pinball loss by hand for one element
+    q_out = torch.zeros(1, 1, 1, 3)
+    q_y = torch.ones(1, 1, 1)
+    assert float(quant.loss(q_out, q_y)) == pytest.approx((0.1 + 0.5 + 0.9) / 3)
+    gauss = Forecaster(input_size=2, horizon=3, output="gaussian")
+    g = gauss(x)
+    assert g.shape == (5, 3, 1, 2) and (g[..., 1] > 0).all() and torch.isfinite(gauss.loss(g, y))
+    stat = Forecaster(input_size=2, static_size=3)
+    assert stat(x, torch.randn(5, 3)).shape == (5, 1, 1)
+    with pytest.raises(ValueError, match=r"static: expected \(batch, 3\)"):
+        stat(x)
+    with pytest.raises(ValueError, match="model config: unknown key 'horizont'"):
+        ForecasterConfig.from_dict({"horizont": 3})
+
+
+@pytest.mark.skipif(not SUNSPOTS.is_file(), reason="../shared/data not present")
+def test_beats_the_naive_forecast_on_sunspots():
+    s = read_series(SUNSPOTS)
+    sp = split_in_time(len(s.values), test=0.15, val=0)
+    train, test = s.values[sp.train], s.values[sp.test]
+    sc = Scaler().fit(train)
+    Xtr, Ytr = make_windows(sc.transform(train), lookback=24, horizon=1)
+    Xte, Yte = make_windows(sc.transform(test), lookback=24, horizon=1, context=sc.transform(train))
+    torch.manual_seed(0)
+    model = Forecaster(hidden_size=32)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    xt, yt = torch.from_numpy(Xtr), torch.from_numpy(Ytr)
+    for _ in range(150):
+        opt.zero_grad()
+        model.loss(model(xt), yt).backward()
+        opt.step()
+    with torch.no_grad():
+        pred = model.eval()(torch.from_numpy(Xte)).numpy()
+    ours = forecast_metrics(sc.inverse_transform(Yte[:, :, 0]), sc.inverse_transform(pred[:, :, 0]), train)
+    naive = forecast_metrics(
+        sc.inverse_transform(Yte[:, :, 0]), sc.inverse_transform(naive_forecast(Xte, 1)[:, :, 0]), train
+    )
+    assert ours["mae"] < naive["mae"]
