@@ -21,9 +21,9 @@ from ..validation import check_choice, check_positive_int, check_probability
 
 @dataclass
 class SequenceClassifierConfig(Config):
-    _what = "model config"
-
     """Architecture of a :class:`SequenceClassifier`. Unknown keys are refused by from_dict."""
+
+    _what = "model config"
 
     input_channels: int = 4  # one-hot channels: 4 DNA/RNA, 5 with a soft-mask channel, 20 protein
     conv_filters: int = 64  # filters of the motif-scanning convolution; 0 disables it

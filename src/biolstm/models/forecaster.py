@@ -23,9 +23,9 @@ from ..validation import check_choice, check_positive_int, check_probability
 
 @dataclass
 class ForecasterConfig(Config):
-    _what = "model config"
-
     """Architecture of a :class:`Forecaster`. Unknown keys are refused by from_dict."""
+
+    _what = "model config"
 
     input_size: int = 1  # features per step of the window
     targets: int = 1  # series forecast (the first `targets` features unless told otherwise)

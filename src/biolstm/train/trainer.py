@@ -52,9 +52,9 @@ class NonFiniteError(FloatingPointError):
 
 @dataclass
 class TrainerConfig(Config):
-    _what = "trainer config"
-
     """How to train. Unknown keys are refused by :meth:`from_dict`."""
+
+    _what = "trainer config"
 
     epochs: int = 10  # passes over the training data
     batch_size: int = 32  # sequences per optimisation step
