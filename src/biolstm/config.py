@@ -22,3 +22,75 @@ class Config:
     def merged(self, **overrides):
         """A copy with ``overrides`` applied (checked like from_dict)."""
         return type(self).from_dict({**asdict(self), **overrides}) if overrides else self
+
+
+def load_yaml(path) -> dict[str, Any]:
+    """A YAML mapping from ``path``; ValueError names the file and line of a syntax error."""
+    from pathlib import Path
+
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{p}: expected a YAML config file, found no such file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))  # safe_load: no Python objects from YAML
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{p}:{where}: expected valid YAML, got an error ({getattr(err, 'problem', err)})") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{p}: expected a mapping of sections (model:, train:, ...), got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as YAML scalars) to a nested dict copy.
+
+    Dashes in keys are read as underscores, so ``model.hidden-size=64`` sets
+    ``config["model"]["hidden_size"]``.
+    """
+    import copy
+
+    import yaml
+
+    out = copy.deepcopy(config)
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override: expected 'section.key=value', got {item!r}")
+        dotted, raw = item.split("=", 1)
+        keys = [k.replace("-", "_") for k in dotted.strip().lstrip("-").split(".")]
+        if not all(keys):
+            raise ValueError(f"override: expected 'section.key=value', got {item!r}")
+        node = out
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {k!r} is a value, not a section")
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        if isinstance(value, str):
+            try:  # YAML 1.1 reads 3e-3 as a string; a command line means the number
+                value = float(value) if value.strip().lower() not in ("nan", "inf", "-inf", "infinity") else value
+            except ValueError:
+                pass
+        node[keys[-1]] = value
+    return out
+
+
+def save_yaml(config: dict[str, Any], path) -> None:
+    """Write ``config`` as YAML (atomically: temp file, fsync, rename)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(config, fh, sort_keys=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, p)
