@@ -80,17 +80,9 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
 
 
 def save_yaml(config: dict[str, Any], path) -> None:
-    """Write ``config`` as YAML (atomically: temp file, fsync, rename)."""
-    import os
-    import tempfile
-    from pathlib import Path
-
+    """Write ``config`` as YAML, atomically."""
     import yaml
 
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        yaml.safe_dump(config, fh, sort_keys=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
+    from ._io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))

@@ -14,7 +14,6 @@ import io
 import math
 import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._io import atomic_write_text
 from ..config import Config
 from ..validation import check_choice, check_positive_int
 from .checkpoint import join_state_dict, latest_checkpoint, rng_state, save_checkpoint, set_rng_state, split_state_dict
@@ -163,12 +163,7 @@ def class_weights_for(y: Tensor, class_weight: dict | None, loss: str) -> Tensor
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def _as_tensor(a, name: str) -> Tensor:
