@@ -58,8 +58,7 @@ def _out(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _out_gates(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out, _, _trace = m(x, return_gates=True)
-    return out
+    return m(x, return_gates=True)[0]
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ class Layer(nn.Module):
 
     def __init__(self, input_shape: Shape | None = None, name: str | None = None, **kwargs) -> None:
         super().__init__()
-        if "input_dim" in kwargs and input_shape is None and not isinstance(self, Embedding):
+        if "input_dim" in kwargs and input_shape is None:  # Keras' Dense(units, input_dim=D)
             input_shape = (kwargs.pop("input_dim"),)
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unknown argument {next(iter(kwargs))!r}")
@@ -108,10 +108,8 @@ def _output_activation(spec):
 
 
 def _glorot_(w: Tensor) -> Tensor:
-    fan_out, fan_in = w.shape[0], w.shape[1] * (w[0, 0].numel() if w.dim() > 2 else 1)
-    if w.dim() > 2:
-        fan_out = w.shape[0] * w[0, 0].numel()
-    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    receptive = w[0, 0].numel() if w.dim() > 2 else 1  # kernel width of a convolution
+    limit = math.sqrt(6.0 / ((w.shape[0] + w.shape[1]) * receptive))
     return nn.init.uniform_(w, -limit, limit)
 
 

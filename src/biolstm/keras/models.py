@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from ..train.checkpoint import CheckpointError, refuse_pickle
+from ..train.checkpoint import CheckpointError, refuse_pickle, save_tensors, write_directory_atomically, write_json
 from ..train.metrics import METRICS
 from ..train.trainer import LOSSES, OPTIMIZERS, History, Trainer, TrainerConfig, resolve_device
 from . import optimizers as kopt
@@ -242,17 +242,16 @@ class Sequential(nn.Module):
         """Write ``path`` as a folder: model.safetensors + model.json (layers, compile settings)."""
         if not self.built:
             raise ValueError("save: the model is not built yet; fit or build it first")
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(path / "model.safetensors")
-        )
         compiled = None
         if self.compiled is not None and isinstance(self.compiled["optimizer"], str):
             compiled = self.compiled
         meta = {"format": _FORMAT, "config": self.get_config(), "compile": compiled}
-        (path / "model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        return path
+
+        def write(tmp: Path) -> None:
+            save_tensors(tmp / "model.safetensors", dict(self.state_dict()))
+            write_json(tmp / "model.json", meta)
+
+        return write_directory_atomically(Path(path), write)
 
 
 def load_model(path: str | os.PathLike) -> Sequential:

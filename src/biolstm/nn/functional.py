@@ -99,11 +99,6 @@ def _final(Y: Tensor, h0: Tensor, lengths: Tensor | None) -> Tensor:
     return torch.where((lengths > 0).unsqueeze(1), last, h0)
 
 
-def _shifted(first: Tensor, seq: Tensor) -> Tensor:
-    """The previous-step sequence: [first, seq[0], ..., seq[T-2]]  # (T, B, X)"""
-    return torch.cat([first.unsqueeze(0), seq[:-1]], 0)
-
-
 def _cols(views, t: int, n: int, B: int):
     """The active columns of each per-step view: all of them when n == B."""
     if n == B:
@@ -538,10 +533,10 @@ class GRUScan(torch.autograd.Function):
                 torch.addcmul(dYT[t - 1][:, :n], dh_a, zt, out=nx)  # dh_{t-1} = dh z + dY[t-1] + ...
             else:
                 torch.mul(dh_a, zt, out=nx)
-            rec = torch.mm(w_rz_t, d_rz).addmm_(w_n_t, dhn)  # W_hh^T d(W_hh h)  # (H, n)
-            if maskT is not None:
-                rec.mul_(maskT[:, :n])
-            nx.add_(rec)
+            if maskT is None:  # + W_hh^T d(W_hh h), accumulated in place  # (H, n)
+                nx.addmm_(w_rz_t, d_rz).addmm_(w_n_t, dhn)
+            else:
+                nx.add_(torch.mm(w_rz_t, d_rz).addmm_(w_n_t, dhn).mul_(maskT[:, :n]))
             dh_a.copy_(nx)
             added = n if t > 0 else 0
         if bs is not None:

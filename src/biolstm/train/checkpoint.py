@@ -55,14 +55,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=1, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
@@ -149,6 +149,25 @@ def join_state_dict(tensors: dict[str, torch.Tensor], obj: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- save / load
+def write_directory_atomically(final: Path, write) -> Path:
+    """Build directory ``final`` as a whole: ``write(tmp)`` fills a temporary sibling, which is
+    fsynced and renamed into place (replacing an older ``final``); on any error it is removed."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        write(tmp)
+        _fsync_dir(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
 def save_checkpoint(
     run_dir: str | os.PathLike,
     step: int,
@@ -161,27 +180,15 @@ def save_checkpoint(
     """Write checkpoint ``ckpt-<step>`` into ``run_dir`` atomically; keep the newest ``keep``
     (and any step in ``protect``, e.g. the best one). Returns its path."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     final = run_dir / f"ckpt-{step:08d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".ckpt-{step:08d}.", dir=run_dir))
-    try:
-        _save_tensors(tmp / "model.safetensors", dict(model.state_dict()))
-        _save_tensors(tmp / "state.safetensors", extra_tensors or {})
-        meta = dict(
-            meta,
-            format=FORMAT,
-            step=step,
-            sha256={name: _sha256(tmp / name) for name in ("model.safetensors", "state.safetensors")},
-        )
-        _write_json(tmp / "meta.json", meta)
-        _fsync_dir(tmp)
-        if final.exists():  # an earlier run wrote this step: replace it as a whole
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        _fsync_dir(run_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    def write(tmp: Path) -> None:
+        save_tensors(tmp / "model.safetensors", dict(model.state_dict()))
+        save_tensors(tmp / "state.safetensors", extra_tensors or {})
+        digests = {name: _sha256(tmp / name) for name in ("model.safetensors", "state.safetensors")}
+        write_json(tmp / "meta.json", dict(meta, format=FORMAT, step=step, sha256=digests))
+
+    write_directory_atomically(final, write)
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         if int(_NAME.match(old.name).group(1)) not in protect:
             shutil.rmtree(old, ignore_errors=True)

@@ -162,10 +162,6 @@ def class_weights_for(y: Tensor, class_weight: dict | None, loss: str) -> Tensor
     return table[ids.cpu()].to(y.device)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    atomic_write_text(path, text)
-
-
 def _as_tensor(a, name: str) -> Tensor:
     if isinstance(a, Tensor):
         return a
@@ -323,7 +319,7 @@ class Trainer:
         w.writerow(["epoch", *keys])
         for e in range(self.history.epochs):
             w.writerow([e, *(self.history.history[k][e] for k in keys)])
-        _atomic_text(self.run_dir / "history.csv", buf.getvalue())
+        atomic_write_text(self.run_dir / "history.csv", buf.getvalue())
 
     def _nonfinite(self, what: str, epoch: int, batch: int) -> bool:
         msg = (
