@@ -1,6 +1,20 @@
 """Ready architectures built from biolstm.nn, each a torch.nn.Module with a config dataclass."""
 
-from .classifier import SequenceClassifier, SequenceClassifierConfig
+from .classifier import (
+    SequenceClassifier,
+    SequenceClassifierConfig,
+    SequenceRegressor,
+    SequenceRegressorConfig,
+    reverse_complement,
+)
 from .forecaster import Forecaster, ForecasterConfig
 
-__all__ = ["Forecaster", "ForecasterConfig", "SequenceClassifier", "SequenceClassifierConfig"]
+__all__ = [
+    "Forecaster",
+    "ForecasterConfig",
+    "SequenceClassifier",
+    "SequenceClassifierConfig",
+    "SequenceRegressor",
+    "SequenceRegressorConfig",
+    "reverse_complement",
+]

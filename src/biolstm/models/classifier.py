@@ -1,9 +1,17 @@
-"""SequenceClassifier: convolution (motif scanner) + bidirectional LSTM/GRU + pooling + head.
+"""SequenceClassifier and SequenceRegressor: front end + bidirectional LSTM/GRU + pooling + head.
 
 A DanQ-style architecture for one-hot DNA/RNA/protein: a 1-D convolution finds motifs, max
 pooling shortens the sequence, a bidirectional recurrent layer reads the motif track for
 their order and spacing, and attention (or max/mean/last) pooling over time feeds a linear
 head. Variable lengths are respected end to end: padding never changes a prediction.
+
+The same model reads other inputs through its front end: token ids (``vocab_size > 0``:
+an embedding, for k-mers or text), or many features per step (expression profiles, lab
+values) through a projection to ``projection_size`` (``projection='linear'``, learned, or
+``'pca'``, fixed to principal components fitted on the training split with
+:meth:`set_pca`). Static covariates (``static_size``) join the pooled sequence encoding
+before the head (late fusion). ``rc_average`` averages the outputs for a DNA sequence and
+its reverse complement at prediction time.
 """
 
 from __future__ import annotations
@@ -25,7 +33,11 @@ class SequenceClassifierConfig(Config):
 
     _what = "model config"
 
-    input_channels: int = 4  # one-hot channels: 4 DNA/RNA, 5 with a soft-mask channel, 20 protein
+    input_channels: int = 4  # features per step: 4 DNA/RNA one-hot, 5 with soft-mask channel, 20 protein
+    vocab_size: int = 0  # > 0: inputs are token ids (0 = padding) read through an embedding
+    embedding_dim: int = 32  # embedding width for token inputs
+    projection: str = "linear"  # linear (learned) | pca (fixed, see set_pca): used if projection_size > 0
+    projection_size: int = 0  # project input_channels features to this many before the rest (0: no)
     conv_filters: int = 64  # filters of the motif-scanning convolution; 0 disables it
     conv_kernel: int = 19  # convolution width in positions (odd keeps motifs centred)
     pool: int = 4  # max-pool width after the convolution (1: no pooling)
@@ -35,11 +47,23 @@ class SequenceClassifierConfig(Config):
     bidirectional: bool = True  # read the sequence both ways (strand-agnostic motifs)
     dropout: float = 0.2  # dropout after the convolution and before the head
     pooling: str = "attention"  # attention | max | mean | last: how steps become one vector
-    num_outputs: int = 1  # 1 for binary tasks; the number of classes or labels otherwise
+    num_outputs: int = 1  # 1 for binary tasks; the number of classes, labels or targets otherwise
     task: str = "binary"  # binary | multiclass | multilabel | regression
+    static_size: int = 0  # static covariates joined to the pooled encoding (0: none)
+    rc_average: bool = False  # predictions average a DNA sequence and its reverse complement
 
     def __post_init__(self) -> None:
         check_positive_int(self.input_channels, "input_channels")
+        check_positive_int(self.vocab_size, "vocab_size", minimum=0)
+        check_positive_int(self.embedding_dim, "embedding_dim")
+        check_choice(self.projection, ("linear", "pca"), "projection")
+        check_positive_int(self.projection_size, "projection_size", minimum=0)
+        check_positive_int(self.static_size, "static_size", minimum=0)
+        if self.rc_average and (self.vocab_size or self.input_channels not in (4, 5)):
+            raise ValueError(
+                f"rc_average: expected one-hot DNA/RNA input (input_channels 4 or 5), got input_channels="
+                f"{self.input_channels}, vocab_size={self.vocab_size}"
+            )
         check_positive_int(self.conv_filters, "conv_filters", minimum=0)
         check_positive_int(self.conv_kernel, "conv_kernel")
         check_positive_int(self.pool, "pool")
@@ -60,9 +84,17 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, config: SequenceClassifierConfig | None = None, **overrides) -> None:
         super().__init__()
-        cfg = (config or SequenceClassifierConfig()).merged(**overrides)
+        cfg = (config or self.config_class()).merged(**overrides)
         self.config = cfg
         channels = cfg.input_channels
+        self.embedding = self.project = None
+        if cfg.vocab_size:
+            self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=0)
+            channels = cfg.embedding_dim
+        if cfg.projection_size:
+            self.project = nn.Linear(channels, cfg.projection_size)
+            self.project.requires_grad_(cfg.projection == "linear")
+            channels = cfg.projection_size
         self.conv = None
         if cfg.conv_filters:
             self.conv = nn.Conv1d(channels, cfg.conv_filters, cfg.conv_kernel, padding=cfg.conv_kernel // 2)
@@ -78,14 +110,39 @@ class SequenceClassifier(nn.Module):
             else None
         )
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(width, cfg.num_outputs)
+        self.head = nn.Linear(width + cfg.static_size, cfg.num_outputs)
+
+    config_class = SequenceClassifierConfig
+
+    @torch.no_grad()
+    def set_pca(self, components: Tensor, mean: Tensor) -> None:
+        """Fix the projection to ``(x - mean) @ components.T`` (components ``(P, F)``, from PCA
+        fitted on the training split only)."""
+        if self.project is None or self.config.projection != "pca":
+            raise ValueError("set_pca: expected a model with projection='pca' and projection_size > 0")
+        components, mean = torch.as_tensor(components), torch.as_tensor(mean)
+        if tuple(components.shape) != tuple(self.project.weight.shape):
+            raise ValueError(
+                f"components: expected shape {tuple(self.project.weight.shape)}, got {tuple(components.shape)}"
+            )
+        self.project.weight.copy_(components)
+        self.project.bias.copy_(-(components @ mean.to(components.dtype)))
 
     def encode(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """Per-step features ``(B, T', 2H)`` after conv, pooling and the recurrent layer."""
-        if x.dim() != 3 or x.shape[-1] != self.config.input_channels:
+        """Per-step features ``(B, T', 2H)`` after the front end, pooling and the recurrent layer."""
+        cfg = self.config
+        if self.embedding is not None:
+            if x.dim() != 2 or x.dtype not in (torch.int64, torch.int32):
+                raise ValueError(f"x: expected (batch, length) integer token ids, got {x.dtype} {tuple(x.shape)}")
+            if len(x) and (int(x.min()) < 0 or int(x.max()) >= cfg.vocab_size):
+                raise ValueError(f"x: expected token ids in [0, {cfg.vocab_size}), got {int(x.min())}..{int(x.max())}")
+            x = self.embedding(x)
+        elif x.dim() != 3 or x.shape[-1] != cfg.input_channels:
             raise ValueError(
-                f"x: expected (batch, length, {self.config.input_channels}) one-hot input, got shape {tuple(x.shape)}"
+                f"x: expected (batch, length, {cfg.input_channels}) input, got shape {tuple(x.shape)}"
             )
+        if self.project is not None:
+            x = self.project(x)
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=x.device)
             keep = (torch.arange(x.shape[1], device=x.device) < lengths.unsqueeze(1)).unsqueeze(-1)
@@ -121,18 +178,65 @@ class SequenceClassifier(nn.Module):
             return h[:, -1]
         return h[torch.arange(B, device=h.device), lengths - 1]
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def _logits(self, x: Tensor, lengths: Tensor | None, static: Tensor | None) -> Tensor:
+        cfg = self.config
         h, lengths = self.encode(x, lengths)
-        logits = self.head(self.drop(self.pool(h, lengths)))
-        return logits.squeeze(-1) if self.config.task == "binary" else logits
+        z = self.pool(h, lengths)
+        if (static is None) != (cfg.static_size == 0):
+            raise ValueError(
+                f"static: expected {'None' if cfg.static_size == 0 else f'(batch, {cfg.static_size})'}"
+                f" for static_size={cfg.static_size}, got {None if static is None else tuple(static.shape)}"
+            )
+        if static is not None:
+            z = torch.cat([z, static.to(z.dtype)], -1)
+        logits = self.head(self.drop(z))
+        return logits.squeeze(-1) if cfg.task == "binary" else logits
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, static: Tensor | None = None) -> Tensor:
+        out = self._logits(x, lengths, static)
+        if self.config.rc_average and not self.training:
+            out = (out + self._logits(reverse_complement(x, lengths), lengths, static)) / 2
+        return out
 
     @torch.no_grad()
-    def predict_proba(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def predict_proba(self, x: Tensor, lengths: Tensor | None = None, static: Tensor | None = None) -> Tensor:
         """Probabilities in eval mode: sigmoid (binary, multilabel) or softmax (multiclass)."""
         was = self.training
         self.eval()
-        logits = self(x, lengths)
+        logits = self(x, lengths, static)
         self.train(was)
         if self.config.task == "multiclass":
             return torch.softmax(logits, -1)
         return torch.sigmoid(logits) if self.config.task != "regression" else logits
+
+
+def reverse_complement(x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Reverse complement of one-hot DNA/RNA ``(B, T, 4[+1])`` within each sequence's length
+    (A<->T, C<->G; a soft-mask channel is carried along); padding stays in place."""
+    B, T, _ = x.shape
+    t = torch.arange(T, device=x.device)
+    if lengths is None:
+        src = (T - 1 - t).expand(B, T)
+    else:
+        n = torch.as_tensor(lengths, device=x.device).unsqueeze(1)
+        src = torch.where(t < n, n - 1 - t, t)
+    out = x.gather(1, src.unsqueeze(-1).expand_as(x))
+    return torch.cat([out[..., [3, 2, 1, 0]], out[..., 4:]], -1)
+
+
+@dataclass
+class SequenceRegressorConfig(SequenceClassifierConfig):
+    """A :class:`SequenceClassifierConfig` whose task is regression (one output per target)."""
+
+    task: str = "regression"
+
+
+class SequenceRegressor(SequenceClassifier):
+    """The same architecture with a linear output per target ``(B,)`` or ``(B, num_outputs)``
+    (``task='regression'``), trained with mse/mae/huber; ``predict_proba`` returns the values."""
+
+    config_class = SequenceRegressorConfig
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, static: Tensor | None = None) -> Tensor:
+        out = super().forward(x, lengths, static)
+        return out.squeeze(-1) if self.config.num_outputs == 1 else out

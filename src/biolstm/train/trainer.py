@@ -26,6 +26,7 @@ from .._io import atomic_write_text
 from ..config import Config
 from ..validation import check_choice, check_positive_int
 from .checkpoint import join_state_dict, latest_checkpoint, rng_state, save_checkpoint, set_rng_state, split_state_dict
+from .inputs import Inputs, as_tensor
 from .metrics import METRICS, compute_metric
 
 OPTIMIZERS = {
@@ -160,15 +161,6 @@ def class_weights_for(y: Tensor, class_weight: dict | None, loss: str) -> Tensor
     for k, v in class_weight.items():
         table[int(k)] = float(v)
     return table[ids.cpu()].to(y.device)
-
-
-def _as_tensor(a, name: str) -> Tensor:
-    if isinstance(a, Tensor):
-        return a
-    try:
-        return torch.as_tensor(np.asarray(a))
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name}: expected an array or tensor, got {type(a).__name__}") from err
 
 
 class _Progress:
@@ -333,20 +325,31 @@ class Trainer:
     # ------------------------------------------------------------------ public
     def evaluate(self, x, y, batch_size: int | None = None) -> dict[str, float]:
         """Mean loss and the configured metrics over ``x, y`` in eval mode."""
-        x, y = _as_tensor(x, "x"), _as_tensor(y, "y")
+        y = as_tensor(y, "y")
+        out = self.predict(x, batch_size)
+        if len(out) != len(y):
+            raise ValueError(f"y: expected {len(out)} targets (one per sample in x), got {len(y)}")
+        with torch.no_grad():
+            res = {"loss": float(compute_loss(self.config.loss, out, y))}
+        res.update(self._metrics([out], [y]))
+        return res
+
+    def predict(self, x, batch_size: int | None = None) -> Tensor:
+        """The model's outputs for every row of ``x`` (any accepted input form), in eval mode, on CPU."""
+        inputs = x if isinstance(x, Inputs) else Inputs(x)
         bs = batch_size or self.config.batch_size
         self.model.to(self.device)
+        was = self.model.training
         self.model.eval()
-        outs, total = [], 0.0
+        outs = []
         with torch.no_grad():
-            for idx in torch.arange(len(x)).split(bs):
-                xb, yb = x[idx].to(self.device), y[idx].to(self.device)
-                out = self.model(xb)
-                total += float(compute_loss(self.config.loss, out, yb)) * len(idx)
-                outs.append(out.cpu())
-        res = {"loss": total / len(x)}
-        res.update(self._metrics(outs, [y]))
-        return res
+            for idx in torch.arange(len(inputs)).split(bs):
+                args, kwargs = inputs.take(idx, self.device)
+                outs.append(self.model(*args, **kwargs).float().cpu())
+        self.model.train(was)
+        if not outs:
+            raise ValueError("x: expected at least one sample, got none")
+        return torch.cat(outs)
 
     def _metrics(self, outs: list[Tensor], ys: list[Tensor]) -> dict[str, float]:
         if not self.config.metrics or not outs:
@@ -362,7 +365,7 @@ class Trainer:
         ``class_weight`` (class id -> weight) scales each sample's loss, as in Keras.
         """
         c = self.config
-        x, y = _as_tensor(x, "x"), _as_tensor(y, "y")
+        x, y = Inputs(x), as_tensor(y, "y")
         if len(x) != len(y):
             raise ValueError(f"y: expected {len(x)} targets (one per sequence in x), got {len(y)}")
         if len(x) == 0:
@@ -395,11 +398,12 @@ class Trainer:
             progress = _Progress(self.verbose, epoch, c.epochs, len(batches) - first)
             for b in range(first, len(batches)):
                 idx = batches[b]
-                xb, yb = x[idx].to(self.device), y[idx].to(self.device)
+                args, kwargs = x.take(idx, self.device)
+                yb = y[idx].to(self.device)
                 wb = weights[idx].to(self.device) if weights is not None else None
                 self.optimizer.zero_grad(set_to_none=True)
                 with torch.autocast(self.device.type, enabled=use_amp):
-                    out = self.model(xb)
+                    out = self.model(*args, **kwargs)
                     loss = compute_loss(c.loss, out, yb, wb)
                 if not torch.isfinite(loss):
                     self._nonfinite(f"loss ({float(loss.detach())})", epoch, b)

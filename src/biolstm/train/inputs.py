@@ -1,0 +1,67 @@
+"""What a model's forward takes, one batch of rows at a time.
+
+The Trainer accepts inputs as a tensor (``model(x)``), a tuple of tensors (``model(*x)``; a
+list is read as one array), a dict of tensors (``model(**x)``, e.g. ``{"x": X, "lengths": L,
+"static": S}``), or any object with ``__len__`` and ``take(indices) -> tensor | tuple | dict``
+that loads rows on demand (a sequence file indexed on disk, so a file larger than memory can
+be trained on). Every tensor has one row per sample; ``None`` entries are passed as ``None``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def as_tensor(a, name: str) -> Tensor:
+    if isinstance(a, Tensor):
+        return a
+    try:
+        return torch.asas_tensor(np.asarray(a))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name}: expected an array or tensor, got {type(a).__name__}") from err
+
+
+def _move(batch, device: torch.device) -> tuple[tuple, dict]:
+    if isinstance(batch, dict):
+        return (), {k: None if v is None else v.to(device) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return tuple(None if v is None else v.to(device) for v in batch), {}
+    return (batch.to(device),), {}
+
+
+class Inputs:
+    """Uniform row access to the accepted input forms (see the module docstring)."""
+
+    def __init__(self, x, name: str = "x") -> None:
+        self.source = None
+        if hasattr(x, "take") and hasattr(x, "__len__") and not isinstance(x, (Tensor, np.ndarray)):
+            self.source, self.data, self.n = x, None, len(x)
+            return
+        if isinstance(x, dict):
+            self.data = {k: None if v is None else as_tensor(v, f"{name}[{k!r}]") for k, v in x.items()}
+            rows = {k: len(v) for k, v in self.data.items() if v is not None}
+        elif isinstance(x, tuple):
+            self.data = tuple(None if v is None else as_tensor(v, f"{name}[{i}]") for i, v in enumerate(x))
+            rows = {i: len(v) for i, v in enumerate(self.data) if v is not None}
+        else:
+            self.data = as_tensor(x, name)
+            rows = {name: len(self.data)}
+        if len(set(rows.values())) > 1:
+            raise ValueError(f"{name}: expected the same number of rows in every input, got {rows}")
+        self.n = next(iter(rows.values()), 0)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def take(self, idx: Tensor, device: torch.device) -> tuple[tuple, dict]:
+        """Positional and keyword arguments of the model for rows ``idx``, on ``device``."""
+        if self.source is not None:
+            return _move(self.source.take(idx), device)
+        d = self.data
+        if isinstance(d, dict):
+            return _move({k: None if v is None else v[idx] for k, v in d.items()}, device)
+        if isinstance(d, tuple):
+            return _move(tuple(None if v is None else v[idx] for v in d), device)
+        return _move(d[idx], device)
