@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 
 class SequenceFileError(ValueError):
     """A sequence file that cannot be read as expected; the message names file and record."""
@@ -96,3 +98,134 @@ def load_labeled(files: dict, format: str = "auto") -> tuple[list[str], list[str
             seqs.append(rec.seq)
             labels.append(label)
     return ids, seqs, labels
+
+
+def read_label_table(path: str | os.PathLike, id_col: str = "id", label_col: str = "label") -> dict[str, str]:
+    """``{record id: label}`` from a CSV/TSV table; errors name the file, column or line."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise SequenceFileError(f"{p}: expected a CSV/TSV label table, found no such file")
+    try:
+        df = pd.read_csv(p, sep=None, engine="python", dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as err:
+        raise SequenceFileError(f"{p}: expected a CSV/TSV table, got an error ({err})") from err
+    for c in (id_col, label_col):
+        if c not in df.columns:
+            raise SequenceFileError(f"{p}: expected a column {c!r}, got columns {list(df.columns)}")
+    dup = df[id_col].duplicated()
+    if dup.any():
+        k = int(np.argmax(dup.to_numpy()))
+        raise SequenceFileError(f"{p}: line {k + 2}: id {df[id_col].iloc[k]!r} appears twice; expected one label each")
+    empty = df[label_col].str.strip() == ""
+    if empty.any():
+        k = int(np.argmax(empty.to_numpy()))
+        raise SequenceFileError(f"{p}: line {k + 2}: expected a label for {df[id_col].iloc[k]!r}, got none")
+    return dict(zip(df[id_col], df[label_col]))
+
+
+def header_label(record: SequenceRecord, field: int, sep: str | None = None) -> str:
+    """Field ``field`` (0-based; 0 is the id) of the header split on ``sep`` (whitespace if None)."""
+    parts = record.description.split(sep)
+    if not -len(parts) <= field < len(parts):
+        raise ValueError(f"expected a header with field {field} (split on {sep!r}), got {record.description!r}")
+    return parts[field].strip()
+
+
+def load_sequences(
+    files: dict | None = None,
+    file: str | os.PathLike | None = None,
+    labels: str | os.PathLike | None = None,
+    label_field: int | None = None,
+    label_sep: str | None = None,
+    format: str = "auto",
+) -> tuple[list[str], list[str], list]:
+    """Labelled records as (ids, sequences, labels), with labels from one of three places:
+
+    - ``files={label: path}``: one file per class;
+    - ``file=path, labels=table.csv``: a CSV/TSV with ``id`` and ``label`` columns keyed by
+      record id (every record needs a label);
+    - ``file=path, label_field=k``: field k of each header split on ``label_sep``.
+    """
+    if (files is None) == (file is None):
+        raise ValueError("data: expected either 'files' (one per class) or 'file', not both or neither")
+    if files is not None:
+        return load_labeled(files, format)
+    if (labels is None) == (label_field is None):
+        raise ValueError(f"data: for file {file}, expected either 'labels' (a CSV/TSV) or 'label_field'")
+    table = read_label_table(labels) if labels is not None else None
+    ids, seqs, out = [], [], []
+    for n, rec in enumerate(read_sequences(file, format), start=1):
+        if table is not None:
+            if rec.id not in table:
+                raise SequenceFileError(f"{labels}: expected a label for record {n} ({rec.id!r}) of {file}, found none")
+            label = table[rec.id]
+        else:
+            try:
+                label = header_label(rec, label_field, label_sep)
+            except ValueError as err:
+                raise SequenceFileError(f"{file}: record {n}: {err}") from None
+        ids.append(rec.id)
+        seqs.append(rec.seq)
+        out.append(label)
+    return ids, seqs, out
+
+
+class IndexedSequences:
+    """A FASTA/FASTQ file (plain or BGZF-compressed) indexed on disk and one-hot encoded on demand.
+
+    Only record offsets are held in memory, so a file larger than memory can be trained on:
+    pass it to :meth:`biolstm.train.Trainer.fit` as ``x`` (its :meth:`take` returns
+    ``{"x": one-hot, "lengths": ...}`` for a batch of rows). ``ids`` are in file order.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        alphabet: str = "dna",
+        ambiguity: str = "probabilities",
+        soft_mask: str = "keep",
+        max_length: int | None = None,
+        format: str = "auto",
+    ) -> None:
+        from Bio import SeqIO
+
+        p = Path(path)
+        if not p.is_file():
+            raise SequenceFileError(f"{p}: expected a FASTA/FASTQ file, found no such file")
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+        if head[:2] == b"\x1f\x8b" and head[3:4] != b"\x04":  # gzip without the BGZF extra field
+            raise SequenceFileError(
+                f"{p}: expected plain or BGZF-compressed (bgzip) text to index; plain gzip cannot be read "
+                "at random, recompress it with `bgzip` or decompress it"
+            )
+        fmt = detect_format(p) if format == "auto" else format
+        try:
+            self._index = SeqIO.index(str(p), fmt)
+        except (ValueError, OSError) as err:
+            raise SequenceFileError(f"{p}: expected valid {fmt.upper()} with unique ids, got an error ({err})") from err
+        self.path, self.ids = p, list(self._index.keys())
+        if not self.ids:
+            raise SequenceFileError(f"{p}: expected at least one {fmt.upper()} record, found none")
+        self.options = {"alphabet": alphabet, "ambiguity": ambiguity, "soft_mask": soft_mask, "length": max_length}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def sequence(self, i: int) -> str:
+        return str(self._index[self.ids[i]].seq)
+
+    def take(self, idx) -> dict:
+        import torch
+
+        from .encode import one_hot
+
+        rows = [int(i) for i in idx]
+        seqs = [self.sequence(i) for i in rows]
+        try:
+            x, lengths = one_hot(seqs, **self.options)
+        except ValueError as err:
+            raise SequenceFileError(f"{self.path}: {err} (records {[r + 1 for r in rows]})") from err
+        return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}

@@ -59,3 +59,58 @@ def split_random(labels: Sequence, test: float = 0.1, val: float = 0.1, seed: in
         rest, test_size=val / (1 - test), random_state=seed, stratify=labels[rest] if stratify else None
     )
     return Split(np.sort(tr), np.sort(va), np.sort(te))
+
+
+def read_bed(path) -> dict[str, str]:
+    """``{name: chromosome}`` from a BED file's name column (4th), for records whose headers do
+    not carry coordinates; errors name the file and line."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{p}: expected a BED file, found no such file")
+    out: dict[str, str] = {}
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith(("#", "track", "browser")):
+            continue
+        cols = line.split("\t")
+        if len(cols) < 4 or not cols[1].isdigit() or not cols[2].isdigit():
+            raise ValueError(f"{p}: line {n}: expected 'chrom<TAB>start<TAB>end<TAB>name', got {line[:60]!r}")
+        out[cols[3]] = cols[0]
+    return out
+
+
+def split_by_group(
+    groups: Sequence, test: float = 0.2, val: float = 0.1, seed: int = 0, labels: Sequence | None = None
+) -> Split:
+    """Whole groups (patients, families, donors) to one side each: no group is in two parts.
+
+    With ``labels`` (one label per group, its first row's) the shuffled groups are dealt class
+    by class, each to the part furthest behind its share, so every part keeps the label balance.
+    """
+    if not 0 < test < 1 or not 0 <= val < 1 or test + val >= 1:
+        raise ValueError(f"test, val: expected fractions with 0 < test, 0 <= val, test + val < 1, got {test}, {val}")
+    groups = np.asarray(groups)
+    uniq = np.unique(groups)
+    if len(uniq) < 3:
+        raise ValueError(f"groups: expected at least 3 distinct groups to split, got {len(uniq)}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(uniq)
+    if labels is not None:  # deal the groups class by class so every part gets each class
+        labels = np.asarray(labels)
+        first = {g: labels[groups == g][0] for g in uniq}
+        order = np.concatenate([order[[first[g] == c for g in order]] for c in np.unique(labels)])
+        parts = np.empty(len(order), dtype=int)
+        step = {0: 1 - test - val, 1: val, 2: test}
+        acc = np.zeros(3)
+        for k in range(len(order)):  # interleaved: each group goes to the part furthest behind its share
+            part = int(np.argmin([acc[p] / step[p] if step[p] > 0 else np.inf for p in range(3)]))
+            parts[k] = part
+            acc[part] += 1
+        assign = dict(zip(order, parts))
+    else:
+        n_test, n_val = max(1, round(test * len(uniq))), round(val * len(uniq))
+        assign = {g: 2 if k < n_test else 1 if k < n_test + n_val else 0 for k, g in enumerate(order)}
+    part = np.array([assign[g] for g in groups])
+    idx = np.arange(len(groups))
+    return Split(idx[part == 0], idx[part == 1], idx[part == 2])

@@ -138,9 +138,7 @@ class SequenceClassifier(nn.Module):
                 raise ValueError(f"x: expected token ids in [0, {cfg.vocab_size}), got {int(x.min())}..{int(x.max())}")
             x = self.embedding(x)
         elif x.dim() != 3 or x.shape[-1] != cfg.input_channels:
-            raise ValueError(
-                f"x: expected (batch, length, {cfg.input_channels}) input, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"x: expected (batch, length, {cfg.input_channels}) input, got shape {tuple(x.shape)}")
         if self.project is not None:
             x = self.project(x)
         if lengths is not None:

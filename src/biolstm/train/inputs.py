@@ -18,7 +18,7 @@ def as_tensor(a, name: str) -> Tensor:
     if isinstance(a, Tensor):
         return a
     try:
-        return torch.asas_tensor(np.asarray(a))
+        return torch.as_tensor(np.asarray(a))
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name}: expected an array or tensor, got {type(a).__name__}") from err
 
