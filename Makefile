@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/biolstm bench --quick
+	$(VENV)/bin/biolstm demo
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks examples

@@ -5,6 +5,8 @@ torch is imported inside commands, never at module level, so `biolstm --help` is
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from ._version import __version__
@@ -42,6 +44,107 @@ def bench(
     from .bench import run_engine_benchmark
 
     run_engine_benchmark(quick=quick, repeats=repeats, threads=threads)
+
+
+def _fail(err: Exception) -> None:
+    """One clear line on stderr and exit code 1 for bad input."""
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(1)
+
+
+def _overrides(args: list[str]) -> list[str]:
+    """``--model.hidden-size 64`` / ``--model.hidden-size=64`` / ``model.hidden_size=64`` -> 'k=v'."""
+    out, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if not a.startswith("--") and "=" not in a:
+            raise ValueError(f"override: expected '--section.key value' or 'section.key=value', got {a!r}")
+        key = a[2:] if a.startswith("--") else a
+        if "=" in key:
+            out.append(key)
+        elif "." not in key:
+            raise ValueError(f"option {a!r}: no such option; config overrides look like --model.hidden-size 64")
+        elif i + 1 >= len(args):
+            raise ValueError(f"override {a}: expected a value after it")
+        else:
+            out.append(f"{key}={args[i + 1]}")
+            i += 1
+        i += 1
+    return out
+
+
+_BAD_INPUT = (ValueError, TypeError, FileNotFoundError, PermissionError, KeyError)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="YAML config (sections task, data, model, train)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<config name>-<time>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
+) -> None:
+    """Train from CONFIG; any config key can be overridden, e.g. --model.hidden-size 64 --train.epochs 5."""
+    from .pipeline import train as run_train
+
+    try:
+        run_train(config, _overrides(ctx.args), out=out, resume=resume, verbose=0 if quiet else 1)
+    except _BAD_INPUT as err:
+        _fail(err)
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `biolstm train`."),
+    data: str = typer.Argument(None, help="New labelled data (default: the run's own test split)."),
+    labels: str = typer.Option(None, "--labels", help="CSV/TSV of id,label for a FASTA/FASTQ DATA file."),
+    label: str = typer.Option(None, "--label", help="One class for every record of a FASTA/FASTQ DATA file."),
+    output: Path = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
+) -> None:
+    """Metrics of a trained run (with baselines on its test split) or on new labelled DATA."""
+    import json
+
+    from ._io import atomic_write_text
+    from .pipeline import evaluate as run_evaluate
+
+    try:
+        res = run_evaluate(run_dir, data, labels=labels, label=label)
+    except _BAD_INPUT as err:
+        _fail(err)
+    if output is not None:
+        atomic_write_text(output, json.dumps(res, indent=2))
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `biolstm train`."),
+    data: str = typer.Argument(..., help="Sequences, a table or a series in the format the run was trained on."),
+    output: Path = typer.Option(..., "--output", "-o", help="TSV file to write."),
+) -> None:
+    """Predict DATA with a trained run and write a TSV (ids and class probabilities, or forecasts)."""
+    from .pipeline import predict as run_predict
+
+    try:
+        run_predict(run_dir, data, output)
+    except _BAD_INPUT as err:
+        _fail(err)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Folder for the demo's run folders (default: runs/demo-<time>)."
+    ),
+    quick: bool = typer.Option(False, "--quick", help="A few epochs only (a smoke test, not the real numbers)."),
+) -> None:
+    """Train a conv+BiLSTM on Oct4 vs MafK peaks and an LSTM sunspot forecaster on bundled data,
+    and print their metrics against the baselines."""
+    from .demo import run_demo
+
+    try:
+        run_demo(out, quick=quick)
+    except _BAD_INPUT as err:
+        _fail(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,6 +48,14 @@ def _table(alphabet: str, ambiguity: str) -> tuple[np.ndarray, np.ndarray]:
     return table, valid
 
 
+class EncodingError(ValueError):
+    """A character outside the alphabet: ``index`` (which sequence) and ``position`` (1-based)."""
+
+    def __init__(self, message: str, index: int, position: int) -> None:
+        super().__init__(message)
+        self.index, self.position = index, position
+
+
 def one_hot(
     seqs: Sequence[str],
     alphabet: str = "dna",
@@ -77,16 +85,20 @@ def one_hot(
         try:
             b = np.frombuffer(s[:T].encode("ascii"), dtype=np.uint8)
         except UnicodeEncodeError as err:
-            raise ValueError(
+            raise EncodingError(
                 f"seqs[{i}]: expected ASCII {alphabet.upper()} letters, got {s[err.start]!r} at "
-                f"position {err.start + 1}"
+                f"position {err.start + 1}",
+                i,
+                err.start + 1,
             ) from err
         bad = ~valid[b]
         if bad.any():
             pos = int(np.argmax(bad))
-            raise ValueError(
+            raise EncodingError(
                 f"seqs[{i}]: expected {alphabet.upper()} letters (IUPAC codes allowed), got "
-                f"{chr(b[pos])!r} at position {pos + 1}"
+                f"{chr(b[pos])!r} at position {pos + 1}",
+                i,
+                pos + 1,
             )
         out[i, : len(b), : table.shape[1]] = table[b]
         if soft_mask == "channel":

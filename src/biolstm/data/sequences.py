@@ -82,18 +82,25 @@ def read_sequences(path: str | os.PathLike, format: str = "auto") -> Iterator[Se
     except SequenceFileError:
         raise
     except (ValueError, UnicodeDecodeError, EOFError, OSError) as err:
-        raise SequenceFileError(f"{p}: record {n + 1}: expected valid {fmt.upper()}, got an error ({err})") from err
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "at the beginning of the file" in first:  # text before the first '>' header
+            raise SequenceFileError(f"{p}: line 1: expected a '>' header line before the first sequence") from err
+        raise SequenceFileError(f"{p}: record {n + 1}: expected valid {fmt.upper()}, got an error ({first})") from err
     if n == 0:
         raise SequenceFileError(f"{p}: expected at least one {fmt.upper()} record, found none")
 
 
-def load_labeled(files: dict, format: str = "auto") -> tuple[list[str], list[str], list]:
-    """Records from one file per class: ``{label: path}`` -> (ids, sequences, labels)."""
+def load_labeled(files: dict, format: str = "auto", origins: list | None = None) -> tuple[list[str], list[str], list]:
+    """Records from one file per class: ``{label: path}`` -> (ids, sequences, labels).
+
+    ``origins``, if given a list, receives ``(path, record number)`` of each record."""
     if not files:
         raise ValueError("files: expected at least one {label: path} entry, got none")
     ids, seqs, labels = [], [], []
     for label, path in files.items():
-        for rec in read_sequences(path, format):
+        for n, rec in enumerate(read_sequences(path, format), start=1):
+            if origins is not None:
+                origins.append((path, n))
             ids.append(rec.id)
             seqs.append(rec.seq)
             labels.append(label)
@@ -140,6 +147,7 @@ def load_sequences(
     label_field: int | None = None,
     label_sep: str | None = None,
     format: str = "auto",
+    origins: list | None = None,
 ) -> tuple[list[str], list[str], list]:
     """Labelled records as (ids, sequences, labels), with labels from one of three places:
 
@@ -147,11 +155,13 @@ def load_sequences(
     - ``file=path, labels=table.csv``: a CSV/TSV with ``id`` and ``label`` columns keyed by
       record id (every record needs a label);
     - ``file=path, label_field=k``: field k of each header split on ``label_sep``.
+
+    ``origins``, if given a list, receives ``(path, record number)`` of each record.
     """
     if (files is None) == (file is None):
         raise ValueError("data: expected either 'files' (one per class) or 'file', not both or neither")
     if files is not None:
-        return load_labeled(files, format)
+        return load_labeled(files, format, origins)
     if (labels is None) == (label_field is None):
         raise ValueError(f"data: for file {file}, expected either 'labels' (a CSV/TSV) or 'label_field'")
     table = read_label_table(labels) if labels is not None else None
@@ -166,6 +176,8 @@ def load_sequences(
                 label = header_label(rec, label_field, label_sep)
             except ValueError as err:
                 raise SequenceFileError(f"{file}: record {n}: {err}") from None
+        if origins is not None:
+            origins.append((file, n))
         ids.append(rec.id)
         seqs.append(rec.seq)
         out.append(label)

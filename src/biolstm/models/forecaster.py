@@ -37,6 +37,9 @@ class ForecasterConfig(Config):
     static_size: int = 0  # static covariates joined to the encoding (0: none)
     output: str = "point"  # point | quantile | gaussian
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # for output='quantile'
+    anchor: str = "none"  # none | last | seasonal: the network learns the correction to this forecast
+    season: int = 1  # season length for anchor='seasonal' (the lookback must cover it)
+    window_norm: bool = False  # standardise each window by its own mean/std and undo it on the output
 
     def __post_init__(self) -> None:
         for name in ("input_size", "targets", "horizon", "hidden_size", "num_layers"):
@@ -45,6 +48,8 @@ class ForecasterConfig(Config):
         check_choice(self.cell, ("lstm", "gru"), "cell")
         check_probability(self.dropout, "dropout")
         check_choice(self.output, ("point", "quantile", "gaussian"), "output")
+        check_choice(self.anchor, ("none", "last", "seasonal"), "anchor")
+        check_positive_int(self.season, "season")
         self.quantiles = tuple(float(q) for q in self.quantiles)
         if self.output == "quantile" and not all(0 < q < 1 for q in self.quantiles):
             raise ValueError(f"quantiles: expected values in (0, 1), got {self.quantiles}")
@@ -79,16 +84,46 @@ class Forecaster(nn.Module):
                 f"static: expected {'None' if cfg.static_size == 0 else f'(batch, {cfg.static_size})'}"
                 f" for static_size={cfg.static_size}, got {None if static is None else tuple(static.shape)}"
             )
+        loc = scale = None
+        if cfg.window_norm:  # per-window location and scale (amplitude-free dynamics, RevIN-style)
+            loc = x.mean(1, keepdim=True)
+            scale = x.std(1, keepdim=True, unbiased=False).clamp_min(1e-3)
+            x = (x - loc) / scale
         _, state = self.rnn(x)
         h = (state[0] if isinstance(state, tuple) else state)[-1]  # last layer's final state  # (B, H)
         if static is not None:
             h = torch.cat([h, static.to(h.dtype)], -1)
         out = self.head(self.drop(h)).view(len(x), cfg.horizon, cfg.targets, cfg.outputs_per_step)
+        base = self.anchor(x)  # (B, horizon, targets) or None
         if cfg.output == "point":
-            return out.squeeze(-1)
+            out = out.squeeze(-1) if base is None else out.squeeze(-1) + base
+        elif cfg.output == "gaussian":
+            mean = out[..., 0] if base is None else out[..., 0] + base
+            out = torch.stack([mean, F.softplus(out[..., 1]) + 1e-6], -1)
+        elif base is not None:
+            out = out + base.unsqueeze(-1)
+        if loc is None:
+            return out
+        t_loc, t_scale = loc[..., : cfg.targets], scale[..., : cfg.targets]  # (B, 1, targets)
+        if cfg.output == "point":
+            return out * t_scale + t_loc
         if cfg.output == "gaussian":
-            return torch.stack([out[..., 0], F.softplus(out[..., 1]) + 1e-6], -1)
-        return out
+            return torch.stack([out[..., 0] * t_scale + t_loc, out[..., 1] * t_scale], -1)
+        return out * t_scale.unsqueeze(-1) + t_loc.unsqueeze(-1)
+
+    def anchor(self, x: Tensor) -> Tensor | None:
+        """The forecast the network corrects: the last value (naive) or the value one season back
+        (seasonal naive) of each target, ``(B, horizon, targets)``; None for anchor='none'."""
+        cfg = self.config
+        if cfg.anchor == "none":
+            return None
+        y = x[..., : cfg.targets]
+        if cfg.anchor == "last":
+            return y[:, -1:].expand(-1, cfg.horizon, -1)
+        if x.shape[1] < cfg.season:
+            raise ValueError(f"x: anchor='seasonal' needs a lookback of at least season={cfg.season}, got {x.shape[1]}")
+        steps = torch.arange(cfg.horizon, device=x.device) % cfg.season  # y[t+h] ~ y[t+h-season]
+        return y[:, x.shape[1] - cfg.season + steps]
 
     def loss(self, out: Tensor, y: Tensor) -> Tensor:
         """Training loss for ``y`` (B, horizon, targets): MSE, pinball, or Gaussian NLL."""

@@ -44,6 +44,7 @@ LOSSES = (
     "sparse_categorical_crossentropy",
     "bce_with_logits",
     "cross_entropy",
+    "model",  # the model's own loss(out, y) method (e.g. a Forecaster's pinball or Gaussian NLL)
 )
 
 
@@ -76,6 +77,8 @@ class TrainerConfig(Config):
     lr_schedule: str | None = None  # None | cosine (to 0 over the epochs) | exponential | step, per epoch
     lr_gamma: float = 0.5  # factor of 'exponential' (every epoch) and 'step' (every lr_step epochs)
     lr_step: int = 10  # epochs between 'step' decays
+    early_stopping: int = 0  # stop after this many epochs without a lower val_loss (0: never)
+    restore_best: bool = False  # end with the weights of the epoch with the lowest val_loss
 
     def __post_init__(self) -> None:
         check_positive_int(self.epochs, "epochs")
@@ -87,6 +90,7 @@ class TrainerConfig(Config):
         if self.lr_schedule is not None:
             check_choice(self.lr_schedule, ("cosine", "exponential", "step"), "lr_schedule")
         check_positive_int(self.lr_step, "lr_step")
+        check_positive_int(self.early_stopping, "early_stopping", minimum=0)
         self.metrics = tuple(self.metrics)
         for m in self.metrics:
             check_choice(m, METRICS, "metrics")
@@ -221,6 +225,8 @@ class Trainer:
         self.scheduler = None  # learning-rate schedule, stepped per epoch
         self.scaler = None  # float16 loss scaling under CUDA autocast
         self.global_step = 0
+        self.best = {"val_loss": math.inf, "epoch": -1, "step": -1}  # lowest val_loss so far
+        self._best_state = None  # its weights, when there is no run folder to keep them in
 
     # ------------------------------------------------------------------ pieces
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -269,6 +275,7 @@ class Trainer:
             "rng": rng_meta,
             "history": self.history.history,
             "running": running or {},
+            "best": self.best,
         }
         save_checkpoint(
             self.run_dir,
@@ -277,6 +284,7 @@ class Trainer:
             meta,
             {**opt_tensors, **sched_tensors, **rng_tensors, **(running_tensors or {})},
             keep=self.config.keep_checkpoints,
+            protect=(self.best["step"],) if self.best["step"] >= 0 else (),
         )
 
     def _restore(self) -> tuple[int, int, dict, dict]:
@@ -293,6 +301,7 @@ class Trainer:
         set_rng_state(extra_t, meta["rng"])
         self.history = History(meta["history"])
         self.global_step = meta["step"]
+        self.best = meta.get("best", self.best)
         kept = {k: v for k, v in extra_t.items() if k.startswith("running/")}
         return meta["epoch"], meta["next_batch"], meta.get("running", {}), kept
 
@@ -322,6 +331,15 @@ class Trainer:
             raise NonFiniteError(msg)
         return True  # skip this batch
 
+    def _loss(self, out: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
+        if self.config.loss != "model":
+            return compute_loss(self.config.loss, out, y, weights)
+        if not callable(getattr(self.model, "loss", None)):
+            raise ValueError(f"loss: 'model' needs a model with a loss(out, y) method, got {type(self.model).__name__}")
+        if weights is not None:
+            raise ValueError("class_weight: not supported with loss='model'")
+        return self.model.loss(out, y.to(out.dtype))
+
     # ------------------------------------------------------------------ public
     def evaluate(self, x, y, batch_size: int | None = None) -> dict[str, float]:
         """Mean loss and the configured metrics over ``x, y`` in eval mode."""
@@ -330,7 +348,7 @@ class Trainer:
         if len(out) != len(y):
             raise ValueError(f"y: expected {len(out)} targets (one per sample in x), got {len(y)}")
         with torch.no_grad():
-            res = {"loss": float(compute_loss(self.config.loss, out, y))}
+            res = {"loss": float(self._loss(out, y))}
         res.update(self._metrics([out], [y]))
         return res
 
@@ -404,7 +422,7 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 with torch.autocast(self.device.type, enabled=use_amp):
                     out = self.model(*args, **kwargs)
-                    loss = compute_loss(c.loss, out, yb, wb)
+                    loss = self._loss(out, yb, wb)
                 if not torch.isfinite(loss):
                     self._nonfinite(f"loss ({float(loss.detach())})", epoch, b)
                     continue
@@ -444,8 +462,33 @@ class Trainer:
             self.history.add(row)
             self._write_log()
             self._call("on_epoch_end", epoch, row)
+            self._track_best(epoch, row)
             self._checkpoint(epoch + 1, 0)
+            if c.early_stopping and epoch - self.best["epoch"] >= c.early_stopping and self.best["epoch"] >= 0:
+                self.stop_training = True
             if self.stop_training:
                 break
+        if c.restore_best:
+            self._load_best()
         self._call("on_train_end")
         return self.history
+
+    def _track_best(self, epoch: int, row: dict) -> None:
+        v = row.get("val_loss")
+        if v is None or not v < self.best["val_loss"]:
+            return
+        self.best = {"val_loss": float(v), "epoch": epoch, "step": self.global_step}
+        if self.run_dir is None and self.config.restore_best:
+            self._best_state = {k: t.detach().clone() for k, t in self.model.state_dict().items()}
+
+    def _load_best(self) -> None:
+        """Weights of the epoch with the lowest val_loss (its protected checkpoint, or memory)."""
+        if self.best["step"] < 0:
+            return
+        if self.run_dir is not None:
+            from .checkpoint import load_checkpoint
+
+            path = self.run_dir / f"ckpt-{self.best['step']:08d}"
+            self.model.load_state_dict(load_checkpoint(path)[0])
+        elif self._best_state is not None:
+            self.model.load_state_dict(self._best_state)

@@ -1,0 +1,147 @@
+"""Test-set metrics with their baselines beside them, and the plots of a run folder.
+
+Classification: auROC, auPRC and accuracy (macro one-vs-rest for several classes) for the
+model and for simple baselines fitted on the training split only: the majority class, GC
+content and k-mer counts with logistic regression (sequences), logistic regression on the
+same inputs (tables, text). Forecasting: MAE, RMSE, sMAPE and MASE for the model, the naive
+and the seasonal-naive forecast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """``y`` class ids (N,), ``prob`` (N,) positive-class probabilities or (N, K) class probabilities."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = np.asarray(y).astype(int)
+    prob = np.asarray(prob, dtype=np.float64)
+    out = {"n": len(y)}
+    if prob.ndim == 1:
+        out["accuracy"] = float(np.mean((prob > 0.5) == y))
+        both = len(np.unique(y)) == 2
+        out["auroc"] = float(roc_auc_score(y, prob)) if both else float("nan")
+        out["auprc"] = float(average_precision_score(y, prob)) if both else float("nan")
+        return out
+    out["accuracy"] = float(np.mean(prob.argmax(1) == y))
+    present = np.unique(y)
+    onehot = np.eye(prob.shape[1])[y]
+    cols = [k for k in range(prob.shape[1]) if k in present]
+    if len(cols) >= 2:  # macro one-vs-rest over the classes present in the test split
+        out["auroc"] = float(np.mean([roc_auc_score(onehot[:, k], prob[:, k]) for k in cols]))
+        out["auprc"] = float(np.mean([average_precision_score(onehot[:, k], prob[:, k]) for k in cols]))
+    else:
+        out["auroc"] = out["auprc"] = float("nan")
+    return out
+
+
+def majority_baseline(y_train: np.ndarray, n_test: int, n_classes: int) -> np.ndarray:
+    """Class frequencies of the training split, the same for every test sample."""
+    freq = np.bincount(np.asarray(y_train).astype(int), minlength=n_classes) / len(y_train)
+    p = np.tile(freq, (n_test, 1))
+    return p[:, 1] if n_classes == 2 else p
+
+
+def logistic_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, n_classes: int) -> np.ndarray:
+    """Standardised features + (multinomial) logistic regression, fitted on the training split."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+    clf.fit(f_train, np.asarray(y_train).astype(int))
+    p = np.zeros((len(f_test), n_classes))
+    p[:, clf.classes_] = clf.predict_proba(f_test)
+    return p[:, 1] if n_classes == 2 else p
+
+
+def gc_content(seqs: list[str]) -> np.ndarray:
+    """Fraction of G/C among the unambiguous bases of each sequence ``(N, 1)``."""
+    out = np.zeros((len(seqs), 1))
+    for i, s in enumerate(seqs):
+        u = s.upper()
+        acgt = sum(u.count(b) for b in "ACGT")
+        out[i, 0] = (u.count("G") + u.count("C")) / acgt if acgt else 0.0
+    return out
+
+
+def kmer_counts(seqs: list[str], k: int = 5, alphabet: str = "ACGT") -> np.ndarray:
+    """k-mer frequencies ``(N, |alphabet|^k)`` (k-mers with other letters are skipped)."""
+    from ..data.encode import kmer_tokens
+
+    out = np.zeros((len(seqs), len(alphabet) ** k), dtype=np.float32)
+    for i, s in enumerate(seqs):
+        t = kmer_tokens(s.replace("U", "T").replace("u", "t"), k, alphabet)
+        t = t[t > 0] - 1
+        np.add.at(out[i], t, 1.0)
+        out[i] /= max(len(t), 1)
+    return out
+
+
+def save_plots(run_dir: Path, history: dict, curves: dict | None = None, forecast: dict | None = None) -> list[str]:
+    """loss.png from history; roc.png and pr.png from ``curves`` ({name: (y, prob)}, binary or
+    multi-class); forecast.png from ``forecast`` ({'time', 'truth', name: values...})."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    written = []
+    if history.get("loss"):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot(np.arange(1, len(history["loss"]) + 1), history["loss"], label="train")
+        if history.get("val_loss"):
+            ax.plot(np.arange(1, len(history["val_loss"]) + 1), history["val_loss"], label="validation")
+        ax.set(xlabel="epoch", ylabel="loss", title="Loss")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(run_dir / "loss.png", dpi=110)
+        plt.close(fig)
+        written.append("loss.png")
+    if curves:
+        from sklearn.metrics import precision_recall_curve, roc_curve
+
+        for kind in ("roc", "pr"):
+            fig, ax = plt.subplots(figsize=(4.5, 4.5))
+            for name, (y, prob) in curves.items():
+                y, prob = np.asarray(y).astype(int), np.asarray(prob)
+                if prob.ndim == 2:  # micro-average over classes
+                    y, prob = np.eye(prob.shape[1])[y].ravel(), prob.ravel()
+                if len(np.unique(y)) < 2:
+                    continue
+                if kind == "roc":
+                    a, b, _ = roc_curve(y, prob)
+                    ax.plot(a, b, label=name)
+                else:
+                    p, r, _ = precision_recall_curve(y, prob)
+                    ax.plot(r, p, label=name)
+            if kind == "roc":
+                ax.plot([0, 1], [0, 1], ":", color="grey")
+                ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
+            else:
+                ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)")
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            fig.savefig(run_dir / f"{kind}.png", dpi=110)
+            plt.close(fig)
+            written.append(f"{kind}.png")
+    if forecast:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        t = forecast["time"]
+        ax.plot(t, forecast["truth"], color="black", label="truth")
+        for name, v in forecast.items():
+            if name not in ("time", "truth", "lower", "upper"):
+                ax.plot(t, v, label=name, alpha=0.85)
+        if "lower" in forecast:
+            ax.fill_between(t, forecast["lower"], forecast["upper"], alpha=0.2, label="interval")
+        ax.set(xlabel="time", title="Forecast against truth (test)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(run_dir / "forecast.png", dpi=110)
+        plt.close(fig)
+        written.append("forecast.png")
+    return written

@@ -1,0 +1,273 @@
+"""``biolstm train | evaluate | predict``: config file in, run folder out.
+
+A run folder holds ``config.yaml`` (the resolved config: every default filled in, paths made
+absolute), ``state.json`` (preprocessing fitted on the training split), the checkpoints,
+``history.csv``, ``metrics.json`` (the model and its baselines on the test split),
+``test_predictions.tsv`` and the plots. Everything that can be wrong with the config or the
+data is found before the folder is created, so a failed start never touches an earlier run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .._io import atomic_write_text
+from ..config import apply_overrides, load_yaml, save_yaml
+from . import evaluation as ev
+from .tasks import TASKS, ForecastTask
+
+SECTIONS = ("task", "data", "model", "train")
+
+
+def _log(verbose: int):
+    def log(msg: str) -> None:
+        if verbose:
+            from rich.console import Console
+
+            Console(stderr=True).log(msg)
+
+    return log
+
+
+def parse_config(raw: dict, source: str, base: Path):
+    """(task, data config, model config, trainer config dict) from a config mapping."""
+    from ..models import ForecasterConfig, SequenceClassifierConfig
+
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"{source}: unknown section {unknown[0]!r}; expected {', '.join(SECTIONS)}")
+    name = raw.get("task")
+    if name not in TASKS:
+        raise ValueError(f"{source}: task: expected one of {sorted(TASKS)}, got {name!r}")
+    task = TASKS[name]()
+    for sec in ("data", "model", "train"):
+        if not isinstance(raw.get(sec, {}), dict):
+            raise ValueError(f"{source}: {sec}: expected a mapping of keys, got {type(raw[sec]).__name__}")
+    try:
+        data = task.paths(task.data_class.from_dict(raw.get("data", {})), base)
+        model_cls = ForecasterConfig if isinstance(task, ForecastTask) else SequenceClassifierConfig
+        model_cfg = model_cls.from_dict(raw.get("model", {}))
+    except (TypeError, ValueError) as err:  # unknown keys, wrong types or values: name the file
+        raise ValueError(f"{source}: {err}") from None
+    return task, data, model_cfg, dict(raw.get("train", {}))
+
+
+def _trainer_config(task, state: dict, train: dict, source: str):
+    from ..train import TrainerConfig
+
+    try:
+        return TrainerConfig.from_dict({"loss": task.loss(state), **train})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{source}: {err}") from None
+
+
+def _table(metrics: dict, kind: str) -> str:
+    keys = ("auroc", "auprc", "accuracy") if kind == "classification" else ("mase", "smape", "mae", "rmse")
+    width = max(len(k) for k in metrics) + 2
+    lines = [f"{'':<{width}}" + "".join(f"{k:>10}" for k in keys)]
+    for name, m in metrics.items():
+        lines.append(f"{name:<{width}}" + "".join(f"{m.get(k, math.nan):>10.4f}" for k in keys))
+    return "\n".join(lines)
+
+
+def _write_tsv(path: Path, header: list[str], rows: list[list]) -> None:
+    text = "\t".join(header) + "\n" + "".join("\t".join(str(v) for v in r) + "\n" for r in rows)
+    atomic_write_text(path, text)
+
+
+def _report(task, prep, out, model, run_dir: Path, history: dict | None, log) -> dict:
+    if isinstance(task, ForecastTask):
+        metrics, extra = task.report(prep, out, model)
+        plots = ev.save_plots(run_dir, history or {}, forecast=extra["forecast"])
+        fc = model.point(out).numpy()[..., 0] * prep.state["std"][0] + prep.state["mean"][0]
+        header = ["target_time", *[f"step{h + 1}" for h in range(fc.shape[1])]]
+        _write_tsv(
+            run_dir / "test_predictions.tsv", header, [[t, *(f"{v:.6g}" for v in r)] for t, r in zip(prep.test_ids, fc)]
+        )
+    else:
+        metrics, curves = task.report(prep, out)
+        plots = ev.save_plots(run_dir, history or {}, curves=curves)
+        header, rows = task.prediction_rows(prep.state, prep.test_ids, out)
+        y = prep.test[1].tolist()
+        _write_tsv(
+            run_dir / "test_predictions.tsv",
+            [*header, "true"],
+            [[*r, prep.state["classes"][t]] for r, t in zip(rows, y)],
+        )
+    log(f"wrote {', '.join(plots)} and test_predictions.tsv")
+    return metrics
+
+
+def _model_from(task, model_cfg, overrides: dict):
+    cfg = model_cfg.merged(**overrides)
+    return task.build_model(cfg), cfg
+
+
+def train(
+    config: str | Path, overrides: list[str] = (), out: str | Path | None = None, resume: bool = False, verbose: int = 1
+) -> Path:
+    """Train from a config file; returns the run folder. Raises ValueError for bad input."""
+    from ..train import Trainer, seed_everything
+
+    config = Path(config)
+    raw = apply_overrides(load_yaml(config), list(overrides))
+    task, data, model_cfg, train_raw = parse_config(raw, str(config), config.resolve().parent)
+    log = _log(verbose)
+    _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config))  # key and type errors before any work
+    prep = task.prepare(data, log)
+    tcfg = _trainer_config(task, prep.state, train_raw, str(config))
+    run_dir = Path(out) if out is not None else Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+        raise ValueError(f"--out: {run_dir} already holds a run; choose another folder or pass --resume")
+    seed_everything(tcfg.seed)
+    model, mcfg = _model_from(task, model_cfg, prep.model_overrides)
+    if prep.pca is not None:
+        model.set_pca(*prep.pca)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resolved = {"task": task.name, "data": asdict(data), "model": asdict(mcfg), "train": asdict(tcfg)}
+    save_yaml(_plain(resolved), run_dir / "config.yaml")
+    atomic_write_text(run_dir / "state.json", json.dumps(_plain(prep.state)))
+    log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters())} parameters) in {run_dir}")
+    trainer = Trainer(model, tcfg, run_dir, model_config=_plain(asdict(mcfg)), verbose=verbose)
+    hist = trainer.fit(*prep.train, validation_data=prep.val, resume=resume)
+    _save_model(model, run_dir)
+    log("evaluating on the test split")
+    out_t = trainer.predict(prep.test[0])
+    metrics = _report(task, prep, out_t, model, run_dir, hist.history, log)
+    result = {"task": task.name, "split": "test", "n_test": len(prep.test[1]), "metrics": metrics}
+    atomic_write_text(run_dir / "metrics.json", json.dumps(_plain(result), indent=2))
+    if verbose:
+        print(f"\n{task.name}: test metrics with baselines ({run_dir}/metrics.json)")
+        print(_table(metrics, task.kind))
+    return run_dir
+
+
+def _plain(v):
+    """JSON/YAML-safe copy (tuples to lists, numpy scalars to Python, NaN kept as float)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        return v.item()
+    return v
+
+
+def _save_model(model, run_dir: Path) -> None:
+    """The final model (the best epoch's with train.restore_best) as run_dir/model.safetensors."""
+    import os
+    import tempfile
+
+    from ..train.checkpoint import save_tensors
+
+    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".safetensors", dir=run_dir)
+    os.close(fd)
+    save_tensors(Path(tmp), dict(model.state_dict()))
+    os.replace(tmp, run_dir / "model.safetensors")
+
+
+def load_run(run_dir: str | Path):
+    """(task, data config, model, state, trainer config) of a finished run folder."""
+    from ..train import TrainerConfig, latest_checkpoint
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / "state.json").is_file():
+        raise ValueError(f"{run_dir}: expected a run folder with config.yaml and state.json, found none")
+    raw = load_yaml(run_dir / "config.yaml")
+    task, data, model_cfg, train_raw = parse_config(raw, str(run_dir / "config.yaml"), run_dir)
+    state = json.loads((run_dir / "state.json").read_text())
+    model = task.build_model(model_cfg)
+    if (run_dir / "model.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+    else:  # a run stopped before its end: its newest complete checkpoint
+        found = latest_checkpoint(run_dir)
+        if found is None:
+            raise ValueError(f"{run_dir}: expected model.safetensors or a checkpoint (ckpt-*), found neither")
+        model.load_state_dict(found[1][0])
+    model.eval()
+    return task, data, model, state, TrainerConfig.from_dict(train_raw)
+
+
+def evaluate(
+    run_dir: str | Path,
+    data_path: str | None = None,
+    labels: str | None = None,
+    label: str | None = None,
+    verbose: int = 1,
+) -> dict:
+    """Metrics of a trained run on its test split again, or on new labelled data."""
+    from ..train import Trainer
+
+    run_dir = Path(run_dir)
+    task, data, model, state, tcfg = load_run(run_dir)
+    log = _log(verbose)
+    trainer = Trainer(model, tcfg.merged(device="cpu" if not torch.cuda.is_available() else None))
+    if data_path is None:  # the same split again (seeded), with the trained preprocessing
+        prep = task.prepare(data, log)
+        out = trainer.predict(prep.test[0])
+        metrics = task.report(prep, out, model)[0] if isinstance(task, ForecastTask) else task.report(prep, out)[0]
+        result = {"task": task.name, "split": "test", "metrics": metrics}
+    elif isinstance(task, ForecastTask):
+        prep = task.prepare_new(data, state, data_path)
+        out = trainer.predict(prep.test[0])
+        metrics = task.report(prep, out, model)[0]
+        result = {"task": task.name, "data": str(data_path), "metrics": metrics}
+    else:
+        args = (labels, label) if task.name == "sequence" else ()
+        x, _, y = task.read_new(data, state, data_path, *args)
+        if y is None:
+            raise ValueError(f"{data_path}: expected labels to evaluate against (a label column, --labels or --label)")
+        out = trainer.predict(x)
+        n = len(state["classes"])
+        result = {
+            "task": task.name,
+            "data": str(data_path),
+            "metrics": {"model": ev.classification_metrics(y.numpy(), _probs(out, n))},
+        }
+    if verbose:
+        print(_table(result["metrics"], task.kind))
+    return result
+
+
+def _probs(out, n):
+    from .tasks import probabilities
+
+    return probabilities(out, n)
+
+
+def predict(run_dir: str | Path, data_path: str, output: str | Path, verbose: int = 1) -> Path:
+    """Write predictions for new data as TSV (classes: probabilities; forecasts: the next steps)."""
+    import numpy as np
+
+    from ..train import Trainer
+
+    task, data, model, state, tcfg = load_run(run_dir)
+    trainer = Trainer(model, tcfg.merged(device="cpu" if not torch.cuda.is_available() else None))
+    output = Path(output)
+    if isinstance(task, ForecastTask):
+        times, z = task.read_new(data, state, data_path)
+        x = torch.from_numpy(z[-data.lookback :][None])
+        out = trainer.predict(x)
+        fc = model.point(out).numpy()[0, :, 0] * state["std"][0] + state["mean"][0]
+        header, rows = ["step", "after_time", "forecast"], [[h + 1, times[-1], f"{v:.6g}"] for h, v in enumerate(fc)]
+        if model.config.output != "point":
+            lo, hi = task._interval(model, out)
+            lo, hi = (np.asarray(v)[0] * state["std"][0] + state["mean"][0] for v in (lo, hi))
+            header += ["lower", "upper"]
+            rows = [[*r, f"{a:.6g}", f"{b:.6g}"] for r, a, b in zip(rows, lo, hi)]
+    else:
+        x, ids, _ = task.read_new(data, state, data_path)
+        header, rows = task.prediction_rows(state, ids, trainer.predict(x))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _write_tsv(output, header, rows)
+    if verbose:
+        print(f"wrote {len(rows)} predictions to {output}")
+    return output

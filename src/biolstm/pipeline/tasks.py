@@ -1,0 +1,758 @@
+"""The tasks a config file can name: what data they read, how they split it, which model and loss
+they use, which baselines stand beside the model, and how they write predictions.
+
+Every task reads its data and checks it before a run folder is touched, fits every
+preprocessing step (label classes, scalers, vocabularies, PCA, fill values) on the training
+split only, and keeps that state as JSON in the run folder so ``evaluate`` and ``predict``
+apply exactly the same steps to new data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import Config
+from ..validation import check_choice
+from . import evaluation as ev
+
+
+@dataclass
+class Prepared:
+    """A task's data after splitting and preprocessing."""
+
+    train: tuple  # (inputs, y)
+    val: tuple | None
+    test: tuple
+    test_ids: list
+    model_overrides: dict  # architecture facts the data decides (channels, classes, ...)
+    state: dict  # JSON preprocessing state for evaluate/predict
+    baselines: dict = field(default_factory=dict)  # name -> test outputs (probabilities / forecasts)
+    pca: tuple | None = None  # (components, mean) for a model with projection='pca'
+
+
+def _fraction_or_count(v, name: str):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        raise ValueError(f"{name}: expected a fraction in [0, 1) or a count of steps, got {v!r}")
+    return v
+
+
+def _abs(base: Path, p) -> str | None:
+    if p is None:
+        return None
+    q = Path(p).expanduser()
+    return str(q if q.is_absolute() else (base / q).resolve())
+
+
+def _split(cfg, labels: np.ndarray, groups: np.ndarray | None = None, chroms: np.ndarray | None = None):
+    from ..data.splits import Split, split_by_group, split_random
+
+    if cfg.split == "random":
+        return split_random(labels, test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=True)
+    if cfg.split == "group":
+        if groups is None:
+            raise ValueError("data.split: 'group' needs data.group (a column naming the patient/donor)")
+        return split_by_group(groups, test=cfg.test, val=cfg.val, seed=cfg.seed, labels=labels)
+    if chroms is None:
+        raise ValueError("data.split: 'chromosome' needs chr:start-end headers or data.bed")
+    test, val = list(cfg.test_chromosomes), list(cfg.val_chromosomes)
+    if not test:
+        raise ValueError("data.test_chromosomes: expected at least one chromosome for split='chromosome'")
+    missing = sorted(set(test + val) - set(chroms.tolist()))
+    if missing:
+        raise ValueError(f"data.test_chromosomes/val_chromosomes: {missing} do not occur in the data")
+    idx = np.arange(len(chroms))
+    is_test, is_val = np.isin(chroms, test), np.isin(chroms, val)
+    return Split(idx[~is_test & ~is_val], idx[is_val], idx[is_test])
+
+
+def _classes(labels: list, positive: Any | None, what: str) -> tuple[list[str], np.ndarray]:
+    """Sorted class names (the positive class last for two classes) and class ids."""
+    names = sorted({str(v) for v in labels})
+    if len(names) < 2:
+        raise ValueError(f"{what}: expected at least two classes, got {names}")
+    if positive is not None:
+        if str(positive) not in names:
+            raise ValueError(f"data.positive: expected one of {names}, got {positive!r}")
+        if len(names) == 2:
+            names = [n for n in names if n != str(positive)] + [str(positive)]
+    index = {n: i for i, n in enumerate(names)}
+    return names, np.array([index[str(v)] for v in labels], dtype=np.int64)
+
+
+def _class_ids(labels, classes: list[str], where: str) -> torch.Tensor:
+    """Class ids of new labels under a trained run's classes; unknown classes are an error."""
+    unknown = sorted({str(v) for v in labels} - set(classes))
+    if unknown:
+        raise ValueError(f"{where}: expected classes {classes}, got {unknown}")
+    return torch.tensor([classes.index(str(v)) for v in labels])
+
+
+def _head(n_classes: int) -> dict:
+    if n_classes == 2:
+        return {"task": "binary", "num_outputs": 1}
+    return {"task": "multiclass", "num_outputs": n_classes}
+
+
+def probabilities(out: torch.Tensor, n_classes: int) -> np.ndarray:
+    out = out.float()
+    return (torch.sigmoid(out) if n_classes == 2 else torch.softmax(out, -1)).numpy()
+
+
+class FileTask:
+    """A task whose data is one file (``data.file``), relative to the config file's folder."""
+
+    def paths(self, d, base: Path):
+        return d.merged(file=_abs(base, d.file))
+
+
+class ClassifierTask(FileTask):
+    """Shared by the classification tasks: loss, metrics with baselines, curves, predictions."""
+
+    model_config_class = None  # set below (SequenceClassifierConfig)
+    kind = "classification"
+
+    def loss(self, state: dict) -> str:
+        return "bce_with_logits" if len(state["classes"]) == 2 else "cross_entropy"
+
+    def build_model(self, model_cfg):
+        from ..models import SequenceClassifier
+
+        return SequenceClassifier(model_cfg)
+
+    def report(self, prep: Prepared, out: torch.Tensor) -> tuple[dict, dict]:
+        """(metrics {model/baseline: {...}}, curves for the plots)."""
+        n = len(prep.state["classes"])
+        y = prep.test[1].numpy()
+        prob = probabilities(out, n)
+        metrics = {"model": ev.classification_metrics(y, prob)}
+        curves = {"model": (y, prob)}
+        for name, p in prep.baselines.items():
+            metrics[name] = ev.classification_metrics(y, p)
+            curves[name] = (y, p)
+        return metrics, curves
+
+    def prediction_rows(self, state: dict, ids: list, out: torch.Tensor) -> tuple[list[str], list[list]]:
+        classes = state["classes"]
+        prob = probabilities(out, len(classes))
+        if prob.ndim == 1:
+            prob = np.stack([1 - prob, prob], 1)
+        header = ["id", "predicted", *[f"p_{c}" for c in classes]]
+        rows = [[i, classes[int(np.argmax(p))], *(f"{v:.6g}" for v in p)] for i, p in zip(ids, prob)]
+        return header, rows
+
+
+# ---------------------------------------------------------------------------------- sequences
+@dataclass
+class SequenceData(Config):
+    """data: section of a sequence classification config (FASTA/FASTQ in)."""
+
+    _what = "data config"
+
+    files: dict | None = None  # {class: path}: one file per class
+    file: str | None = None  # one file whose labels come from `labels` or `label_field`
+    labels: str | None = None  # CSV/TSV with id,label columns keyed by record id
+    label_field: int | None = None  # header field holding the label (0 is the id)
+    label_sep: str | None = None  # header field separator (None: whitespace)
+    positive: str | None = None  # the positive class of a two-class task
+    format: str = "auto"  # auto | fasta | fastq
+    alphabet: str = "dna"  # dna | rna | protein
+    ambiguity: str = "probabilities"  # probabilities (N -> 0.25 each) | zeros
+    soft_mask: str = "keep"  # keep | channel (lowercase as an extra channel)
+    max_length: int | None = None  # pad/truncate to this length (None: the longest)
+    split: str = "random"  # random (stratified) | chromosome | group
+    test: float = 0.1  # test fraction (random/group splits)
+    val: float = 0.1  # validation fraction (random/group splits)
+    test_chromosomes: list = field(default_factory=list)  # split='chromosome'
+    val_chromosomes: list = field(default_factory=list)
+    bed: str | None = None  # BED whose name column maps record ids to chromosomes
+    rc_augment: bool = False  # add the reverse complement of every training sequence
+    kmer: int = 5  # k of the k-mer logistic-regression baseline (0: no k-mer baseline)
+    seed: int = 0  # seeds the split
+
+    def __post_init__(self) -> None:
+        check_choice(self.alphabet, ("dna", "rna", "protein"), "data.alphabet")
+        check_choice(self.split, ("random", "chromosome", "group"), "data.split")
+        check_choice(self.soft_mask, ("keep", "channel"), "data.soft_mask")
+        check_choice(self.ambiguity, ("probabilities", "zeros"), "data.ambiguity")
+        if self.rc_augment and self.alphabet == "protein":
+            raise ValueError("data.rc_augment: expected alphabet dna or rna, got protein")
+
+
+class SequenceTask(ClassifierTask):
+    name = "sequence"
+    data_class = SequenceData
+
+    def paths(self, d: SequenceData, base: Path) -> SequenceData:
+        files = {str(k): _abs(base, v) for k, v in d.files.items()} if d.files else None
+        return d.merged(files=files, file=_abs(base, d.file), labels=_abs(base, d.labels), bed=_abs(base, d.bed))
+
+    def _encode(self, d: SequenceData, seqs: list[str], length: int | None, origins: list):
+        """One-hot inputs; a bad letter is reported with its file, record and position."""
+        from ..data.encode import EncodingError, one_hot
+
+        try:
+            x, lengths = one_hot(seqs, d.alphabet, d.ambiguity, d.soft_mask, length=length)
+        except EncodingError as err:
+            path, n = origins[err.index]
+            letter = str(err).split(", got ")[-1]
+            raise ValueError(
+                f"{path}: record {n}: expected {d.alphabet.upper()} letters (IUPAC codes allowed; "
+                f"data.alphabet), got {letter}"
+            ) from None
+        return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
+
+    def prepare(self, d: SequenceData, log) -> Prepared:
+        from ..data import chromosome_of, load_sequences, read_bed, reverse_complement
+
+        log("reading sequences")
+        origins: list = []
+        ids, seqs, labels = load_sequences(d.files, d.file, d.labels, d.label_field, d.label_sep, d.format, origins)
+        classes, y = _classes(labels, d.positive, "data")
+        chroms = None
+        if d.split == "chromosome":
+            if d.bed:
+                names = read_bed(d.bed)
+                lost = [i for i in ids if i not in names]
+                if lost:
+                    raise ValueError(f"{d.bed}: expected a line for record {lost[0]!r}, found none")
+                chroms = np.array([names[i] for i in ids])
+            else:
+                try:
+                    chroms = np.array([chromosome_of(i) for i in ids])
+                except ValueError as err:
+                    raise ValueError(f"data.split: {err}; give data.bed for other headers") from None
+        s = _split(d, y, chroms=chroms)
+        length = d.max_length or max(len(q) for q in seqs)
+        log(f"encoding {len(seqs)} sequences ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
+
+        def part(idx):
+            return self._encode(d, [seqs[i] for i in idx], length, [origins[i] for i in idx]), torch.from_numpy(y[idx])
+
+        train = part(s.train)
+        if d.rc_augment:
+            x, n = train[0]["x"].numpy(), train[0]["lengths"].numpy()
+            train = (
+                {
+                    "x": torch.cat([train[0]["x"], torch.from_numpy(reverse_complement(x, n))]),
+                    "lengths": torch.cat([train[0]["lengths"]] * 2),
+                },
+                torch.cat([train[1]] * 2),
+            )
+        n_cls = len(classes)
+        channels = {"dna": 4, "rna": 4, "protein": 20}[d.alphabet] + (d.soft_mask == "channel")
+        log("fitting baselines (training split only)")
+        tr, te = [seqs[i] for i in s.train], [seqs[i] for i in s.test]
+        baselines = {"majority": ev.majority_baseline(y[s.train], len(s.test), n_cls)}
+        if d.alphabet != "protein":
+            baselines["gc_content"] = ev.logistic_baseline(ev.gc_content(tr), y[s.train], ev.gc_content(te), n_cls)
+        if d.kmer:
+            alpha = "ACDEFGHIKLMNPQRSTVWY" if d.alphabet == "protein" else "ACGT"
+            k = min(d.kmer, 2) if d.alphabet == "protein" else d.kmer
+            baselines[f"{k}-mer_logistic"] = ev.logistic_baseline(
+                ev.kmer_counts(tr, k, alpha), y[s.train], ev.kmer_counts(te, k, alpha), n_cls
+            )
+        return Prepared(
+            train=train,
+            val=part(s.val) if len(s.val) else None,
+            test=part(s.test),
+            test_ids=[ids[i] for i in s.test],
+            model_overrides={"input_channels": channels, **_head(n_cls)},
+            state={"classes": classes, "length": length},
+            baselines=baselines,
+        )
+
+    def read_new(self, d: SequenceData, state: dict, path: str, labels: str | None = None, label: str | None = None):
+        """Inputs, ids and (if labels are given) class ids for a new FASTA/FASTQ file."""
+        from ..data import load_sequences, read_sequences
+
+        if labels is not None:
+            ids, seqs, lab = load_sequences(file=path, labels=labels, format=d.format)
+        else:
+            recs = list(read_sequences(path, d.format))
+            ids, seqs = [r.id for r in recs], [r.seq for r in recs]
+            lab = [label] * len(ids) if label is not None else None
+        y = None
+        if lab is not None:
+            y = _class_ids(lab, state["classes"], labels or "--label")
+        return self._encode(d, seqs, state["length"], [(path, n + 1) for n in range(len(seqs))]), ids, y
+
+
+# ---------------------------------------------------------------------------------- forecasting
+@dataclass
+class SeriesData(Config):
+    """data: section of a forecasting config (a wide time-series table in)."""
+
+    _what = "data config"
+
+    file: str | None = None  # CSV/TSV/Parquet with a time column and value columns
+    time_col: str = "time"
+    value_cols: list | None = None  # input series (None: every other column)
+    target: str | None = None  # the series to forecast (None: the first value column)
+    lookback: int = 24  # steps the model sees
+    horizon: int = 1  # steps forecast at once
+    stride: int = 1  # steps between training windows
+    test: float = 0.1  # last steps held out (a fraction, or a count when >= 1)
+    val: float = 0.1  # steps before the test part used for validation
+    season: int = 1  # season length for the seasonal-naive baseline and MASE scaling
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.file is None:
+            raise ValueError("data.file: expected a time-series table, got none")
+        _fraction_or_count(self.test, "data.test")
+        _fraction_or_count(self.val, "data.val")
+
+
+def _steps(v, n: int) -> int:
+    return int(v) if v >= 1 else round(v * n)
+
+
+class ForecastTask(FileTask):
+    name = "forecast"
+    kind = "forecasting"
+    data_class = SeriesData
+
+    def loss(self, state: dict) -> str:
+        return "model"
+
+    def build_model(self, model_cfg):
+        from ..models import Forecaster
+
+        return Forecaster(model_cfg)
+
+    def _read(self, d: SeriesData, path: str):
+        from ..data.timeseries import read_series
+
+        s = read_series(path, d.time_col, d.value_cols)
+        target = d.target or s.columns[0]
+        if target not in s.columns:
+            raise ValueError(f"data.target: expected one of {s.columns}, got {target!r}")
+        order = [target] + [c for c in s.columns if c != target]  # the target first
+        values = s.values[:, [s.columns.index(c) for c in order]]
+        if not np.isfinite(values).all():
+            r = int(np.argwhere(~np.isfinite(values))[0][0])
+            raise ValueError(f"{path}: expected a value at every time step, got a gap at time {s.time[r]!r}")
+        return s.time, values, order
+
+    def prepare(self, d: SeriesData, log) -> Prepared:
+        from ..data.timeseries import Scaler, make_windows
+
+        log("reading the series")
+        time, values, cols = self._read(d, d.file)
+        n = len(values)
+        n_test, n_val = _steps(d.test, n), _steps(d.val, n)
+        if n_test < 1 or n - n_test - n_val <= d.lookback + d.horizon:
+            raise ValueError(
+                f"data.test/val/lookback: a {n}-step series leaves no training windows with test={n_test}, "
+                f"val={n_val}, lookback={d.lookback}, horizon={d.horizon}"
+            )
+        a, b = n - n_test - n_val, n - n_test
+        scaler = Scaler().fit(values[:a])
+        z = scaler.transform(values)
+
+        def windows(lo, hi, stride):
+            X, Y = make_windows(z[lo:hi], d.lookback, d.horizon, stride, context=z[:lo] if lo else None)
+            return torch.from_numpy(X), torch.from_numpy(Y[:, :, :1])
+
+        train = windows(0, a, d.stride)
+        val = windows(a, b, 1) if n_val >= d.horizon else None
+        test = windows(b, n, 1)
+        state = {
+            "columns": cols,
+            "mean": scaler.mean_.tolist(),
+            "std": scaler.std_.tolist(),
+            "train_values": values[:a, 0].tolist(),
+            "season": d.season,
+            "time": [t.item() if hasattr(t, "item") else t for t in time[b:]],
+        }
+        return Prepared(
+            train=train,
+            val=val,
+            test=test,
+            test_ids=state["time"][: len(test[0])],
+            model_overrides={"input_size": values.shape[1], "targets": 1, "horizon": d.horizon},
+            state=state,
+            baselines=self._baselines(d, state, test[0]),
+        )
+
+    def _baselines(self, d: SeriesData, state: dict, x: torch.Tensor) -> dict:
+        from ..data.timeseries import naive_forecast, seasonal_naive_forecast
+
+        raw_x = self._unscale(state, x.numpy()[..., :1])
+        base = {"naive": naive_forecast(raw_x, d.horizon)}
+        if d.season > 1 and d.lookback >= d.season:
+            base[f"seasonal_naive_{d.season}"] = seasonal_naive_forecast(raw_x, d.horizon, d.season)
+        return base
+
+    def prepare_new(self, d: SeriesData, state: dict, path: str) -> Prepared:
+        """Every window of a new series (scaled as in training) as a test set."""
+        from ..data.timeseries import make_windows
+
+        time, z = self.read_new(d, state, path)
+        X, Y = make_windows(z, d.lookback, d.horizon, 1)
+        test = (torch.from_numpy(X), torch.from_numpy(Y[:, :, :1]))
+        st = {**state, "time": [t.item() if hasattr(t, "item") else t for t in time[d.lookback :]]}
+        return Prepared(None, None, test, st["time"][: len(X)], {}, st, self._baselines(d, st, test[0]))
+
+    def _unscale(self, state: dict, v: np.ndarray) -> np.ndarray:
+        return (v * state["std"][0] + state["mean"][0]).astype(np.float64)
+
+    def report(self, prep: Prepared, out: torch.Tensor, model=None) -> tuple[dict, dict]:
+        from ..data.timeseries import forecast_metrics
+
+        st, d_season = prep.state, prep.state["season"]
+        point = model.point(out) if model is not None else out
+        pred = self._unscale(st, point.numpy()[..., 0])  # (W, horizon)
+        y = self._unscale(st, prep.test[1].numpy()[..., 0])
+        train = np.array(st["train_values"])
+        metrics = {"model": forecast_metrics(y, pred, train, d_season)}
+        for name, p in prep.baselines.items():
+            metrics[name] = forecast_metrics(y, p[..., 0], train, d_season)
+        for h in sorted({0, pred.shape[1] - 1}):  # 1-step and last-step errors
+            metrics["model"][f"mae_step{h + 1}"] = float(np.mean(np.abs(pred[:, h] - y[:, h])))
+        hz = pred.shape[1]
+        # each window's last-step forecast against the truth at that time
+        curve = {"time": np.array(st["time"][hz - 1 : hz - 1 + len(y)]), "truth": y[:, -1], "model": pred[:, -1]}
+        for name, p in prep.baselines.items():
+            curve[name] = p[:, -1, 0]
+        if model is not None and model.config.output != "point":
+            lo, hi = self._interval(model, out)
+            curve["lower"], curve["upper"] = self._unscale(st, lo[:, -1]), self._unscale(st, hi[:, -1])
+        return metrics, {"forecast": curve}
+
+    def _interval(self, model, out: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        cfg = model.config
+        if cfg.output == "gaussian":
+            m, s = out[..., 0, 0].numpy(), out[..., 0, 1].numpy()
+            return m - 1.2816 * s, m + 1.2816 * s  # 80% interval
+        q = out[..., 0, :].numpy()
+        return q[..., 0], q[..., -1]
+
+    def read_new(self, d: SeriesData, state: dict, path: str):
+        """The last lookback window of a new series (in the trained columns) and its end time."""
+        time, values, cols = self._read(d, path)
+        if cols != state["columns"]:
+            raise ValueError(f"{path}: expected columns {state['columns']}, got {cols}")
+        if len(values) < d.lookback:
+            raise ValueError(f"{path}: expected at least lookback={d.lookback} steps, got {len(values)}")
+        z = ((values - np.array(state["mean"])) / np.array(state["std"])).astype(np.float32)
+        return time, z
+
+
+# ---------------------------------------------------------------------------------- longitudinal
+@dataclass
+class LongitudinalData(Config):
+    """data: section of a longitudinal outcome config (one row per visit in)."""
+
+    _what = "data config"
+
+    file: str | None = None  # CSV/TSV/Parquet in long format
+    id_col: str = "id"  # subject column
+    time_col: str = "time"  # visit time column
+    variables: list = field(default_factory=list)  # time-varying measurements (may be missing)
+    static: list = field(default_factory=list)  # per-subject covariates joined before the head
+    target: str = "status"  # per-subject outcome column
+    positive: list = field(default_factory=lambda: [1])  # target values that count as the event
+    inputs: str = "masked"  # masked (values + masks + time since observed + gaps) | mean_imputed
+    time_scale: float = 365.25  # time units per model unit (days -> years)
+    test: float = 0.2
+    val: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.file is None or not self.variables:
+            raise ValueError("data.file, data.variables: expected a table and at least one variable")
+        check_choice(self.inputs, ("masked", "mean_imputed"), "data.inputs")
+
+
+class LongitudinalTask(ClassifierTask):
+    name = "longitudinal"
+    data_class = LongitudinalData
+
+    def _table(self, d, path):
+        import pandas as pd
+
+        from ..data.longitudinal import read_longitudinal
+
+        lon = read_longitudinal(path, d.id_col, d.time_col, list(d.variables), list(d.static))
+        df = (
+            pd.read_parquet(path)
+            if str(path).endswith((".parquet", ".pq"))
+            else pd.read_csv(path, sep=None, engine="python")
+        )
+        return lon, df
+
+    def _features(self, d, lon, state: dict) -> dict:
+        V = len(d.variables)
+        x = lon.x.copy()
+        mean, std = np.array(state["mean"]), np.array(state["std"])
+        vals, masks = x[..., :V], x[..., V : 2 * V]
+        if d.inputs == "mean_imputed":  # observed values, training means elsewhere; no masks
+            vals = np.where(masks > 0, vals, mean)
+            feats = np.concatenate([(vals - mean) / std, x[..., 3 * V :] / d.time_scale], -1)
+        else:
+            feats = np.concatenate([(vals - mean) / std, masks, x[..., 2 * V :] / d.time_scale], -1)
+        alive = np.arange(x.shape[1]) < lon.lengths[:, None]
+        feats = np.where(alive[..., None], feats, 0.0).astype(np.float32)
+        out = {"x": torch.from_numpy(feats), "lengths": torch.from_numpy(lon.lengths)}
+        if d.static:
+            s = (lon.static - np.array(state["static_mean"])) / np.array(state["static_std"])
+            out["static"] = torch.from_numpy(s.astype(np.float32))
+        return out
+
+    def _targets(self, d, lon, df) -> np.ndarray:
+        if d.target not in df.columns:
+            raise ValueError(f"{d.file}: expected a target column {d.target!r}, got {list(df.columns)}")
+        first = df.groupby(d.id_col, sort=False)[d.target].first()
+        return np.array([1 if first[i] in list(d.positive) else 0 for i in lon.ids], dtype=np.int64)
+
+    def prepare(self, d, log) -> Prepared:
+        log("reading visits")
+        lon, df = self._table(d, d.file)
+        y = self._targets(d, lon, df)
+        from ..data.splits import split_by_group
+
+        s = split_by_group(lon.ids, test=d.test, val=d.val, seed=d.seed, labels=y)  # whole patients
+        train_ids = set(lon.ids[s.train].tolist())
+        rows = df[df[d.id_col].isin(train_ids)]
+        V = len(d.variables)
+        mean = rows[list(d.variables)].mean().to_numpy(dtype=np.float64)
+        std = rows[list(d.variables)].std().to_numpy(dtype=np.float64)
+        st_mean = lon.static[s.train].mean(0) if d.static else np.zeros(0)
+        st_std = lon.static[s.train].std(0) if d.static else np.zeros(0)
+        state = {
+            "classes": ["no event", "event"],
+            "mean": mean.tolist(),
+            "std": np.where(std > 0, std, 1.0).tolist(),
+            "static_mean": st_mean.tolist(),
+            "static_std": np.where(st_std > 0, st_std, 1.0).tolist(),
+        }
+        # values before a variable's first observation: the training mean, not the whole table's
+        from ..data.longitudinal import read_longitudinal
+
+        lon = read_longitudinal(
+            d.file, d.id_col, d.time_col, list(d.variables), list(d.static), fill=dict(zip(d.variables, mean))
+        )
+        feats = self._features(d, lon, state)
+
+        def part(idx):
+            return {k: v[idx] for k, v in feats.items()}, torch.from_numpy(y[idx])
+
+        # baseline: logistic regression on the last visit (mean-imputed) and the static covariates
+        last = feats["x"][torch.arange(len(y)), feats["lengths"] - 1][:, :V].numpy()
+        flat = np.concatenate([last, feats["static"].numpy()], 1) if d.static else last
+        width = feats["x"].shape[-1]
+        return Prepared(
+            train=part(s.train),
+            val=part(s.val) if len(s.val) else None,
+            test=part(s.test),
+            test_ids=lon.ids[s.test].tolist(),
+            model_overrides={"input_channels": width, "static_size": len(d.static), **_head(2)},
+            state=state,
+            baselines={
+                "majority": ev.majority_baseline(y[s.train], len(s.test), 2),
+                "last_visit_logistic": ev.logistic_baseline(flat[s.train], y[s.train], flat[s.test], 2),
+            },
+        )
+
+    def read_new(self, d, state: dict, path: str):
+        from ..data.longitudinal import read_longitudinal
+
+        lon = read_longitudinal(
+            path, d.id_col, d.time_col, list(d.variables), list(d.static), fill=dict(zip(d.variables, state["mean"]))
+        )
+        _, df = self._table(d, path)
+        y = torch.from_numpy(self._targets(d, lon, df)) if d.target in df.columns else None
+        return self._features(d, lon, state), lon.ids.tolist(), y
+
+
+# ---------------------------------------------------------------------------------- expression
+@dataclass
+class ExpressionData(Config):
+    """data: section of an expression-profile classification config."""
+
+    _what = "data config"
+
+    file: str | None = None  # CSV/TSV/Parquet (one row per sample) or .h5ad
+    label: str = "y"  # label column (obs column for h5ad)
+    group: str | None = None  # donor/patient column for split='group'
+    sample: str | None = None  # sample-name column (tables)
+    layer: str | None = None  # h5ad layer instead of X
+    projection: str = "pca"  # pca (fitted on the training split) | linear (learned) | none
+    components: int = 32  # projection width
+    split: str = "random"  # random (stratified) | group
+    test: float = 0.2
+    val: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.file is None:
+            raise ValueError("data.file: expected an expression matrix, got none")
+        check_choice(self.projection, ("pca", "linear", "none"), "data.projection")
+        check_choice(self.split, ("random", "group"), "data.split")
+
+
+class ExpressionTask(ClassifierTask):
+    """Each profile is one step of a sequence (a series of profiles for time courses) read by the
+    recurrent layer after the projection; genes are standardised with training statistics."""
+
+    name = "expression"
+    data_class = ExpressionData
+
+    def _x(self, state, x: np.ndarray) -> torch.Tensor:
+        z = (x - np.array(state["mean"], dtype=np.float32)) / np.array(state["std"], dtype=np.float32)
+        return torch.from_numpy(z.astype(np.float32)).unsqueeze(1)  # (N, 1 step, G)
+
+    def prepare(self, d, log) -> Prepared:
+        from ..data import read_expression
+
+        log("reading the expression matrix")
+        e = read_expression(d.file, label=d.label, group=d.group, sample=d.sample, layer=d.layer)
+        classes, y = _classes(list(e.labels), None, f"{d.file}: column {d.label!r}")
+        s = _split(d, y, groups=e.groups)
+        mean, std = e.x[s.train].mean(0), e.x[s.train].std(0)
+        state = {"classes": classes, "genes": e.genes, "mean": mean.tolist(), "std": np.where(std > 0, std, 1).tolist()}
+        x = self._x(state, e.x)
+        k = min(d.components, len(s.train) - 1, x.shape[-1])
+        pca = None
+        if d.projection == "pca":
+            from sklearn.decomposition import PCA
+
+            p = PCA(n_components=k, random_state=d.seed).fit(x[s.train, 0].numpy())
+            pca = (torch.from_numpy(p.components_.astype(np.float32)), torch.from_numpy(p.mean_.astype(np.float32)))
+        over = {
+            "input_channels": x.shape[-1],
+            "projection_size": 0 if d.projection == "none" else k,
+            **_head(len(classes)),
+        }
+        if d.projection != "none":
+            over["projection"] = d.projection
+        feats = x[:, 0].numpy() if pca is None else (x[:, 0] - pca[1]).numpy() @ pca[0].numpy().T
+        return Prepared(
+            train=(x[s.train], torch.from_numpy(y[s.train])),
+            val=(x[s.val], torch.from_numpy(y[s.val])) if len(s.val) else None,
+            test=(x[s.test], torch.from_numpy(y[s.test])),
+            test_ids=[e.samples[i] for i in s.test],
+            model_overrides=over,
+            state=state,
+            baselines={
+                "majority": ev.majority_baseline(y[s.train], len(s.test), len(classes)),
+                "logistic" + ("_pca" if pca is not None else ""): ev.logistic_baseline(
+                    feats[s.train], y[s.train], feats[s.test], len(classes)
+                ),
+            },
+            pca=pca,
+        )
+
+    def read_new(self, d, state: dict, path: str):
+        from ..data import read_expression
+
+        e = read_expression(
+            path, label=d.label if d.label else None, sample=d.sample, genes=state["genes"], layer=d.layer
+        )
+        y = None
+        if e.labels is not None:
+            y = _class_ids(e.labels, state["classes"], f"{path}: column {d.label!r}")
+        return self._x(state, e.x), e.samples, y
+
+
+# ---------------------------------------------------------------------------------- text
+@dataclass
+class TextData(Config):
+    """data: section of a text classification config (e.g. biomedical abstracts)."""
+
+    _what = "data config"
+
+    file: str | None = None  # CSV/TSV with a text and a label column
+    text_col: str = "text"
+    label_col: str = "label"
+    level: str = "word"  # word | char
+    max_vocab: int = 20000
+    min_count: int = 2
+    max_length: int = 400  # tokens kept per text
+    positive: str | None = None
+    split: str = "random"
+    test: float = 0.2
+    val: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.file is None:
+            raise ValueError("data.file: expected a CSV/TSV of texts, got none")
+        check_choice(self.level, ("word", "char"), "data.level")
+        check_choice(self.split, ("random",), "data.split")
+
+
+class TextTask(ClassifierTask):
+    name = "text"
+    data_class = TextData
+
+    def _read(self, d, path):
+        import pandas as pd
+
+        p = Path(path)
+        if not p.is_file():
+            raise ValueError(f"{p}: expected a CSV/TSV of texts, found no such file")
+        df = pd.read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".tab") else ",", dtype=str, keep_default_na=False)
+        for c in (d.text_col, d.label_col):
+            if c not in df.columns and c != d.label_col:
+                raise ValueError(f"{p}: expected a column {c!r}, got {list(df.columns)}")
+        labels = df[d.label_col].tolist() if d.label_col in df.columns else None
+        return df[d.text_col].tolist(), labels
+
+    def prepare(self, d, log) -> Prepared:
+        from ..data import Tokenizer
+
+        log("reading texts")
+        texts, labels = self._read(d, d.file)
+        if labels is None:
+            raise ValueError(f"{d.file}: expected a column {d.label_col!r}, found none")
+        classes, y = _classes(labels, d.positive, f"{d.file}: column {d.label_col!r}")
+        s = _split(d, y)
+        tok = Tokenizer(d.level, max_vocab=d.max_vocab, min_count=d.min_count).fit([texts[i] for i in s.train])
+        state = {"classes": classes, "tokenizer": tok.to_json()}
+
+        def part(idx):
+            ids, n = tok.encode([texts[i] for i in idx], d.max_length)
+            return {"x": torch.from_numpy(ids), "lengths": torch.from_numpy(n)}, torch.from_numpy(y[idx])
+
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        bow = CountVectorizer(
+            vocabulary={k: v - 2 for k, v in tok.vocab.items() if v > 1},
+            tokenizer=tok.split,
+            lowercase=False,
+            token_pattern=None,
+        )
+        f = bow.transform(texts).toarray().astype(np.float32)
+        return Prepared(
+            train=part(s.train),
+            val=part(s.val) if len(s.val) else None,
+            test=part(s.test),
+            test_ids=[int(i) for i in s.test],
+            model_overrides={"vocab_size": tok.vocab_size, "conv_filters": 0, **_head(len(classes))},
+            state=state,
+            baselines={
+                "majority": ev.majority_baseline(y[s.train], len(s.test), len(classes)),
+                "bag_of_words_logistic": ev.logistic_baseline(f[s.train], y[s.train], f[s.test], len(classes)),
+            },
+        )
+
+    def read_new(self, d, state: dict, path: str):
+        from ..data import Tokenizer
+
+        texts, labels = self._read(d, path)
+        tok = Tokenizer.from_json(state["tokenizer"])
+        ids, n = tok.encode(texts, d.max_length)
+        y = None
+        if labels is not None:
+            y = _class_ids(labels, state["classes"], f"{path}: column {d.label_col!r}")
+        return {"x": torch.from_numpy(ids), "lengths": torch.from_numpy(n)}, list(range(len(texts))), y
+
+
+TASKS = {t.name: t for t in (SequenceTask, ForecastTask, LongitudinalTask, ExpressionTask, TextTask)}
