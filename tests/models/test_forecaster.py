@@ -58,3 +58,29 @@ def test_beats_the_naive_forecast_on_sunspots():
         sc.inverse_transform(Yte[:, :, 0]), sc.inverse_transform(naive_forecast(Xte, 1)[:, :, 0]), train
     )
     assert ours["mae"] < naive["mae"]
+
+
+def test_anchors_and_window_normalisation():
+    torch.manual_seed(0)
+    x = torch.randn(4, 12, 2)
+    plain = Forecaster(input_size=2, horizon=5)
+    seasonal = Forecaster(plain.config.merged(anchor="seasonal", season=3))
+    seasonal.load_state_dict(plain.state_dict())
+    # the seasonal anchor adds y[t+h-season] (h = 0..4 -> lookback steps 9, 10, 11, 9, 10) to the same network output
+    base = x[:, [9, 10, 11, 9, 10], :1]
+    torch.testing.assert_close(seasonal(x), plain(x) + base)
+    last = Forecaster(plain.config.merged(anchor="last"))
+    last.load_state_dict(plain.state_dict())
+    torch.testing.assert_close(last(x), plain(x) + x[:, -1:, :1])
+    with pytest.raises(ValueError, match="needs a lookback of at least season=20"):
+        Forecaster(input_size=2, anchor="seasonal", season=20)(x)
+    # per-window normalisation: shifting and scaling a window shifts and scales its forecast
+    for output in ("point", "quantile", "gaussian"):
+        m = Forecaster(input_size=1, horizon=2, window_norm=True, output=output).eval()
+        w = torch.randn(3, 10, 1)
+        a, b = m(w), m(w * 7 + 100)
+        if output == "gaussian":
+            torch.testing.assert_close(b[..., 0], a[..., 0] * 7 + 100, atol=1e-3, rtol=1e-5)
+            torch.testing.assert_close(b[..., 1], a[..., 1] * 7, atol=1e-3, rtol=1e-5)
+        else:
+            torch.testing.assert_close(b, a * 7 + 100, atol=1e-3, rtol=1e-5)

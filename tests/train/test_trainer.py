@@ -154,3 +154,25 @@ def test_lr_schedule_is_logged_and_resumes_exactly(tmp_path):
         assert torch.equal(v, resumed.state_dict()[k]), k
     with pytest.raises(ValueError, match="lr_schedule: expected one of"):
         TrainerConfig(lr_schedule="linear")
+
+
+def test_restore_best_and_early_stopping(tmp_path):
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 5, 1), torch.rand(64).round()
+    xv, yv = torch.randn(32, 5, 1), torch.rand(32).round()  # noise: validation loss soon stops improving
+    for run_dir in (None, tmp_path / "run"):
+        torch.manual_seed(0)
+        model = Classifier(hidden=8)
+        cfg = TrainerConfig(
+            epochs=40, batch_size=16, lr=0.05, loss="binary_crossentropy", restore_best=True, early_stopping=3,
+            keep_checkpoints=1,
+        )  # fmt: skip
+        t = Trainer(model, cfg, run_dir)
+        hist = t.fit(x, y, validation_data=(xv, yv))
+        val = hist.history["val_loss"]
+        best = int(torch.tensor(val).argmin())
+        assert len(val) == best + 4 < 40  # stopped 3 epochs after the best one
+        assert t.best["epoch"] == best
+        assert t.evaluate(xv, yv)["loss"] == pytest.approx(val[best], rel=1e-6)  # the best epoch's weights
+        if run_dir is not None:  # the best checkpoint is kept beside the newest one
+            assert len(list(run_dir.glob("ckpt-*"))) == 2

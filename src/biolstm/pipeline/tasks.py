@@ -48,10 +48,18 @@ def _abs(base: Path, p) -> str | None:
     return str(q if q.is_absolute() else (base / q).resolve())
 
 
-def _split(cfg, labels: np.ndarray, groups: np.ndarray | None = None, chroms: np.ndarray | None = None):
+def _split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list | None = None):
     from ..data.splits import Split, split_by_group, split_random
 
     if cfg.split == "random":
+        counts = np.bincount(labels)
+        if counts.min() < 3:
+            k = int(np.argmin(counts))
+            name = class_names[k] if class_names else k
+            raise ValueError(
+                f"data.split: class {name!r} has {counts[k]} example{'' if counts[k] == 1 else 's'}; a stratified "
+                "train/val/test split needs at least 3 per class"
+            )
         return split_random(labels, test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=True)
     if cfg.split == "group":
         if groups is None:
@@ -226,7 +234,7 @@ class SequenceTask(ClassifierTask):
                     chroms = np.array([chromosome_of(i) for i in ids])
                 except ValueError as err:
                     raise ValueError(f"data.split: {err}; give data.bed for other headers") from None
-        s = _split(d, y, chroms=chroms)
+        s = _split(d, y, chroms=chroms, class_names=classes)
         length = d.max_length or max(len(q) for q in seqs)
         log(f"encoding {len(seqs)} sequences ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
 
@@ -614,7 +622,7 @@ class ExpressionTask(ClassifierTask):
         log("reading the expression matrix")
         e = read_expression(d.file, label=d.label, group=d.group, sample=d.sample, layer=d.layer)
         classes, y = _classes(list(e.labels), None, f"{d.file}: column {d.label!r}")
-        s = _split(d, y, groups=e.groups)
+        s = _split(d, y, groups=e.groups, class_names=classes)
         mean, std = e.x[s.train].mean(0), e.x[s.train].std(0)
         state = {"classes": classes, "genes": e.genes, "mean": mean.tolist(), "std": np.where(std > 0, std, 1).tolist()}
         x = self._x(state, e.x)
@@ -713,7 +721,7 @@ class TextTask(ClassifierTask):
         if labels is None:
             raise ValueError(f"{d.file}: expected a column {d.label_col!r}, found none")
         classes, y = _classes(labels, d.positive, f"{d.file}: column {d.label_col!r}")
-        s = _split(d, y)
+        s = _split(d, y, class_names=classes)
         tok = Tokenizer(d.level, max_vocab=d.max_vocab, min_count=d.min_count).fit([texts[i] for i in s.train])
         state = {"classes": classes, "tokenizer": tok.to_json()}
 
