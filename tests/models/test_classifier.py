@@ -122,3 +122,22 @@ def test_regressor_learns_gc_content():
     assert pred.shape == (100,)
     r = np.corrcoef(pred.numpy(), gc[300:].numpy())[0, 1]
     assert r > 0.9, r
+
+
+def test_grud_input_decay():
+    m = SequenceClassifier(input_channels=7, decay_variables=2, conv_filters=0, hidden_size=3)
+    # one step: values (1.5, -2), masks (1, 0), times since observed (0, 4), a gap channel
+    x = torch.tensor([[[1.5, -2.0, 1.0, 0.0, 0.0, 4.0, 9.0]]])
+    with torch.no_grad():
+        m.decay_weight.zero_()
+    torch.testing.assert_close(m.decay(x), x)  # gamma = 1: carried forward unchanged
+    with torch.no_grad():
+        m.decay_weight.fill_(0.5)
+    out = m.decay(x)
+    assert out[0, 0, 0] == 1.5  # observed: unchanged
+    torch.testing.assert_close(out[0, 0, 1], torch.tensor(-2.0 * float(np.exp(-2.0))))  # missing: pulled toward 0
+    torch.testing.assert_close(out[0, 0, 2:], x[0, 0, 2:])
+    out.sum().backward()  # the decay is learned: its weight gets a gradient from missing values
+    assert m.decay_weight.grad[1] != 0 and m.decay_weight.grad[0] == 0
+    with pytest.raises(ValueError, match=r"decay_variables: expected 3 x 3 <= input_channels \(7\)"):
+        SequenceClassifierConfig(input_channels=7, decay_variables=3)

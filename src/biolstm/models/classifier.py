@@ -50,6 +50,8 @@ class SequenceClassifierConfig(Config):
     num_outputs: int = 1  # 1 for binary tasks; the number of classes, labels or targets otherwise
     task: str = "binary"  # binary | multiclass | multilabel | regression
     static_size: int = 0  # static covariates joined to the pooled encoding (0: none)
+    decay_variables: int = 0  # V > 0: inputs start with V values | V masks | V times since observed,
+    # and missing values decay from the last observation toward the mean (0) as in GRU-D
     rc_average: bool = False  # predictions average a DNA sequence and its reverse complement
 
     def __post_init__(self) -> None:
@@ -59,6 +61,11 @@ class SequenceClassifierConfig(Config):
         check_choice(self.projection, ("linear", "pca"), "projection")
         check_positive_int(self.projection_size, "projection_size", minimum=0)
         check_positive_int(self.static_size, "static_size", minimum=0)
+        check_positive_int(self.decay_variables, "decay_variables", minimum=0)
+        if self.decay_variables and 3 * self.decay_variables > self.input_channels:
+            raise ValueError(
+                f"decay_variables: expected 3 x {self.decay_variables} <= input_channels ({self.input_channels})"
+            )
         if self.rc_average and (self.vocab_size or self.input_channels not in (4, 5)):
             raise ValueError(
                 f"rc_average: expected one-hot DNA/RNA input (input_channels 4 or 5), got input_channels="
@@ -88,6 +95,10 @@ class SequenceClassifier(nn.Module):
         self.config = cfg
         channels = cfg.input_channels
         self.embedding = self.project = None
+        if cfg.decay_variables:  # GRU-D input decay: gamma = exp(-relu(w * delta + b)), per variable
+            # w starts positive so that relu passes gradient for every delta > 0 (at w = b = 0 it would not)
+            self.decay_weight = nn.Parameter(torch.full((cfg.decay_variables,), 0.1))
+            self.decay_bias = nn.Parameter(torch.zeros(cfg.decay_variables))
         if cfg.vocab_size:
             self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=0)
             channels = cfg.embedding_dim
@@ -139,6 +150,8 @@ class SequenceClassifier(nn.Module):
             x = self.embedding(x)
         elif x.dim() != 3 or x.shape[-1] != cfg.input_channels:
             raise ValueError(f"x: expected (batch, length, {cfg.input_channels}) input, got shape {tuple(x.shape)}")
+        if cfg.decay_variables:
+            x = self.decay(x)
         if self.project is not None:
             x = self.project(x)
         if lengths is not None:
@@ -156,6 +169,15 @@ class SequenceClassifier(nn.Module):
             lengths = lengths.clamp(min=1, max=x.shape[1])
         out, _ = self.rnn(x, lengths=lengths)  # (B, T', 2H)
         return out, lengths
+
+    def decay(self, x: Tensor) -> Tensor:
+        """GRU-D's input decay (Che et al. 2018): an unobserved value is the last observation
+        pulled toward the (standardised) mean 0 by ``exp(-relu(w * delta + b))``, learned per
+        variable; observed values pass unchanged."""
+        V = self.config.decay_variables
+        value, mask, delta = x[..., :V], x[..., V : 2 * V], x[..., 2 * V : 3 * V]
+        gamma = torch.exp(-F.relu(self.decay_weight * delta + self.decay_bias))
+        return torch.cat([mask * value + (1 - mask) * gamma * value, x[..., V:]], -1)
 
     def pool(self, h: Tensor, lengths: Tensor | None) -> Tensor:
         B, T, _ = h.shape

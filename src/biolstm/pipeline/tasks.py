@@ -560,7 +560,12 @@ class LongitudinalTask(ClassifierTask):
             val=part(s.val) if len(s.val) else None,
             test=part(s.test),
             test_ids=lon.ids[s.test].tolist(),
-            model_overrides={"input_channels": width, "static_size": len(d.static), **_head(2)},
+            model_overrides={
+                "input_channels": width,
+                "static_size": len(d.static),
+                "decay_variables": V if d.inputs == "masked" else 0,  # GRU-D decay of carried-forward values
+                **_head(2),
+            },
             state=state,
             baselines={
                 "majority": ev.majority_baseline(y[s.train], len(s.test), 2),
