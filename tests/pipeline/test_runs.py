@@ -189,3 +189,21 @@ def test_quick_demo_runs_on_bundled_data(tmp_path):
     m = json.loads((done["oct4_mafk"] / "metrics.json").read_text())
     assert m["n_test"] == 780  # 10% of the bundled 7,797 peaks
     assert "seasonal_naive_11" in json.loads((done["sunspots_h10"] / "metrics.json").read_text())["metrics"]
+
+
+def test_streamed_training_matches_in_memory(tmp_path):
+    motif_fastas(tmp_path, n=40, length=40)
+    both = (tmp_path / "bound.fa").read_text().replace(" peak", " bound peak") + (
+        tmp_path / "unbound.fa"
+    ).read_text().replace(" peak", " unbound peak")
+    (tmp_path / "all.fa").write_text(both)
+    metrics = {}
+    for stream in (False, True):
+        cfg = dict(SEQ_CONFIG, data={"file": "all.fa", "label_field": 1, "positive": "bound", "stream": stream})
+        cfg["train"] = dict(SEQ_CONFIG["train"], epochs=2)
+        path = write_config(tmp_path / f"s{stream}.yaml", cfg)
+        res = runner.invoke(app, ["train", str(path), "-o", str(tmp_path / f"r{stream}"), "-q"])
+        assert res.exit_code == 0, res.output
+        metrics[stream] = json.loads((tmp_path / f"r{stream}" / "metrics.json").read_text())["metrics"]
+    assert metrics[True]["model"] == metrics[False]["model"]
+    assert set(metrics[True]) == {"model", "majority"}  # content baselines need the sequences in memory

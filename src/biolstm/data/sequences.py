@@ -229,6 +229,10 @@ class IndexedSequences:
     def sequence(self, i: int) -> str:
         return str(self._index[self.ids[i]].seq)
 
+    def subset(self, rows) -> _Rows:
+        """A view on some records (e.g. a split's indices) with the same ``take``."""
+        return _Rows(self, np.asarray(rows, dtype=np.int64))
+
     def take(self, idx) -> dict:
         import torch
 
@@ -241,3 +245,16 @@ class IndexedSequences:
         except ValueError as err:
             raise SequenceFileError(f"{self.path}: {err} (records {[r + 1 for r in rows]})") from err
         return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
+
+
+class _Rows:
+    """Rows ``rows`` of an :class:`IndexedSequences`, loaded on demand."""
+
+    def __init__(self, source: IndexedSequences, rows: np.ndarray) -> None:
+        self.source, self.rows = source, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, idx) -> dict:
+        return self.source.take(self.rows[np.asarray(idx, dtype=np.int64)])

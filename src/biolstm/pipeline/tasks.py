@@ -180,6 +180,7 @@ class SequenceData(Config):
     bed: str | None = None  # BED whose name column maps record ids to chromosomes
     rc_augment: bool = False  # add the reverse complement of every training sequence
     kmer: int = 5  # k of the k-mer logistic-regression baseline (0: no k-mer baseline)
+    stream: bool = False  # index `file` on disk and encode batches on demand (files larger than memory)
     seed: int = 0  # seeds the split
 
     def __post_init__(self) -> None:
@@ -189,6 +190,8 @@ class SequenceData(Config):
         check_choice(self.ambiguity, ("probabilities", "zeros"), "data.ambiguity")
         if self.rc_augment and self.alphabet == "protein":
             raise ValueError("data.rc_augment: expected alphabet dna or rna, got protein")
+        if self.stream and (self.file is None or self.rc_augment):
+            raise ValueError("data.stream: expected one 'file' (not 'files') and rc_augment false")
 
 
 class SequenceTask(ClassifierTask):
@@ -214,12 +217,37 @@ class SequenceTask(ClassifierTask):
             ) from None
         return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
 
+    def _stream(self, d: SequenceData, log) -> tuple[list, list, list]:
+        """One pass over the file keeping ids, labels and lengths only (not the sequences)."""
+        from ..data.sequences import SequenceFileError, header_label, read_label_table, read_sequences
+
+        table = read_label_table(d.labels) if d.labels is not None else None
+        if table is None and d.label_field is None:
+            raise ValueError(f"data: for file {d.file}, expected either 'labels' (a CSV/TSV) or 'label_field'")
+        ids, labels, lengths = [], [], []
+        for n, rec in enumerate(read_sequences(d.file, d.format), start=1):
+            if table is not None and rec.id not in table:
+                raise SequenceFileError(f"{d.labels}: expected a label for record {n} ({rec.id!r}) of {d.file}")
+            try:
+                labels.append(table[rec.id] if table is not None else header_label(rec, d.label_field, d.label_sep))
+            except ValueError as err:
+                raise SequenceFileError(f"{d.file}: record {n}: {err}") from None
+            ids.append(rec.id)
+            lengths.append(len(rec.seq))
+        log(f"indexed {len(ids)} records of {d.file}; batches are encoded as they are drawn")
+        return ids, labels, lengths
+
     def prepare(self, d: SequenceData, log) -> Prepared:
-        from ..data import chromosome_of, load_sequences, read_bed, reverse_complement
+        from ..data import IndexedSequences, chromosome_of, load_sequences, read_bed, reverse_complement
 
         log("reading sequences")
         origins: list = []
-        ids, seqs, labels = load_sequences(d.files, d.file, d.labels, d.label_field, d.label_sep, d.format, origins)
+        if d.stream:
+            ids, labels, lengths = self._stream(d, log)
+            seqs = None
+        else:
+            ids, seqs, labels = load_sequences(d.files, d.file, d.labels, d.label_field, d.label_sep, d.format, origins)
+            lengths = [len(q) for q in seqs]
         classes, y = _classes(labels, d.positive, "data")
         chroms = None
         if d.split == "chromosome":
@@ -235,10 +263,14 @@ class SequenceTask(ClassifierTask):
                 except ValueError as err:
                     raise ValueError(f"data.split: {err}; give data.bed for other headers") from None
         s = _split(d, y, chroms=chroms, class_names=classes)
-        length = d.max_length or max(len(q) for q in seqs)
-        log(f"encoding {len(seqs)} sequences ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
+        length = d.max_length or max(lengths)
+        log(f"encoding {len(ids)} sequences ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
+        if d.stream:
+            source = IndexedSequences(d.file, d.alphabet, d.ambiguity, d.soft_mask, length, d.format)
 
         def part(idx):
+            if d.stream:
+                return source.subset(idx), torch.from_numpy(y[idx])
             return self._encode(d, [seqs[i] for i in idx], length, [origins[i] for i in idx]), torch.from_numpy(y[idx])
 
         train = part(s.train)
@@ -254,16 +286,12 @@ class SequenceTask(ClassifierTask):
         n_cls = len(classes)
         channels = {"dna": 4, "rna": 4, "protein": 20}[d.alphabet] + (d.soft_mask == "channel")
         log("fitting baselines (training split only)")
-        tr, te = [seqs[i] for i in s.train], [seqs[i] for i in s.test]
         baselines = {"majority": ev.majority_baseline(y[s.train], len(s.test), n_cls)}
-        if d.alphabet != "protein":
-            baselines["gc_content"] = ev.logistic_baseline(ev.gc_content(tr), y[s.train], ev.gc_content(te), n_cls)
-        if d.kmer:
-            alpha = "ACDEFGHIKLMNPQRSTVWY" if d.alphabet == "protein" else "ACGT"
-            k = min(d.kmer, 2) if d.alphabet == "protein" else d.kmer
-            baselines[f"{k}-mer_logistic"] = ev.logistic_baseline(
-                ev.kmer_counts(tr, k, alpha), y[s.train], ev.kmer_counts(te, k, alpha), n_cls
-            )
+        if seqs is None:  # streamed: the sequence-content baselines would need every sequence in memory
+            log("data.stream: only the majority baseline is computed")
+        else:
+            tr, te = [seqs[i] for i in s.train], [seqs[i] for i in s.test]
+            baselines.update(self._content_baselines(d, tr, te, y[s.train], n_cls))
         return Prepared(
             train=train,
             val=part(s.val) if len(s.val) else None,
@@ -273,6 +301,19 @@ class SequenceTask(ClassifierTask):
             state={"classes": classes, "length": length},
             baselines=baselines,
         )
+
+    def _content_baselines(self, d: SequenceData, tr: list, te: list, y_train, n_cls: int) -> dict:
+        """GC content and k-mer counts with logistic regression, fitted on the training split."""
+        baselines = {}
+        if d.alphabet != "protein":
+            baselines["gc_content"] = ev.logistic_baseline(ev.gc_content(tr), y_train, ev.gc_content(te), n_cls)
+        if d.kmer:
+            alpha = "ACDEFGHIKLMNPQRSTVWY" if d.alphabet == "protein" else "ACGT"
+            k = min(d.kmer, 2) if d.alphabet == "protein" else d.kmer
+            baselines[f"{k}-mer_logistic"] = ev.logistic_baseline(
+                ev.kmer_counts(tr, k, alpha), y_train, ev.kmer_counts(te, k, alpha), n_cls
+            )
+        return baselines
 
     def read_new(self, d: SequenceData, state: dict, path: str, labels: str | None = None, label: str | None = None):
         """Inputs, ids and (if labels are given) class ids for a new FASTA/FASTQ file."""
