@@ -25,14 +25,33 @@ from .tasks import TASKS, ForecastTask
 SECTIONS = ("task", "data", "model", "train")
 
 
-def _log(verbose: int):
-    def log(msg: str) -> None:
+class _Steps:
+    """Logs each step on stderr and shows a spinner while it runs (the Trainer's progress bars
+    take over during training; ``done()`` ends the spinner first)."""
+
+    def __init__(self, verbose: int) -> None:
+        self.verbose, self.status, self.console = verbose, None, None
         if verbose:
             from rich.console import Console
 
-            Console(stderr=True).log(msg)
+            self.console = Console(stderr=True)
 
-    return log
+    def __call__(self, msg: str) -> None:
+        if not self.verbose:
+            return
+        self.done()
+        self.console.log(msg)
+        self.status = self.console.status(f"{msg} ...")
+        self.status.start()
+
+    def done(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+
+def _log(verbose: int) -> _Steps:
+    return _Steps(verbose)
 
 
 def parse_config(raw: dict, source: str, base: Path):
@@ -120,7 +139,10 @@ def train(
     task, data, model_cfg, train_raw = parse_config(raw, str(config), config.resolve().parent)
     log = _log(verbose)
     _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config))  # key and type errors before any work
-    prep = task.prepare(data, log)
+    try:
+        prep = task.prepare(data, log)
+    finally:
+        log.done()
     tcfg = _trainer_config(task, prep.state, train_raw, str(config))
     run_dir = Path(out) if out is not None else Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
@@ -135,11 +157,13 @@ def train(
     atomic_write_text(run_dir / "state.json", json.dumps(_plain(prep.state)))
     log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters())} parameters) in {run_dir}")
     trainer = Trainer(model, tcfg, run_dir, model_config=_plain(asdict(mcfg)), verbose=verbose)
+    log.done()  # the Trainer's progress bars from here
     hist = trainer.fit(*prep.train, validation_data=prep.val, resume=resume)
     _save_model(model, run_dir)
     log("evaluating on the test split")
     out_t = trainer.predict(prep.test[0])
     metrics = _report(task, prep, out_t, model, run_dir, hist.history, log)
+    log.done()
     result = {"task": task.name, "split": "test", "n_test": len(prep.test[1]), "metrics": metrics}
     atomic_write_text(run_dir / "metrics.json", json.dumps(_plain(result), indent=2))
     if verbose:
@@ -211,7 +235,10 @@ def evaluate(
     log = _log(verbose)
     trainer = Trainer(model, tcfg.merged(device="cpu" if not torch.cuda.is_available() else None))
     if data_path is None:  # the same split again (seeded), with the trained preprocessing
-        prep = task.prepare(data, log)
+        try:
+            prep = task.prepare(data, log)
+        finally:
+            log.done()
         out = trainer.predict(prep.test[0])
         metrics = task.report(prep, out, model)[0] if isinstance(task, ForecastTask) else task.report(prep, out)[0]
         result = {"task": task.name, "split": "test", "metrics": metrics}
