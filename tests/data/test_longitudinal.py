@@ -43,3 +43,17 @@ def test_pbc_visits():
     observed = masks[alive].mean(0)
     assert observed[labs.index("chol")] < observed[labs.index("bili")] == 1.0
     assert np.isfinite(d.x).all()
+
+
+def test_wide_layout_reads_like_long(tmp_path):
+    long = tmp_path / "long.csv"
+    long.write_text("id,day,a,sex\n1,0,1.0,f\n1,10,,f\n1,30,3.0,f\n2,0,5.0,m\n")
+    wide = tmp_path / "wide.csv"
+    wide.write_text("id,sex,day_1,a_1,day_2,a_2,day_3,a_3\n1,f,0,1.0,10,,30,3.0\n2,m,0,5.0,,,,\n")
+    a = read_longitudinal(long, "id", "day", ["a"], static=["sex"])
+    b = read_longitudinal(wide, "id", "day", ["a"], static=["sex"], layout="wide")
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.lengths, b.lengths)
+    np.testing.assert_array_equal(a.static, b.static)
+    with pytest.raises(ValueError, match=r"wide.csv: expected numbered visit columns such as b_1"):
+        read_longitudinal(wide, "id", "day", ["b"], layout="wide")

@@ -32,23 +32,28 @@ def read_longitudinal(
     variables: list[str],
     static: list[str] = (),
     fill: dict[str, float] | None = None,
+    layout: str = "long",
+    sep: str = "_",
 ) -> Longitudinal:
     """Build per-subject sequences from a long table (CSV/TSV/Parquet).
 
     ``fill`` gives the value used before a variable's first observation (default: its mean over
     the whole table; pass training-set means to avoid leakage). Non-numeric static columns are
     encoded as category codes. Errors name the file and the offending column.
-    """
-    import pandas as pd
 
+    ``layout='wide'`` reads one row per subject whose visits are numbered columns
+    ``<time_col><sep>1, <var><sep>1, <time_col><sep>2, ...`` (a visit with no time is absent).
+    """
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"{p}: expected a table, found no such file")
-    df = (
-        pd.read_parquet(p)
-        if p.suffix.lower() in (".parquet", ".pq")
-        else pd.read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".tab") else ",")
-    )
+    df = read_table(p)
+    if layout == "wide":
+        df = wide_to_long(df, p, id_col, [time_col, *variables], sep)
+    elif layout != "long":
+        raise ValueError(f"layout: expected 'long' or 'wide', got {layout!r}")
+    import pandas as pd
+
     missing = [c for c in [id_col, time_col, *variables, *static] if c not in df.columns]
     if missing:
         raise ValueError(f"{p}: expected columns {missing}, got {list(df.columns)}")
@@ -87,3 +92,29 @@ def read_longitudinal(
             stat[n, k] = codes[c][str(first[c])] if c in codes else float(first[c])
     ids = np.array([key for key, _ in groups])
     return Longitudinal(ids, x, lengths, stat, list(variables), list(static))
+
+
+def read_table(p: Path):
+    """A CSV, TSV or Parquet table as a DataFrame (the separator from the suffix)."""
+    import pandas as pd
+
+    if p.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(p)
+    return pd.read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".tab") else ",")
+
+
+def wide_to_long(df, p: Path, id_col: str, stubs: list[str], sep: str = "_"):
+    """One row per subject with numbered visit columns -> one row per visit (static columns kept)."""
+    import pandas as pd
+
+    if id_col not in df.columns:
+        raise ValueError(f"{p}: expected an id column {id_col!r}, got {list(df.columns)}")
+    numbered = {
+        s: [c for c in df.columns if str(c).startswith(f"{s}{sep}") and str(c)[len(s) + len(sep) :].isdigit()]
+        for s in stubs
+    }
+    absent = [s for s, cols in numbered.items() if not cols]
+    if absent:
+        raise ValueError(f"{p}: expected numbered visit columns such as {absent[0]}{sep}1, found none")
+    long = pd.wide_to_long(df, stubnames=stubs, i=id_col, j="_visit", sep=sep).reset_index()
+    return long.dropna(subset=[stubs[0]]).sort_values([id_col, stubs[0]], kind="stable")

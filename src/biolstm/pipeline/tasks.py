@@ -508,6 +508,8 @@ class LongitudinalData(Config):
     target: str = "status"  # per-subject outcome column
     positive: list = field(default_factory=lambda: [1])  # target values that count as the event
     inputs: str = "masked"  # masked (values + masks + time since observed + gaps) | mean_imputed
+    layout: str = "long"  # long (one row per visit) | wide (one row per subject, columns time_1, var_1, ...)
+    sep: str = "_"  # separator before the visit number in wide column names
     time_scale: float = 365.25  # time units per model unit (days -> years)
     test: float = 0.2
     val: float = 0.1
@@ -517,23 +519,25 @@ class LongitudinalData(Config):
         if self.file is None or not self.variables:
             raise ValueError("data.file, data.variables: expected a table and at least one variable")
         check_choice(self.inputs, ("masked", "mean_imputed"), "data.inputs")
+        check_choice(self.layout, ("long", "wide"), "data.layout")
 
 
 class LongitudinalTask(ClassifierTask):
     name = "longitudinal"
     data_class = LongitudinalData
 
-    def _table(self, d, path):
-        import pandas as pd
+    def _table(self, d, path, fill: list | None = None):
+        """Per-subject sequences (values before a first observation filled with ``fill``) and the
+        visit table in long form (for targets and training statistics)."""
+        from ..data.longitudinal import read_longitudinal, read_table, wide_to_long
 
-        from ..data.longitudinal import read_longitudinal
-
-        lon = read_longitudinal(path, d.id_col, d.time_col, list(d.variables), list(d.static))
-        df = (
-            pd.read_parquet(path)
-            if str(path).endswith((".parquet", ".pq"))
-            else pd.read_csv(path, sep=None, engine="python")
-        )
+        lon = read_longitudinal(
+            path, d.id_col, d.time_col, list(d.variables), list(d.static),
+            fill=dict(zip(d.variables, fill)) if fill is not None else None, layout=d.layout, sep=d.sep,
+        )  # fmt: skip
+        df = read_table(Path(path))
+        if d.layout == "wide":
+            df = wide_to_long(df, Path(path), d.id_col, [d.time_col, *d.variables], d.sep)
         return lon, df
 
     def _features(self, d, lon, state: dict) -> dict:
@@ -581,12 +585,7 @@ class LongitudinalTask(ClassifierTask):
             "static_mean": st_mean.tolist(),
             "static_std": np.where(st_std > 0, st_std, 1.0).tolist(),
         }
-        # values before a variable's first observation: the training mean, not the whole table's
-        from ..data.longitudinal import read_longitudinal
-
-        lon = read_longitudinal(
-            d.file, d.id_col, d.time_col, list(d.variables), list(d.static), fill=dict(zip(d.variables, mean))
-        )
+        lon, _ = self._table(d, d.file, fill=list(mean))  # before a first observation: the training mean
         feats = self._features(d, lon, state)
 
         def part(idx):
@@ -615,12 +614,7 @@ class LongitudinalTask(ClassifierTask):
         )
 
     def read_new(self, d, state: dict, path: str):
-        from ..data.longitudinal import read_longitudinal
-
-        lon = read_longitudinal(
-            path, d.id_col, d.time_col, list(d.variables), list(d.static), fill=dict(zip(d.variables, state["mean"]))
-        )
-        _, df = self._table(d, path)
+        lon, df = self._table(d, path, fill=state["mean"])
         y = torch.from_numpy(self._targets(d, lon, df)) if d.target in df.columns else None
         return self._features(d, lon, state), lon.ids.tolist(), y
 
