@@ -207,3 +207,36 @@ def test_streamed_training_matches_in_memory(tmp_path):
         metrics[stream] = json.loads((tmp_path / f"r{stream}" / "metrics.json").read_text())["metrics"]
     assert metrics[True]["model"] == metrics[False]["model"]
     assert set(metrics[True]) == {"model", "majority"}  # content baselines need the sequences in memory
+
+
+def test_sequence_regression_on_a_numeric_label(tmp_path):
+    rng = np.random.default_rng(2)
+    lines, table = [], ["id\tgc"]
+    for k in range(240):
+        a = rng.uniform(0.05, 0.45)
+        s = "".join(rng.choice(list("ACGT"), 40, p=[a, 0.5 - a, 0.5 - a, a]))
+        lines.append(f">r{k}\n{s}\n")
+        table.append(f"r{k}\t{(s.count('G') + s.count('C')) / 40:.4f}")
+    (tmp_path / "reads.fa").write_text("".join(lines))
+    (tmp_path / "gc.tsv").write_text("\n".join(table).replace("id\tgc", "id\tlabel") + "\n")
+    cfg = {
+        "task": "sequence",
+        "data": {"file": "reads.fa", "labels": "gc.tsv", "target": "value", "kmer": 2},
+        "model": {"conv_filters": 0, "hidden_size": 8, "pooling": "mean"},
+        "train": {"epochs": 12, "batch_size": 16, "lr": 0.01},
+    }
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(write_config(tmp_path / "r.yaml", cfg)), "-o", str(run), "-q"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((run / "metrics.json").read_text())["metrics"]
+    assert set(m) == {"model", "train_mean", "gc_content", "2-mer_ridge"}
+    assert m["model"]["pearson"] > 0.8 and m["gc_content"]["r2"] > 0.99  # GC content is the label itself
+    assert (run / "predicted.png").is_file()
+    res = runner.invoke(app, ["predict", str(run), str(tmp_path / "reads.fa"), "-o", str(tmp_path / "p.tsv")])
+    assert res.exit_code == 0 and len((tmp_path / "p.tsv").read_text().splitlines()) == 241
+    (tmp_path / "gc.tsv").write_text("id\tlabel\nr0\thigh\n" + "".join(f"r{k}\t0.5\n" for k in range(1, 240)))
+    res = runner.invoke(app, ["train", str(tmp_path / "r.yaml"), "-o", str(tmp_path / "bad"), "-q"])
+    assert (
+        res.exit_code == 1
+        and "gc.tsv: record 1 ('r0'): expected a number for data.target='value', got 'high'" in res.output
+    )

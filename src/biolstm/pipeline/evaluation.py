@@ -39,6 +39,33 @@ def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     return out
 
 
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Pearson and Spearman correlation, MAE, RMSE and R^2 of ``pred`` against ``y``."""
+    from scipy.stats import pearsonr, spearmanr
+
+    y, pred = np.asarray(y, dtype=np.float64).ravel(), np.asarray(pred, dtype=np.float64).ravel()
+    err = pred - y
+    flat = np.ptp(pred) == 0 or np.ptp(y) == 0
+    ss = np.sum((y - y.mean()) ** 2)
+    return {
+        "n": len(y),
+        "pearson": float("nan") if flat else float(pearsonr(y, pred)[0]),
+        "spearman": float("nan") if flat else float(spearmanr(y, pred)[0]),
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "r2": float(1 - np.sum(err**2) / ss) if ss > 0 else float("nan"),
+    }
+
+
+def linear_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray) -> np.ndarray:
+    """Standardised features + ridge regression, fitted on the training split."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 12))).fit(f_train, y_train).predict(f_test)
+
+
 def majority_baseline(y_train: np.ndarray, n_test: int, n_classes: int) -> np.ndarray:
     """Class frequencies of the training split, the same for every test sample."""
     freq = np.bincount(np.asarray(y_train).astype(int), minlength=n_classes) / len(y_train)
@@ -82,9 +109,12 @@ def kmer_counts(seqs: list[str], k: int = 5, alphabet: str = "ACGT") -> np.ndarr
     return out
 
 
-def save_plots(run_dir: Path, history: dict, curves: dict | None = None, forecast: dict | None = None) -> list[str]:
+def save_plots(
+    run_dir: Path, history: dict, curves: dict | None = None, forecast: dict | None = None, scatter=None
+) -> list[str]:
     """loss.png from history; roc.png and pr.png from ``curves`` ({name: (y, prob)}, binary or
-    multi-class); forecast.png from ``forecast`` ({'time', 'truth', name: values...})."""
+    multi-class); forecast.png from ``forecast`` ({'time', 'truth', name: values...});
+    predicted.png from ``scatter`` ((truth, prediction) of a regression)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -129,6 +159,17 @@ def save_plots(run_dir: Path, history: dict, curves: dict | None = None, forecas
             fig.savefig(run_dir / f"{kind}.png", dpi=110)
             plt.close(fig)
             written.append(f"{kind}.png")
+    if scatter is not None:
+        y, pred = (np.asarray(v, dtype=np.float64).ravel() for v in scatter)
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.scatter(y, pred, s=8, alpha=0.6)
+        lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
+        ax.plot([lo, hi], [lo, hi], ":", color="grey")
+        ax.set(xlabel="true value", ylabel="predicted", title="Predicted against true (test)")
+        fig.tight_layout()
+        fig.savefig(run_dir / "predicted.png", dpi=110)
+        plt.close(fig)
+        written.append("predicted.png")
     if forecast:
         fig, ax = plt.subplots(figsize=(7, 3.5))
         t = forecast["time"]

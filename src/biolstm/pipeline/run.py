@@ -86,8 +86,14 @@ def _trainer_config(task, state: dict, train: dict, source: str):
         raise ValueError(f"{source}: {err}") from None
 
 
-def _table(metrics: dict, kind: str) -> str:
-    keys = ("auroc", "auprc", "accuracy") if kind == "classification" else ("mase", "smape", "mae", "rmse")
+def _table(metrics: dict) -> str:
+    model = metrics["model"]
+    if "auroc" in model:
+        keys = ("auroc", "auprc", "accuracy")
+    elif "mase" in model:
+        keys = ("mase", "smape", "mae", "rmse")
+    else:
+        keys = ("pearson", "spearman", "mae", "rmse", "r2")
     width = max(len(k) for k in metrics) + 2
     lines = [f"{'':<{width}}" + "".join(f"{k:>10}" for k in keys)]
     for name, m in metrics.items():
@@ -111,13 +117,14 @@ def _report(task, prep, out, model, run_dir: Path, history: dict | None, log) ->
         )
     else:
         metrics, curves = task.report(prep, out)
-        plots = ev.save_plots(run_dir, history or {}, curves=curves)
+        scatter = (prep.test[1].numpy(), out.numpy()) if prep.state.get("target") == "value" else None
+        plots = ev.save_plots(run_dir, history or {}, curves=curves, scatter=scatter)
         header, rows = task.prediction_rows(prep.state, prep.test_ids, out)
         y = prep.test[1].tolist()
         _write_tsv(
             run_dir / "test_predictions.tsv",
             [*header, "true"],
-            [[*r, prep.state["classes"][t]] for r, t in zip(rows, y)],
+            [[*r, t if prep.state.get("classes") is None else prep.state["classes"][int(t)]] for r, t in zip(rows, y)],
         )
     log(f"wrote {', '.join(plots)} and test_predictions.tsv")
     return metrics
@@ -168,7 +175,7 @@ def train(
     atomic_write_text(run_dir / "metrics.json", json.dumps(_plain(result), indent=2))
     if verbose:
         print(f"\n{task.name}: test metrics with baselines ({run_dir}/metrics.json)")
-        print(_table(metrics, task.kind))
+        print(_table(metrics))
     return run_dir
 
 
@@ -253,14 +260,17 @@ def evaluate(
         if y is None:
             raise ValueError(f"{data_path}: expected labels to evaluate against (a label column, --labels or --label)")
         out = trainer.predict(x)
-        n = len(state["classes"])
+        if state.get("target") == "value":
+            model_metrics = ev.regression_metrics(y.numpy(), out.numpy())
+        else:
+            model_metrics = ev.classification_metrics(y.numpy(), _probs(out, len(state["classes"])))
         result = {
             "task": task.name,
             "data": str(data_path),
-            "metrics": {"model": ev.classification_metrics(y.numpy(), _probs(out, n))},
+            "metrics": {"model": model_metrics},
         }
     if verbose:
-        print(_table(result["metrics"], task.kind))
+        print(_table(result["metrics"]))
     return result
 
 

@@ -48,9 +48,11 @@ def _abs(base: Path, p) -> str | None:
     return str(q if q.is_absolute() else (base / q).resolve())
 
 
-def _split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list | None = None):
+def _split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list | None = None, stratify=True):
     from ..data.splits import Split, split_by_group, split_random
 
+    if cfg.split == "random" and not stratify:
+        return split_random(labels, test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=False)
     if cfg.split == "random":
         counts = np.bincount(labels)
         if counts.min() < 3:
@@ -64,7 +66,7 @@ def _split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list 
     if cfg.split == "group":
         if groups is None:
             raise ValueError("data.split: 'group' needs data.group (a column naming the patient/donor)")
-        return split_by_group(groups, test=cfg.test, val=cfg.val, seed=cfg.seed, labels=labels)
+        return split_by_group(groups, test=cfg.test, val=cfg.val, seed=cfg.seed, labels=labels if stratify else None)
     if chroms is None:
         raise ValueError("data.split: 'chromosome' needs chr:start-end headers or data.bed")
     test, val = list(cfg.test_chromosomes), list(cfg.val_chromosomes)
@@ -122,7 +124,6 @@ class ClassifierTask(FileTask):
     """Shared by the classification tasks: loss, metrics with baselines, curves, predictions."""
 
     model_config_class = None  # set below (SequenceClassifierConfig)
-    kind = "classification"
 
     def loss(self, state: dict) -> str:
         return "bce_with_logits" if len(state["classes"]) == 2 else "cross_entropy"
@@ -161,6 +162,7 @@ class SequenceData(Config):
 
     _what = "data config"
 
+    target: str = "class"  # class (classification) | value (regression on a numeric label)
     files: dict | None = None  # {class: path}: one file per class
     file: str | None = None  # one file whose labels come from `labels` or `label_field`
     labels: str | None = None  # CSV/TSV with id,label columns keyed by record id
@@ -184,7 +186,10 @@ class SequenceData(Config):
     seed: int = 0  # seeds the split
 
     def __post_init__(self) -> None:
+        check_choice(self.target, ("class", "value"), "data.target")
         check_choice(self.alphabet, ("dna", "rna", "protein"), "data.alphabet")
+        if self.target == "value" and (self.files is not None or self.positive is not None):
+            raise ValueError("data.target: 'value' reads numbers from 'labels' or 'label_field', not per-class 'files'")
         check_choice(self.split, ("random", "chromosome", "group"), "data.split")
         check_choice(self.soft_mask, ("keep", "channel"), "data.soft_mask")
         check_choice(self.ambiguity, ("probabilities", "zeros"), "data.ambiguity")
@@ -194,9 +199,46 @@ class SequenceData(Config):
             raise ValueError("data.stream: expected one 'file' (not 'files') and rc_augment false")
 
 
+def _values(labels: list, where) -> np.ndarray:
+    """Numeric labels of a regression task; the first non-number is an error naming it."""
+    out = np.empty(len(labels), dtype=np.float32)
+    for k, v in enumerate(labels):
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where(k)}: expected a number for data.target='value', got {v!r}") from None
+    if not np.isfinite(out).all():
+        k = int(np.argmax(~np.isfinite(out)))
+        raise ValueError(f"{where(k)}: expected a finite number, got {labels[k]!r}")
+    return out
+
+
 class SequenceTask(ClassifierTask):
+    """Classification (``data.target: class``) or regression (``value``) of sequences."""
+
     name = "sequence"
     data_class = SequenceData
+
+    def loss(self, state: dict) -> str:
+        return "mse" if state.get("target") == "value" else super().loss(state)
+
+    def build_model(self, model_cfg):
+        from ..models import SequenceRegressor
+
+        return SequenceRegressor(model_cfg) if model_cfg.task == "regression" else super().build_model(model_cfg)
+
+    def report(self, prep: Prepared, out: torch.Tensor) -> tuple[dict, dict]:
+        if prep.state.get("target") != "value":
+            return super().report(prep, out)
+        y = prep.test[1].numpy()
+        metrics = {"model": ev.regression_metrics(y, out.numpy())}
+        metrics.update({name: ev.regression_metrics(y, p) for name, p in prep.baselines.items()})
+        return metrics, {}
+
+    def prediction_rows(self, state: dict, ids: list, out: torch.Tensor) -> tuple[list[str], list[list]]:
+        if state.get("target") != "value":
+            return super().prediction_rows(state, ids, out)
+        return ["id", "predicted"], [[i, f"{float(v):.6g}"] for i, v in zip(ids, out.reshape(-1))]
 
     def paths(self, d: SequenceData, base: Path) -> SequenceData:
         files = {str(k): _abs(base, v) for k, v in d.files.items()} if d.files else None
@@ -248,7 +290,12 @@ class SequenceTask(ClassifierTask):
         else:
             ids, seqs, labels = load_sequences(d.files, d.file, d.labels, d.label_field, d.label_sep, d.format, origins)
             lengths = [len(q) for q in seqs]
-        classes, y = _classes(labels, d.positive, "data")
+        regression = d.target == "value"
+        if regression:
+            y = _values(labels, lambda k: f"{d.labels or d.file}: record {k + 1} ({ids[k]!r})")
+            classes = None
+        else:
+            classes, y = _classes(labels, d.positive, "data")
         chroms = None
         if d.split == "chromosome":
             if d.bed:
@@ -262,7 +309,7 @@ class SequenceTask(ClassifierTask):
                     chroms = np.array([chromosome_of(i) for i in ids])
                 except ValueError as err:
                     raise ValueError(f"data.split: {err}; give data.bed for other headers") from None
-        s = _split(d, y, chroms=chroms, class_names=classes)
+        s = _split(d, y, chroms=chroms, class_names=classes, stratify=not regression)
         length = d.max_length or max(lengths)
         log(f"encoding {len(ids)} sequences ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
         if d.stream:
@@ -283,36 +330,46 @@ class SequenceTask(ClassifierTask):
                 },
                 torch.cat([train[1]] * 2),
             )
-        n_cls = len(classes)
+        n_cls = 0 if regression else len(classes)
         channels = {"dna": 4, "rna": 4, "protein": 20}[d.alphabet] + (d.soft_mask == "channel")
         log("fitting baselines (training split only)")
-        baselines = {"majority": ev.majority_baseline(y[s.train], len(s.test), n_cls)}
+        if regression:
+            baselines = {"train_mean": np.full(len(s.test), float(y[s.train].mean()))}
+        else:
+            baselines = {"majority": ev.majority_baseline(y[s.train], len(s.test), n_cls)}
         if seqs is None:  # streamed: the sequence-content baselines would need every sequence in memory
-            log("data.stream: only the majority baseline is computed")
+            log("data.stream: only the majority (or mean) baseline is computed")
         else:
             tr, te = [seqs[i] for i in s.train], [seqs[i] for i in s.test]
             baselines.update(self._content_baselines(d, tr, te, y[s.train], n_cls))
+        head = {"task": "regression", "num_outputs": 1} if regression else _head(n_cls)
         return Prepared(
             train=train,
             val=part(s.val) if len(s.val) else None,
             test=part(s.test),
             test_ids=[ids[i] for i in s.test],
-            model_overrides={"input_channels": channels, **_head(n_cls)},
-            state={"classes": classes, "length": length},
+            model_overrides={"input_channels": channels, **head},
+            state={"target": d.target, "classes": classes, "length": length},
             baselines=baselines,
         )
 
     def _content_baselines(self, d: SequenceData, tr: list, te: list, y_train, n_cls: int) -> dict:
-        """GC content and k-mer counts with logistic regression, fitted on the training split."""
+        """GC content and k-mer counts with logistic (or, for values, ridge) regression, fitted
+        on the training split."""
+
+        def fit(f_train, f_test):
+            if n_cls == 0:
+                return ev.linear_baseline(f_train, y_train, f_test)
+            return ev.logistic_baseline(f_train, y_train, f_test, n_cls)
+
+        kind = "ridge" if n_cls == 0 else "logistic"
         baselines = {}
         if d.alphabet != "protein":
-            baselines["gc_content"] = ev.logistic_baseline(ev.gc_content(tr), y_train, ev.gc_content(te), n_cls)
+            baselines["gc_content"] = fit(ev.gc_content(tr), ev.gc_content(te))
         if d.kmer:
             alpha = "ACDEFGHIKLMNPQRSTVWY" if d.alphabet == "protein" else "ACGT"
             k = min(d.kmer, 2) if d.alphabet == "protein" else d.kmer
-            baselines[f"{k}-mer_logistic"] = ev.logistic_baseline(
-                ev.kmer_counts(tr, k, alpha), y_train, ev.kmer_counts(te, k, alpha), n_cls
-            )
+            baselines[f"{k}-mer_{kind}"] = fit(ev.kmer_counts(tr, k, alpha), ev.kmer_counts(te, k, alpha))
         return baselines
 
     def read_new(self, d: SequenceData, state: dict, path: str, labels: str | None = None, label: str | None = None):
@@ -326,7 +383,9 @@ class SequenceTask(ClassifierTask):
             ids, seqs = [r.id for r in recs], [r.seq for r in recs]
             lab = [label] * len(ids) if label is not None else None
         y = None
-        if lab is not None:
+        if lab is not None and state.get("target") == "value":
+            y = torch.from_numpy(_values(lab, lambda k: f"{labels or '--label'}: record {k + 1} ({ids[k]!r})"))
+        elif lab is not None:
             y = _class_ids(lab, state["classes"], labels or "--label")
         return self._encode(d, seqs, state["length"], [(path, n + 1) for n in range(len(seqs))]), ids, y
 
@@ -363,7 +422,6 @@ def _steps(v, n: int) -> int:
 
 class ForecastTask(FileTask):
     name = "forecast"
-    kind = "forecasting"
     data_class = SeriesData
 
     def loss(self, state: dict) -> str:
