@@ -19,19 +19,13 @@ from biolstm.interpret import (
 from biolstm.models import SequenceClassifier
 from biolstm.train import Trainer, TrainerConfig, seed_everything
 
+from ..motifs import motif_sequences
+
 
 @pytest.fixture(scope="module")
 def motif_model():
     """A small conv-free BiLSTM trained to find TGACTCA, and held-out sequences."""
-    rng = np.random.default_rng(0)
-    seqs, labels = [], []
-    for k in range(500):
-        s = list(rng.choice(list("ACGT"), 40))
-        if k % 2:
-            p = rng.integers(0, 33)
-            s[p : p + 7] = list("TGACTCA")
-        seqs.append("".join(s))
-        labels.append(k % 2)
+    seqs, labels = motif_sequences(500, 40)
     x = torch.from_numpy(one_hot(seqs)[0])
     y = torch.tensor(labels, dtype=torch.float32)
     seed_everything(0)

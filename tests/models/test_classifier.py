@@ -11,6 +11,8 @@ from biolstm.data import one_hot
 from biolstm.models import SequenceClassifier, SequenceClassifierConfig
 from biolstm.train import Trainer, TrainerConfig, seed_everything
 
+from ..motifs import motif_sequences
+
 
 @pytest.mark.parametrize("pooling", ["attention", "max", "mean", "last"])
 def test_padding_never_changes_a_prediction(pooling):
@@ -41,16 +43,7 @@ def test_outputs_and_config():
 
 
 def test_learns_a_motif_task():
-    # positives carry TGACTCA (an AP-1/MARE-like site) at a random place; negatives do not
-    rng = np.random.default_rng(0)
-    seqs, labels = [], []
-    for k in range(600):
-        s = list(rng.choice(list("ACGT"), 60))
-        if k % 2:
-            p = rng.integers(0, 53)
-            s[p : p + 7] = list("TGACTCA")
-        seqs.append("".join(s))
-        labels.append(k % 2)
+    seqs, labels = motif_sequences(600, 60)
     x = torch.from_numpy(one_hot(seqs)[0])
     y = torch.tensor(labels, dtype=torch.float32)
     seed_everything(0)
