@@ -10,6 +10,7 @@ from .gates import (
     tracking_cells,
 )
 from .gradient_flow import CELLS, GradientFlow, gradient_flow
+from .motifs import Motif, best_match, find_motifs, logo, position_scores, write_meme
 
 __all__ = [
     "CELLS",
@@ -17,13 +18,19 @@ __all__ = [
     "Attribution",
     "GateStatistics",
     "GradientFlow",
+    "Motif",
     "TrackingCells",
     "attribute",
+    "best_match",
+    "find_motifs",
     "gate_statistics",
     "gradient_flow",
     "hidden_trajectories",
     "in_silico_mutagenesis",
+    "logo",
+    "position_scores",
     "traces",
     "tracking_cells",
     "transparent",
+    "write_meme",
 ]
