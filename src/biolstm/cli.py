@@ -131,6 +131,24 @@ def predict(
 
 
 @app.command()
+def explain(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `biolstm train`."),
+    data: str = typer.Argument(None, help="Data to explain (default: the run's test split)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: RUN_DIR/explain)."),
+    examples: int = typer.Option(3, "--examples", min=1, help="Examples shown in gate heatmaps and logos."),
+    limit: int = typer.Option(800, "--limit", min=1, help="Sequences used for statistics and motifs."),
+) -> None:
+    """Gate statistics, attributions, motifs (MEME) and gradient flow of a trained run, as PNG/SVG."""
+    from .interpret.explain import explain_run
+
+    try:
+        folder = explain_run(run_dir, data, out=out, examples=examples, limit=limit)
+    except _BAD_INPUT as err:
+        _fail(err)
+    typer.echo(f"wrote figures and explain.json to {folder}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(
         None, "--out", "-o", help="Folder for the demo's run folders (default: runs/demo-<time>)."

@@ -53,47 +53,66 @@ def _windows(scores, x, width, sign, per_sequence, min_score):
     return np.array(out), np.array(strength)
 
 
-def _revcomp(w: np.ndarray) -> np.ndarray:
-    return w[::-1, ::-1]  # reverse positions, A<->T and C<->G (ACGT order)
+def _similarity(windows: np.ndarray, pwm: np.ndarray, dna: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per window: mean probability the PWM gives its bases (as is, and reverse-complemented)."""
+    fwd = (windows * pwm).sum((1, 2)) / len(pwm)
+    if not dna:
+        return fwd, np.full_like(fwd, -np.inf)
+    rev = (windows[:, ::-1, ::-1] * pwm).sum((1, 2)) / len(pwm)
+    return fwd, rev
 
 
-def _align(windows: np.ndarray, iterations: int = 3) -> np.ndarray:
-    """Orient each window (as is, or its reverse complement) to agree best with the average."""
-    if len(windows) == 0 or windows.shape[-1] != 4:
-        return windows
-    out = windows.copy()
-    for _ in range(iterations):
-        pwm = out.mean(0)
-        fwd = (windows * pwm).sum((1, 2))
-        rev = np.array([(_revcomp(w) * pwm).sum() for w in windows])
-        out = np.where((rev > fwd)[:, None, None], np.stack([_revcomp(w) for w in windows]), windows)
-    return out
+def _clusters(windows: np.ndarray, dna: bool, most: int, min_identity: float, min_sites: int) -> list:
+    """Greedy clustering of windows (strongest first): a seed gathers every window (either
+    strand for DNA) sharing ``min_identity`` of its bases, the members' average becomes the
+    PWM and gathers again (twice); members leave the pool and the next seed starts."""
+    pool = np.arange(len(windows))
+    found = []
+    while len(pool) and len(found) < most:
+        pwm = windows[pool[0]]
+        for _ in range(3):
+            fwd, rev = _similarity(windows[pool], pwm, dna)
+            best = np.maximum(fwd, rev)
+            threshold = min_identity if pwm is windows[pool[0]] else min_identity * float(best.max(initial=0))
+            member = best >= threshold
+            oriented = np.where((rev > fwd)[:, None, None], windows[pool][:, ::-1, ::-1], windows[pool])[member]
+            pwm = oriented.mean(0)
+        if member.sum() >= min_sites:
+            found.append((pwm, int(member.sum())))
+        pool = pool[~member] if member.any() else pool[1:]
+    return found
 
 
 def find_motifs(
     attr: np.ndarray,
     x: np.ndarray,
     width: int = 12,
-    top: int = 200,
+    top: int = 300,
     per_sequence: int = 1,
     alphabet: str = DNA,
+    output: np.ndarray | None = None,
+    per_sign: int = 3,
+    min_identity: float = 0.6,
+    min_sites: int = 10,
 ) -> list[Motif]:
-    """One motif per sign: the ``top`` strongest windows of ``width`` positions (at most
-    ``per_sequence`` per sequence, none overlapping), oriented by strand for DNA, averaged
-    into a position weight matrix (0.01 pseudocount per base)."""
+    """Motifs from the ``top`` strongest windows of ``width`` positions of each sign (at most
+    ``per_sequence`` per sequence, none overlapping), clustered greedily (up to ``per_sign``
+    clusters, each with at least ``min_sites`` windows, on either strand for DNA) into position
+    weight matrices with a 0.01 pseudocount per base, largest cluster first. With the model's
+    ``output`` (B,) (a logit), windows that raise it come from sequences predicted positive
+    (output > 0) and windows that lower it from those predicted negative."""
     x = np.asarray(x, dtype=np.float64)
     scores = position_scores(attr, x)
     motifs = []
     for sign, label in ((1, "up"), (-1, "down")):
-        win, strength = _windows(scores, x, width, sign, per_sequence, 0.0)
+        keep = np.ones(len(x), dtype=bool) if output is None else np.sign(np.asarray(output)) == sign
+        win, strength = _windows(scores[keep], x[keep], width, sign, per_sequence, 0.0)
         if len(win) == 0:
             continue
         win = win[np.argsort(-strength)[:top]]
-        win = _align(win) if alphabet == DNA else win
-        counts = win.sum(0) + 0.01
-        motifs.append(
-            Motif(f"{label}_{len(motifs) + 1}", counts / counts.sum(1, keepdims=True), len(win), sign, alphabet)
-        )
+        for k, (pwm, sites) in enumerate(_clusters(win, alphabet == DNA, per_sign, min_identity, min_sites)):
+            counts = pwm + 0.01
+            motifs.append(Motif(f"{label}_{k + 1}", counts / counts.sum(1, keepdims=True), sites, sign, alphabet))
     return motifs
 
 

@@ -1,0 +1,194 @@
+"""``biolstm explain RUN_DIR [DATA]``: the interpretation figures of a trained run.
+
+Writes ``RUN_DIR/explain/`` (or ``out``): PNG and SVG figures of gate saturation, forget-gate
+time scales, gate heatmaps for chosen examples, attribution logos and motif logos (DNA), the
+gradient flow through RNN/GRU/LSTM, ``motifs.meme``, and ``explain.json`` with the numbers
+behind them (and the gate values of the chosen examples, for the interactive report).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._io import atomic_write_text
+from .attributions import attribute
+from .gates import gate_statistics, traces
+from .gradient_flow import CELLS, gradient_flow
+from .motifs import find_motifs, logo, position_scores, write_meme
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "font.size": 9})
+    return plt
+
+
+def _save(fig, out: Path, name: str, written: list) -> None:
+    for ext in ("png", "svg"):
+        fig.savefig(out / f"{name}.{ext}", dpi=120, bbox_inches="tight")
+    written.append(name)
+    _plt().close(fig)
+
+
+def _inputs(run_dir: Path, data_path: str | None, limit: int):
+    """(task, data config, model, inputs dict, ids) of up to ``limit`` examples of the run's test
+    split or of DATA."""
+    from ..pipeline import load_run
+
+    task, data, model, state, _ = load_run(run_dir)
+    if data_path is None:
+        prep = task.prepare(data, lambda msg: None)
+        inputs, ids = prep.test[0], prep.test_ids
+    elif task.name == "forecast":
+        prep = task.prepare_new(data, state, data_path)
+        inputs, ids = prep.test[0], prep.test_ids
+    else:
+        inputs, ids, _ = task.read_new(data, state, data_path)
+    if not isinstance(inputs, dict):
+        inputs = {"x": inputs}
+    # a seeded random subset (files are often sorted by class)
+    pick = np.sort(np.random.default_rng(0).permutation(len(ids))[:limit])
+    if "x" in inputs and not isinstance(inputs["x"], torch.Tensor):  # an on-demand source
+        inputs = inputs["x"].take(torch.from_numpy(pick))
+    else:
+        inputs = {k: v[torch.from_numpy(pick)] for k, v in inputs.items()}
+    return task, data, model, inputs, [ids[i] for i in pick]
+
+
+def explain_run(run_dir, data_path: str | None = None, out=None, examples: int = 3, limit: int = 800) -> Path:
+    """Write the interpretation figures and ``explain.json``; returns the output folder."""
+    plt = _plt()
+    run_dir = Path(run_dir)
+    task, data, model, inputs, ids = _inputs(run_dir, data_path, limit)
+    out = Path(out) if out is not None else run_dir / "explain"
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    written: list[str] = []
+    summary: dict = {"task": task.name, "n": len(ids), "figures": written}
+    x = inputs["x"]
+    lengths = inputs.get("lengths")
+
+    # --- gates: saturation and time scales (first recurrent layer, both directions)
+    stats = gate_statistics(model, inputs)
+    summary["gates"] = [
+        {"layer": s.layer, "steps": s.steps, "timescale_median": float(np.median(s.timescale)),
+         **{f"{g}_left": float(s.left[g].mean()) for g in s.gates},
+         **{f"{g}_right": float(s.right[g].mean()) for g in s.gates}}
+        for s in stats
+    ]  # fmt: skip
+    fig, axes = plt.subplots(1, len(stats[0].gates), figsize=(3 * len(stats[0].gates), 3), squeeze=False)
+    for ax, g in zip(axes[0], stats[0].gates):
+        for s in stats:
+            ax.scatter(s.left[g], s.right[g], s=12, alpha=0.7, label=s.layer)
+        ax.plot([0, 1], [1, 0], ":", color="grey")
+        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="fraction < 0.1", title=f"gate {g}")
+    axes[0][0].set_ylabel("fraction > 0.9")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle("Gate saturation per unit")
+    _save(fig, out, "gate_saturation", written)
+    if stats[0].timescale.any():
+        fig, ax = plt.subplots(figsize=(4.5, 3))
+        for s in stats:
+            ax.hist(np.log10(np.clip(s.timescale, 1e-3, None)), bins=20, alpha=0.6, label=s.layer)
+        ax.set(xlabel="log10 memory time scale (steps), -1/log f", ylabel="units", title="Forget-gate time scales")
+        ax.legend(fontsize=7)
+        _save(fig, out, "timescales", written)
+
+    # --- chosen examples: the most confident ones
+    with torch.no_grad():
+        raw = model(**{k: v for k, v in inputs.items()})
+    score = raw if raw.dim() == 1 else raw.reshape(len(raw), -1)[:, 0]
+    chosen = [int(i) for i in torch.argsort(score.float(), descending=True)[:examples]]
+    summary["examples"] = []
+    found = traces(model, {k: v[chosen] for k, v in inputs.items()})
+    name, trace = next(iter(found.items()))
+    gate_names = [g for g in trace.gate_names if g != "h"] + ["h"]
+    bases = None
+    if task.name == "sequence" and x.dim() == 3 and x.shape[-1] in (4, 5, 20, 21):
+        alphabet = "ACDEFGHIKLMNPQRSTVWY" if data.alphabet == "protein" else "ACGT"
+        bases = [
+            "".join(alphabet[j] if r.max() > 0 else "-" for j, r in zip(row.argmax(-1), row))
+            for row in x[chosen].numpy()
+        ]
+    for k, idx in enumerate(chosen):
+        rec = trace.layers[0][0]
+        T = rec["h"].shape[1]
+        fig, axes = plt.subplots(
+            len(gate_names), 1, figsize=(min(12, 2 + T * 0.06), 1.3 * len(gate_names)), sharex=True
+        )
+        for ax, g in zip(np.atleast_1d(axes), gate_names):
+            v = rec[g][k].numpy().T  # (H, T)
+            ax.imshow(
+                v, aspect="auto", cmap="RdBu_r" if g in ("g", "n", "c", "h") else "viridis", interpolation="nearest"
+            )
+            ax.set_ylabel(g)
+        np.atleast_1d(axes)[-1].set_xlabel(f"step of {name} (after the front end)")
+        fig.suptitle(f"Gates of example {ids[idx]} (units on y, time on x)")
+        _save(fig, out, f"gates_example{k + 1}", written)
+        summary["examples"].append({
+            "id": str(ids[idx]), "output": float(score[idx]),
+            "bases": None if bases is None else bases[k],
+            "gates": {g: np.round(rec[g][k].numpy(), 3).tolist() for g in gate_names},
+        })  # fmt: skip
+
+    # --- attributions (classification and regression on float inputs)
+    if task.name != "forecast" and x.is_floating_point() and "static" not in inputs:
+        target = None if raw.dim() == 1 else int(raw.mean(0).argmax())
+        ixg = attribute(model, x, "input_x_gradient", lengths=lengths, target=target)
+        ig = attribute(model, x[chosen], "integrated_gradients", lengths=None if lengths is None else lengths[chosen],
+                       target=target)  # fmt: skip
+        summary["integrated_gradients_completeness"] = {
+            "max_relative_error": ig.relative_error,
+            "abs_delta": [float(d) for d in ig.delta],
+        }
+        if bases is not None:
+            alphabet = "ACDEFGHIKLMNPQRSTVWY" if data.alphabet == "protein" else "ACGT"
+            C = len(alphabet)
+            for k, idx in enumerate(chosen):
+                contrib = ig.values[k, :, :C] * x[idx, :, :C].numpy()
+                n = int(lengths[idx]) if lengths is not None else contrib.shape[0]
+                fig, ax = plt.subplots(figsize=(min(16, 2 + 0.09 * n), 2.2))
+                logo(contrib[:n], alphabet, ax=ax, title=f"Integrated gradients, example {ids[idx]}")
+                _save(fig, out, f"attribution_example{k + 1}", written)
+                summary["examples"][k]["attribution"] = np.round(
+                    position_scores(contrib, x[idx, :, :C].numpy()), 4
+                ).tolist()
+            if alphabet == "ACGT":
+                out_ = ixg.output if raw.dim() == 1 else None
+                motifs = find_motifs(ixg.values[..., :4], x[..., :4].numpy(), width=12, output=out_)
+                if motifs:
+                    write_meme(motifs, out / "motifs.meme")
+                    summary["motifs"] = [{"name": m.name, "consensus": m.consensus, "sites": m.sites, "sign": m.sign}
+                                         for m in motifs]  # fmt: skip
+                for m in motifs:
+                    fig, ax = plt.subplots(figsize=(4.5, 2))
+                    direction = "raises" if m.sign > 0 else "lowers"
+                    logo(
+                        m.pwm,
+                        ax=ax,
+                        kind="pwm",
+                        title=f"{m.name}: {m.consensus} ({m.sites} sites, {direction} the output)",
+                    )
+                    _save(fig, out, f"motif_{m.name}", written)
+
+    # --- gradient flow through the three cells on the same task
+    steps = int(min(200, x.shape[1] if x.dim() >= 2 else 100))
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    summary["gradient_flow"] = {}
+    for c in CELLS:
+        gf = gradient_flow(c, steps=steps)
+        ax.semilogy(np.arange(1, steps + 1), np.maximum(gf.norms, 1e-45), label=c.upper())
+        summary["gradient_flow"][c] = {"first_over_last": gf.ratio}
+    ax.set(xlabel="step t", ylabel="||dLoss/dh_t||", title="Gradient flow (loss at the last step)")
+    ax.legend()
+    _save(fig, out, "gradient_flow", written)
+    atomic_write_text(out / "explain.json", json.dumps(summary))
+    return out
