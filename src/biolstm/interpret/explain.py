@@ -126,10 +126,13 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
         )
         for ax, g in zip(np.atleast_1d(axes), gate_names):
             v = rec[g][k].numpy().T  # (H, T)
-            ax.imshow(
-                v, aspect="auto", cmap="RdBu_r" if g in ("g", "n", "c", "h") else "viridis", interpolation="nearest"
-            )
-            ax.set_ylabel(g)
+            if g in ("g", "n", "c", "h"):  # signed: white at 0
+                lim = float(np.abs(v).max()) or 1.0
+                im = ax.imshow(v, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+            else:  # sigmoid gates on [0, 1]
+                im = ax.imshow(v, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+            fig.colorbar(im, ax=ax, pad=0.01, fraction=0.03)
+            ax.set_ylabel(f"{g}\nunit")
         np.atleast_1d(axes)[-1].set_xlabel(f"step of {name} (after the front end)")
         fig.suptitle(f"Gates of example {ids[idx]} (units on y, time on x)")
         _save(fig, out, f"gates_example{k + 1}", written)
