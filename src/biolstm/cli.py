@@ -149,6 +149,20 @@ def explain(
 
 
 @app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `biolstm train`."),
+) -> None:
+    """Write RUN_DIR/report.html: metrics, curves, gates, attributions, motifs, gradient flow (offline)."""
+    from .report import build_report
+
+    try:
+        out = build_report(run_dir)
+    except _BAD_INPUT as err:
+        _fail(err)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(
         None, "--out", "-o", help="Folder for the demo's run folders (default: runs/demo-<time>)."

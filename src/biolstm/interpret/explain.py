@@ -84,7 +84,7 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
          **{f"{g}_right": float(s.right[g].mean()) for g in s.gates}}
         for s in stats
     ]  # fmt: skip
-    fig, axes = plt.subplots(1, len(stats[0].gates), figsize=(3 * len(stats[0].gates), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(stats[0].gates), figsize=(3.2 * len(stats[0].gates), 3.4), squeeze=False)
     for ax, g in zip(axes[0], stats[0].gates):
         for s in stats:
             ax.scatter(s.left[g], s.right[g], s=12, alpha=0.7, label=s.layer)
@@ -92,7 +92,7 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
         ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="fraction < 0.1", title=f"gate {g}")
     axes[0][0].set_ylabel("fraction > 0.9")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle("Gate saturation per unit")
+    fig.suptitle("Gate saturation per unit", y=1.02)
     _save(fig, out, "gate_saturation", written)
     if stats[0].timescale.any():
         fig, ax = plt.subplots(figsize=(4.5, 3))
@@ -158,7 +158,7 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
             for k, idx in enumerate(chosen):
                 contrib = ig.values[k, :, :C] * x[idx, :, :C].numpy()
                 n = int(lengths[idx]) if lengths is not None else contrib.shape[0]
-                fig, ax = plt.subplots(figsize=(min(16, 2 + 0.09 * n), 2.2))
+                fig, ax = plt.subplots(figsize=(min(18, 2 + 0.09 * n), 2.4))
                 logo(contrib[:n], alphabet, ax=ax, title=f"Integrated gradients, example {ids[idx]}")
                 _save(fig, out, f"attribution_example{k + 1}", written)
                 summary["examples"][k]["attribution"] = np.round(

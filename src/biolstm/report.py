@@ -1,0 +1,155 @@
+"""``biolstm report RUN_DIR``: one self-contained report.html a lab can open offline.
+
+Everything is inside the file: figures as base64 PNG, the interactive gate viewer's data as
+JSON and its script inline. No external URL is referenced, so the page loads with no network
+and sends no request.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+
+from ._io import atomic_write_text
+
+# the page may load nothing from anywhere: only its own inline style, script and data: images
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+
+
+def _asset(name: str) -> str:
+    from importlib.resources import files
+
+    return (files("biolstm") / "report_assets" / name).read_text(encoding="utf-8")
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _figure(path: Path, caption: str, wide: bool = False) -> str:
+    if not path.is_file():
+        return ""
+    cls = ' class="wide"' if wide else ""
+    return f"<figure{cls}>{_img(path)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _metrics_table(metrics: dict) -> str:
+    model = metrics["model"]
+    if "auroc" in model:
+        keys = ("auroc", "auprc", "accuracy", "n")
+    elif "mase" in model:
+        keys = ("mase", "smape", "mae", "rmse")
+    else:
+        keys = ("pearson", "spearman", "mae", "rmse", "r2", "n")
+    rows = []
+    for name, m in metrics.items():
+        cells = []
+        for k in keys:
+            v = m.get(k, math.nan)
+            cells.append(f"<td>{v}</td>" if isinstance(v, int) else f"<td>{v:.4f}</td>")
+        rows.append(
+            f'<tr class="{"model" if name == "model" else ""}"><td>{html.escape(name)}</td>{"".join(cells)}</tr>'
+        )
+    head = "".join(f"<th>{k}</th>" for k in keys)
+    return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+
+
+def build_report(run_dir, explain: bool = True) -> Path:
+    """Write ``RUN_DIR/report.html`` (running ``explain`` first if its figures are missing)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "metrics.json").is_file() or not (run_dir / "config.yaml").is_file():
+        raise ValueError(f"{run_dir}: expected a finished run folder (config.yaml, metrics.json), found none")
+    ex_dir = run_dir / "explain"
+    if explain and not (ex_dir / "explain.json").is_file():
+        from .interpret.explain import explain_run
+
+        explain_run(run_dir)
+    result = json.loads((run_dir / "metrics.json").read_text())
+    summary = json.loads((ex_dir / "explain.json").read_text()) if (ex_dir / "explain.json").is_file() else {}
+    config = (run_dir / "config.yaml").read_text()
+    parts = [
+        "<section><h2>Test metrics, with baselines fitted on the same training split</h2>",
+        _metrics_table(result["metrics"]),
+        f'<p class="note">{result.get("n_test", "")} test examples; task {html.escape(result["task"])}.</p></section>',
+        '<section><h2>Training and evaluation</h2><div class="grid">',
+        _figure(run_dir / "loss.png", "Training and validation loss per epoch"),
+        _figure(run_dir / "roc.png", "ROC curves on the test split"),
+        _figure(run_dir / "pr.png", "Precision-recall curves on the test split"),
+        _figure(run_dir / "forecast.png", "Forecast against truth on the test years"),
+        _figure(run_dir / "predicted.png", "Predicted against true values"),
+        "</div></section>",
+    ]
+    if summary:
+        figs = summary.get("figures", [])
+        gates = "".join(
+            _figure(ex_dir / f"{f}.png", "Gates of a confident example") for f in figs if f.startswith("gates_")
+        )
+        logos = "".join(
+            _figure(ex_dir / f"{f}.png", "Integrated-gradients logo: letters above the axis raise the output", True)
+            for f in figs
+            if f.startswith("attribution_")
+        )
+        motifs = "".join(
+            _figure(ex_dir / f"{f}.png", "Motif from the strongest attribution windows")
+            for f in figs
+            if f.startswith("motif_")
+        )
+        ig = summary.get("integrated_gradients_completeness")
+        ig_note = (
+            f"Integrated gradients completeness: attributions sum to f(x) - f(baseline) within "
+            f"{100 * ig['max_relative_error']:.2f}% on the examples shown."
+            if ig
+            else ""
+        )
+        parts += [
+            '<section><h2>Gates</h2><div class="grid">',
+            _figure(
+                ex_dir / "gate_saturation.png",
+                "Per unit: fraction of steps with the gate below 0.1 (x) and above 0.9 (y)",
+                wide=True,
+            ),
+            _figure(ex_dir / "timescales.png", "Memory time scales -1/log f of the forget gate"),
+            "</div>",
+            '<div id="viewer"><h2>Gate viewer</h2><label>example <select id="ex"></select></label>'
+            '<label>gate <select id="gate"></select></label><div id="tip"></div><canvas id="heat"></canvas>'
+            '<p class="note">Time runs left to right, units top to bottom; '
+            "hover a cell for its step, bases and value.</p></div>",
+            f'<div class="grid">{gates}</div></section>',
+        ]
+        if logos or motifs:
+            parts += [
+                f'<section><h2>Attributions and motifs</h2><p class="note">{html.escape(ig_note)}</p>',
+                f'<div class="grid">{logos}</div><div class="grid">{motifs}</div>',
+                '<p class="note">Motifs are also in explain/motifs.meme (MEME format) '
+                "for comparison with motif databases.</p></section>",
+            ]
+        parts += [
+            '<section><h2>Gradient flow</h2><div class="grid">',
+            _figure(
+                ex_dir / "gradient_flow.png",
+                "Norm of dLoss/dh_t against t for RNN, GRU and LSTM cells on the same task",
+            ),
+            "</div></section>",
+        ]
+    viewer = json.dumps({"examples": summary.get("examples", [])}).replace("</", "<\\/")
+    css, script = _asset("report.css"), _asset("viewer.js")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>biolstm report: {html.escape(run_dir.name)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<style>{css}</style></head>
+<body><header><h1>biolstm report: {html.escape(run_dir.name)}</h1>
+<p>{html.escape(result["task"])} run in {html.escape(str(run_dir.resolve()))}</p></header><main>
+{"".join(parts)}
+<section><h2>Resolved configuration</h2><pre>{html.escape(config)}</pre></section>
+</main>
+<script type="application/json" id="gate-data">{viewer}</script>
+<script>{script}</script></body></html>
+"""
+    out = run_dir / "report.html"
+    atomic_write_text(out, page)
+    return out

@@ -1,0 +1,66 @@
+"""biolstm report: one self-contained report.html, rendered in headless Chromium with no console
+errors, no request leaving the file, and a screenshot that is not blank."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from biolstm.cli import app
+
+from .pipeline.test_runs import SEQ_CONFIG, motif_fastas, write_config
+
+runner = CliRunner()
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    motif_fastas(tmp, n=60, length=40)
+    cfg = write_config(tmp / "m.yaml", SEQ_CONFIG)
+    assert runner.invoke(app, ["train", str(cfg), "-o", str(tmp / "run"), "-q"]).exit_code == 0
+    res = runner.invoke(app, ["report", str(tmp / "run")])
+    assert res.exit_code == 0, res.output
+    return tmp / "run" / "report.html"
+
+
+def test_report_is_self_contained(report):
+    page = report.read_text()
+    for section in ("Test metrics", "Training and evaluation", "Gates", "Gate viewer", "Attributions and motifs",
+                    "Gradient flow", "Resolved configuration"):  # fmt: skip
+        assert section in page, section
+    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", page)
+    assert refs and all(r.startswith("data:") or r.startswith("#") for r in refs)
+    assert "http://" not in page and "https://" not in page
+    assert "default-src 'none'" in page  # the browser itself refuses any request
+
+
+def test_bad_run_folder(tmp_path):
+    res = runner.invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 1 and "expected a finished run folder" in res.output
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "shot.png"
+    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr",
+            "--v=0", "--no-first-run", "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+    dom = subprocess.run([*base, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console  # no script error, no blocked request, nothing logged
+    assert dom.stdout.count("<option") >= 3  # the gate viewer's script ran: examples and gates listed
+    run = subprocess.run([*base, "--window-size=1280,2000", f"--screenshot={shot}", report.as_uri()],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert shot.is_file(), run.stderr[-2000:]
+    assert not [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+    img = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float64)
+    assert img.std() > 20  # not blank
+    assert len(np.unique(img.reshape(-1, 3)[::7], axis=0)) > 200  # figures, not a flat page
