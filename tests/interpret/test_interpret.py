@@ -122,3 +122,15 @@ def test_gradient_flow_vanishes_fastest_in_the_simple_rnn():
     assert flows["rnn"].norms[0] < 1e-6 * flows["rnn"].norms[-1]
     with pytest.raises(ValueError, match="cell: expected one of"):
         gradient_flow("transformer")
+
+
+@pytest.mark.gpu
+def test_attributions_in_eval_mode_on_cuda(motif_model):
+    """cuDNN refuses an RNN backward in eval mode; the transparent engine does not."""
+    model, x, _ = motif_model
+    cuda = SequenceClassifier(model.config).cuda().eval()
+    cuda.load_state_dict(model.state_dict())
+    a = attribute(cuda, x[:4].cuda(), method="integrated_gradients")
+    b = attribute(model, x[:4], method="integrated_gradients")
+    np.testing.assert_allclose(a.values, b.values, atol=1e-4)
+    assert a.relative_error < 0.01

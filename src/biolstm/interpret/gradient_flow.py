@@ -54,9 +54,10 @@ def gradient_flow(
     else:
         rnn = GRUCell(D, hidden_size) if cell == "gru" else RNNCell(D, hidden_size)
     head = torch.nn.Linear(hidden_size, 1)
+    rnn, head, x = rnn.double(), head.double(), x.double()  # float64: tiny gradients do not underflow to 0
     B, T, _ = x.shape
-    h = torch.zeros(B, hidden_size)
-    c = torch.zeros(B, hidden_size)
+    h = torch.zeros(B, hidden_size, dtype=torch.float64)
+    c = torch.zeros(B, hidden_size, dtype=torch.float64)
     states = []
     for t in range(T):
         if cell == "lstm":
@@ -65,7 +66,7 @@ def gradient_flow(
             h = rnn(x[:, t], h)
         h.retain_grad()
         states.append(h)
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(head(h).squeeze(-1), y.float())
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(head(h).squeeze(-1), y.double())
     loss.backward()
     norms = np.array([float(s.grad.norm(dim=-1).mean()) for s in states])
     return GradientFlow(cell, norms, float(norms[0] / max(norms[-1], 1e-30)))
