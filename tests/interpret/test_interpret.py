@@ -78,6 +78,11 @@ def test_tracking_cells_and_trajectories(motif_model):
     noise = np.random.default_rng(1).normal(size=inside.shape)
     weak = tracking_cells(model, x, noise, top=1)
     assert max(abs(t.correlation[0]) for t in found) > max(abs(t.correlation[0]) for t in weak)
+    by_position = tracking_cells(model, x, "position", top=2)
+    by_base = tracking_cells(model, x, 3, top=2)  # the T channel of the one-hot input
+    assert by_position[0].units.shape == (2,) and by_base[1].correlation.shape == (2,)
+    with pytest.raises(ValueError, match=r"feature index in \[0, 4\)"):
+        tracking_cells(model, x, 7)
     traj = hidden_trajectories(model, x[:5], units=[0, 3])
     assert traj.shape == (5, 40, 2)
 

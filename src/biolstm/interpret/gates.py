@@ -118,8 +118,18 @@ def _resample(signal: np.ndarray, T: int) -> np.ndarray:
 
 
 def tracking_cells(model: torch.nn.Module, x, signal, state: str = "c", top: int = 10) -> list[TrackingCells]:
-    """Units whose state follows ``signal`` ``(B, L)`` (e.g. 1 where a base or a motif occurs, or
-    the position itself), ranked by |Pearson r| over valid steps."""
+    """Units whose state follows ``signal``, ranked by |Pearson r| over valid steps. ``signal`` is
+    an array ``(B, L)`` (e.g. 1 where a motif occurs), ``'position'`` (the step index), or an
+    int: that input feature (channel) of ``x``, e.g. 3 for T in one-hot DNA."""
+    xs = x["x"] if isinstance(x, dict) else x[0] if isinstance(x, tuple) else x
+    if isinstance(signal, str):
+        if signal != "position":
+            raise ValueError(f"signal: expected an array, 'position' or a feature index, got {signal!r}")
+        signal = np.tile(np.arange(xs.shape[1], dtype=np.float64), (len(xs), 1))
+    elif isinstance(signal, (int, np.integer)):
+        if not 0 <= signal < xs.shape[-1]:
+            raise ValueError(f"signal: expected a feature index in [0, {xs.shape[-1]}), got {signal}")
+        signal = np.asarray(xs[..., signal].cpu() if isinstance(xs, torch.Tensor) else xs[..., signal])
     signal = np.asarray(signal.cpu() if isinstance(signal, torch.Tensor) else signal, dtype=np.float64)
     out = []
     for name, trace in traces(model, x).items():
