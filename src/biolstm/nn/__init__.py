@@ -4,6 +4,7 @@ from .activations import ACTIVATION_NAMES, Activation, get_activation
 from .cells import GRUCell, LSTMCell, RNNCell
 from .init import chrono_init_, forget_bias_
 from .layers import ENGINES, GRU, LSTM, RNN, RNNBase
+from .minimal import MinGRU, MinLSTM, parallel_scan_log
 from .trace import GateRecorder, Trace, record_gates
 
 __all__ = [
@@ -16,11 +17,14 @@ __all__ = [
     "GRUCell",
     "GateRecorder",
     "LSTMCell",
+    "MinGRU",
+    "MinLSTM",
     "RNNBase",
     "RNNCell",
     "Trace",
     "chrono_init_",
     "forget_bias_",
     "get_activation",
+    "parallel_scan_log",
     "record_gates",
 ]
