@@ -176,3 +176,43 @@ def test_restore_best_and_early_stopping(tmp_path):
         assert t.evaluate(xv, yv)["loss"] == pytest.approx(val[best], rel=1e-6)  # the best epoch's weights
         if run_dir is not None:  # the best checkpoint is kept beside the newest one
             assert len(list(run_dir.glob("ckpt-*"))) == 2
+
+
+def test_clipping_tames_an_exploding_rnn_and_grad_norms_are_logged(tmp_path):
+    """A relu RNN with recurrent weights scaled up explodes; clipping by norm or by value keeps
+    it finite, and grad_norms.csv shows the pre-clipping norms per layer."""
+
+    class Exploding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = bnn.RNN(1, 16, nonlinearity="relu", batch_first=True)
+            self.head = torch.nn.Linear(16, 1)
+            with torch.no_grad():
+                self.rnn.weight_hh_l0.copy_(torch.eye(16) * 1.6)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1]).squeeze(-1)
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 40, 1, generator=g)
+    y = x.sum((1, 2))
+    base = {
+        "epochs": 2,
+        "batch_size": 16,
+        "lr": 0.001,
+        "loss": "mse",
+        "optimizer": "sgd",
+    }  # SGD: steps scale with gradients
+    torch.manual_seed(0)
+    with pytest.raises(NonFiniteError, match="not finite"):
+        Trainer(Exploding(), TrainerConfig(**base)).fit(x, y)
+    for clip in ({"clipnorm": 1.0}, {"clipvalue": 0.01}):
+        torch.manual_seed(0)
+        model = Exploding()
+        run = tmp_path / next(iter(clip))
+        Trainer(model, TrainerConfig(**base, **clip, log_grad_norms=True), run).fit(x, y)
+        assert all(torch.isfinite(p).all() for p in model.parameters())
+        rows = list(csv.DictReader((run / "grad_norms.csv").open()))
+        assert {r["layer"] for r in rows} == {"rnn", "head"} and {r["epoch"] for r in rows} == {"0", "1"}
+        rnn_max = max(float(r["max_norm"]) for r in rows if r["layer"] == "rnn")
+        assert rnn_max > 1e3  # the raw gradients explode; only the clipped step stays small

@@ -79,6 +79,7 @@ class TrainerConfig(Config):
     lr_step: int = 10  # epochs between 'step' decays
     early_stopping: int = 0  # stop after this many epochs without a lower val_loss (0: never)
     restore_best: bool = False  # end with the weights of the epoch with the lowest val_loss
+    log_grad_norms: bool = False  # grad_norms.csv: per epoch and layer, mean and max gradient norm (before clipping)
 
     def __post_init__(self) -> None:
         check_positive_int(self.epochs, "epochs")
@@ -226,6 +227,7 @@ class Trainer:
         self.scaler = None  # float16 loss scaling under CUDA autocast
         self.global_step = 0
         self.best = {"val_loss": math.inf, "epoch": -1, "step": -1}  # lowest val_loss so far
+        self.grad_norms: list[list] = []  # [epoch, layer, mean norm, max norm] rows (log_grad_norms)
         self._best_state = None  # its weights, when there is no run folder to keep them in
 
     # ------------------------------------------------------------------ pieces
@@ -276,6 +278,7 @@ class Trainer:
             "history": self.history.history,
             "running": running or {},
             "best": self.best,
+            "grad_norms": self.grad_norms,
         }
         save_checkpoint(
             self.run_dir,
@@ -302,6 +305,7 @@ class Trainer:
         self.history = History(meta["history"])
         self.global_step = meta["step"]
         self.best = meta.get("best", self.best)
+        self.grad_norms = meta.get("grad_norms", [])
         kept = {k: v for k, v in extra_t.items() if k.startswith("running/")}
         return meta["epoch"], meta["next_batch"], meta.get("running", {}), kept
 
@@ -310,6 +314,35 @@ class Trainer:
             fn = getattr(cb, hook, None)
             if fn is not None:
                 fn(self, *args)
+
+    def _layer_of(self, name: str) -> str:
+        """The layer a parameter belongs to: its module path without the parameter name."""
+        return name.rsplit(".", 1)[0] if "." in name else name
+
+    def _add_grad_norms(self, run: dict) -> None:
+        """Accumulate this step's gradient norm of each layer (before any clipping) into ``run``."""
+        sq: dict[str, float] = {}
+        for name, p in self.model.named_parameters():
+            if p.grad is not None:
+                layer = self._layer_of(name)
+                sq[layer] = sq.get(layer, 0.0) + float(p.grad.detach().float().pow(2).sum())
+        for layer, v in sq.items():
+            norm = math.sqrt(v)
+            run[f"gn_sum/{layer}"] = run.get(f"gn_sum/{layer}", 0.0) + norm
+            run[f"gn_max/{layer}"] = max(run.get(f"gn_max/{layer}", 0.0), norm)
+        run["gn_steps"] = run.get("gn_steps", 0) + 1
+
+    def _close_grad_norms(self, epoch: int, run: dict) -> None:
+        steps = max(run.get("gn_steps", 0), 1)
+        for key in [k for k in run if k.startswith("gn_sum/")]:
+            layer = key[len("gn_sum/") :]
+            self.grad_norms.append([epoch, layer, run[key] / steps, run[f"gn_max/{layer}"]])
+        if self.run_dir is not None:
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow(["epoch", "layer", "mean_norm", "max_norm"])
+            w.writerows(self.grad_norms)
+            atomic_write_text(self.run_dir / "grad_norms.csv", buf.getvalue())
 
     def _write_log(self) -> None:
         if self.run_dir is None or not self.history.history:
@@ -431,6 +464,8 @@ class Trainer:
                     self.scaler.unscale_(self.optimizer)
                 else:
                     loss.backward()
+                if c.log_grad_norms:
+                    self._add_grad_norms(run)
                 if c.clipvalue is not None:
                     torch.nn.utils.clip_grad_value_(params, c.clipvalue)
                 norm = torch.nn.utils.clip_grad_norm_(params, c.clipnorm if c.clipnorm is not None else math.inf)
@@ -453,6 +488,8 @@ class Trainer:
                     tensors = {"running/out": torch.cat(outs), "running/y": torch.cat(ys)} if outs else {}
                     self._checkpoint(epoch, b + 1, run, tensors)
             row = {"loss": run["loss"] / max(run["n"], 1), **self._metrics(outs, ys)}
+            if c.log_grad_norms:
+                self._close_grad_norms(epoch, run)
             if validation_data is not None:
                 row.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
             if self.scheduler is not None:
