@@ -5,7 +5,7 @@ from .cells import GRUCell, LSTMCell, RNNCell
 from .init import chrono_init_, forget_bias_
 from .layers import ENGINES, GRU, LSTM, RNN, RNNBase
 from .minimal import MinGRU, MinLSTM, parallel_scan_log
-from .trace import GateRecorder, Trace, record_gates
+from .trace import CarriedState, GateRecorder, Trace, carry_state, record_gates
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -14,6 +14,7 @@ __all__ = [
     "LSTM",
     "RNN",
     "Activation",
+    "CarriedState",
     "GRUCell",
     "GateRecorder",
     "LSTMCell",
@@ -22,6 +23,7 @@ __all__ = [
     "RNNBase",
     "RNNCell",
     "Trace",
+    "carry_state",
     "chrono_init_",
     "forget_bias_",
     "get_activation",

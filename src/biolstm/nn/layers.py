@@ -117,6 +117,7 @@ class RNNBase(nn.Module):
         self.forget_bias = forget_bias
         self.chrono_init = chrono_init
         self._trace_sinks: list[tuple[str, Any]] = []
+        self._carry: dict | None = None  # set by carry_state(): the last final state, detached
 
         factory = {"device": device, "dtype": dtype}
         gate_size = _GATES[mode] * hidden_size
@@ -281,6 +282,8 @@ class RNNBase(nn.Module):
             T = len(input.batch_sizes)
         else:
             B, T = (data.shape[0], data.shape[1]) if self.batch_first else (data.shape[1], data.shape[0])
+        if hx is None and self._carry is not None and self._carry.get("state") is not None:
+            hx = self._carried(B)
         h0, c0 = self._initial_state(hx, batched, B, data)
         if lengths is not None:
             lengths = self._check_lengths(lengths, B, T)
@@ -307,7 +310,18 @@ class RNNBase(nn.Module):
         for name, sink in self._trace_sinks:
             sink.add(name, trace)
         hidden = (h_n, c_n) if self.mode == "LSTM" else h_n
+        if self._carry is not None:  # truncated BPTT / streaming: the next call starts here
+            self._carry["state"] = tuple(s.detach() for s in hidden) if isinstance(hidden, tuple) else hidden.detach()
         return (out, hidden, trace) if return_gates else (out, hidden)
+
+    def _carried(self, B: int):
+        state = self._carry["state"]
+        first = state[0] if isinstance(state, tuple) else state
+        if first.shape[-2] != B:
+            raise ValueError(
+                f"input: carry_state expected the same batch size as the previous chunk ({first.shape[-2]}), got {B}"
+            )
+        return state
 
     # ------------------------------------------------------------------ checks
     def _check_input(self, data: Tensor, packed: bool) -> None:

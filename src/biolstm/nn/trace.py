@@ -127,3 +127,41 @@ def record_gates(model: torch.nn.Module) -> Iterator[GateRecorder]:
     finally:
         for module, sink in hooked:
             module._trace_sinks.remove(sink)
+
+
+class CarriedState:
+    """Handle of :func:`carry_state`: ``reset()`` starts the next call from zeros again."""
+
+    def __init__(self, layers: list) -> None:
+        self.layers = layers
+
+    def reset(self) -> None:
+        for m in self.layers:
+            m._carry["state"] = None
+
+
+@contextlib.contextmanager
+def carry_state(model: torch.nn.Module) -> Iterator[CarriedState]:
+    """Inside the block, every biolstm recurrent layer in ``model`` starts each call from the
+    final state of its previous call (detached), when no ``hx`` is given: a long sequence fed
+    in chunks is processed as one, with memory set by the chunk length (truncated BPTT when
+    training, streaming inference otherwise). Bidirectional layers are refused: their reverse
+    direction cannot be carried forward.
+    """
+    from .layers import RNNBase  # local: layers imports this module
+
+    layers = [m for m in model.modules() if isinstance(m, RNNBase)]
+    if not layers:
+        raise ValueError(
+            f"model: expected a module containing biolstm.nn LSTM/GRU/RNN layers, got {type(model).__name__} with none"
+        )
+    bidi = [type(m).__name__ for m in layers if m.bidirectional]
+    if bidi:
+        raise ValueError("carry_state: bidirectional layers read the future; expected one-directional layers")
+    for m in layers:
+        m._carry = {"state": None}
+    try:
+        yield CarriedState(layers)
+    finally:
+        for m in layers:
+            m._carry = None

@@ -79,6 +79,7 @@ class TrainerConfig(Config):
     lr_step: int = 10  # epochs between 'step' decays
     early_stopping: int = 0  # stop after this many epochs without a lower val_loss (0: never)
     restore_best: bool = False  # end with the weights of the epoch with the lowest val_loss
+    tbptt: int = 0  # truncated BPTT: chunks of this many steps, state carried between them (0: off)
     log_grad_norms: bool = False  # grad_norms.csv: per epoch and layer, mean and max gradient norm (before clipping)
 
     def __post_init__(self) -> None:
@@ -92,6 +93,9 @@ class TrainerConfig(Config):
             check_choice(self.lr_schedule, ("cosine", "exponential", "step"), "lr_schedule")
         check_positive_int(self.lr_step, "lr_step")
         check_positive_int(self.early_stopping, "early_stopping", minimum=0)
+        check_positive_int(self.tbptt, "tbptt", minimum=0)
+        if self.tbptt and self.amp:
+            raise ValueError("tbptt: not supported together with amp; choose one")
         self.metrics = tuple(self.metrics)
         for m in self.metrics:
             check_choice(m, METRICS, "metrics")
@@ -452,32 +456,17 @@ class Trainer:
                 args, kwargs = x.take(idx, self.device)
                 yb = y[idx].to(self.device)
                 wb = weights[idx].to(self.device) if weights is not None else None
-                self.optimizer.zero_grad(set_to_none=True)
-                with torch.autocast(self.device.type, enabled=use_amp):
-                    out = self.model(*args, **kwargs)
-                    loss = self._loss(out, yb, wb)
-                if not torch.isfinite(loss):
-                    self._nonfinite(f"loss ({float(loss.detach())})", epoch, b)
-                    continue
-                if self.scaler is not None:  # backward outside autocast, on the scaled loss
-                    self.scaler.scale(loss).backward()
-                    self.scaler.unscale_(self.optimizer)
+                if c.tbptt:
+                    out, loss = self._tbptt_batch(args, kwargs, yb, run, params, epoch, b)
+                    if out is None:
+                        continue
                 else:
-                    loss.backward()
-                if c.log_grad_norms:
-                    self._add_grad_norms(run)
-                if c.clipvalue is not None:
-                    torch.nn.utils.clip_grad_value_(params, c.clipvalue)
-                norm = torch.nn.utils.clip_grad_norm_(params, c.clipnorm if c.clipnorm is not None else math.inf)
-                if self.scaler is not None:  # an overflow only lowers the scale; the scaler skips the step
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                elif not torch.isfinite(norm):
-                    self._nonfinite(f"gradient norm ({float(norm)})", epoch, b)
-                    continue
-                else:
-                    self.optimizer.step()
-                self.global_step += 1
+                    self.optimizer.zero_grad(set_to_none=True)
+                    with torch.autocast(self.device.type, enabled=use_amp):
+                        out = self.model(*args, **kwargs)
+                        loss = self._loss(out, yb, wb)
+                    if not self._optimise(loss, run, params, epoch, b):
+                        continue
                 run["loss"] += float(loss.detach()) * len(idx)
                 run["n"] += len(idx)
                 if c.metrics:
@@ -509,6 +498,63 @@ class Trainer:
             self._load_best()
         self._call("on_train_end")
         return self.history
+
+    def _optimise(self, loss: Tensor, run: dict, params: list, epoch: int, b: int) -> bool:
+        """Backward, clip, step; False (batch skipped) when the loss or the gradient is not finite."""
+        c = self.config
+        if not torch.isfinite(loss):
+            self._nonfinite(f"loss ({float(loss.detach())})", epoch, b)
+            return False
+        if self.scaler is not None:  # backward outside autocast, on the scaled loss
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if c.log_grad_norms:
+            self._add_grad_norms(run)
+        if c.clipvalue is not None:
+            torch.nn.utils.clip_grad_value_(params, c.clipvalue)
+        norm = torch.nn.utils.clip_grad_norm_(params, c.clipnorm if c.clipnorm is not None else math.inf)
+        if self.scaler is not None:  # an overflow only lowers the scale; the scaler skips the step
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        elif not torch.isfinite(norm):
+            self._nonfinite(f"gradient norm ({float(norm)})", epoch, b)
+            return False
+        else:
+            self.optimizer.step()
+        self.global_step += 1
+        return True
+
+    def _tbptt_batch(self, args: tuple, kwargs: dict, yb: Tensor, run: dict, params: list, epoch: int, b: int):
+        """Truncated BPTT on one batch: chunks of ``tbptt`` steps, the recurrent state carried
+        (detached) from chunk to chunk, one optimiser step per chunk that has a loss. Per-step
+        targets ``(B, T, ...)`` give every chunk a loss; one target per sequence is scored on the
+        last chunk only, the earlier ones just build the state (without a graph)."""
+        from ..nn import carry_state
+
+        if kwargs or len(args) != 1 or args[0].dim() != 3:
+            raise ValueError("tbptt: expected one input tensor (batch, time, features) per batch, without lengths")
+        x, k = args[0], self.config.tbptt
+        T = x.shape[1]
+        per_step = yb.dim() >= 2 and yb.shape[1] == T
+        outs, losses = [], []
+        with carry_state(self.model):
+            for lo in range(0, T, k):
+                chunk = x[:, lo : lo + k]
+                if not per_step and lo + k < T:
+                    with torch.no_grad():
+                        self.model(chunk)
+                    continue
+                self.optimizer.zero_grad(set_to_none=True)
+                out = self.model(chunk)
+                loss = self._loss(out, yb[:, lo : lo + k] if per_step else yb)
+                if not self._optimise(loss, run, params, epoch, b):
+                    return None, None
+                outs.append(out.detach())
+                losses.append(loss.detach())
+        out = torch.cat(outs, 1) if per_step else outs[-1]
+        return out, torch.stack(losses).mean()
 
     def _track_best(self, epoch: int, row: dict) -> None:
         v = row.get("val_loss")
