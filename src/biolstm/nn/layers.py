@@ -71,6 +71,7 @@ class RNNBase(nn.Module):
         recurrent_dropout: float = 0.0,
         layer_norm: bool = False,
         engine: str = "auto",
+        checkpoint: bool | int = False,
     ) -> None:
         super().__init__()
         check_choice(mode, tuple(_GATES), "mode")
@@ -85,6 +86,10 @@ class RNNBase(nn.Module):
         dropout = check_probability(dropout, "dropout")
         recurrent_dropout = check_probability(recurrent_dropout, "recurrent_dropout")
         check_choice(engine, ENGINES, "engine")
+        if not isinstance(checkpoint, (bool, int)) or (not isinstance(checkpoint, bool) and checkpoint < 2):
+            raise ValueError(f"checkpoint: expected True, False or a segment length >= 2, got {checkpoint!r}")
+        if checkpoint and bidirectional:
+            raise ValueError("checkpoint: segments run forward in time; expected bidirectional=False")
         if proj_size < 0:
             raise ValueError(f"proj_size: expected an int >= 0 (0 disables projection), got {proj_size}")
         if proj_size and mode != "LSTM":
@@ -112,6 +117,8 @@ class RNNBase(nn.Module):
         self.recurrent_dropout = recurrent_dropout
         self.layer_norm = layer_norm
         self.engine = engine
+        self.checkpoint = checkpoint  # True: segments of ceil(sqrt(T)) steps; an int: that many steps
+        self._in_segment = False
         self.activation: Activation = get_activation(activation, "activation")
         self.recurrent_activation: Activation = get_activation(recurrent_activation, "recurrent_activation")
         self.forget_bias = forget_bias
@@ -267,6 +274,17 @@ class RNNBase(nn.Module):
             return_gates: also return a :class:`~biolstm.nn.trace.Trace` of every gate.
         """
         packed = isinstance(input, PackedSequence)
+        if (
+            self.checkpoint
+            and not self._in_segment
+            and torch.is_grad_enabled()
+            and not packed
+            and isinstance(input, Tensor)
+            and input.dim() == 3
+            and not return_gates
+            and not self._trace_sinks
+        ):
+            return self._forward_checkpointed(input, hx, lengths)
         if not packed and not isinstance(input, Tensor):
             raise TypeError(f"input: expected a Tensor or PackedSequence, got {type(input).__name__}")
         check_type(return_gates, bool, "return_gates")
@@ -313,6 +331,50 @@ class RNNBase(nn.Module):
         if self._carry is not None:  # truncated BPTT / streaming: the next call starts here
             self._carry["state"] = tuple(s.detach() for s in hidden) if isinstance(hidden, tuple) else hidden.detach()
         return (out, hidden, trace) if return_gates else (out, hidden)
+
+    def _forward_checkpointed(self, input: Tensor, hx, lengths):
+        """Gradient checkpointing through time: the sequence runs in segments whose internals
+        are recomputed during backward (torch.utils.checkpoint), so only the state at each
+        segment boundary and one segment's workspace are held: memory grows as about sqrt(T)
+        for segments of sqrt(T) steps, and the gradients are exact."""
+        from torch.utils.checkpoint import checkpoint as run_checkpointed
+
+        x = input if self.batch_first else input.transpose(0, 1)  # (B, T, D)
+        B, T = x.shape[0], x.shape[1]
+        seg = self.checkpoint if not isinstance(self.checkpoint, bool) else max(2, math.ceil(math.sqrt(T)))
+        if hx is None and self._carry is not None and self._carry.get("state") is not None:
+            hx = self._carried(B)
+        h_size = self.proj_size or self.hidden_size
+        if hx is None:
+            h = x.new_zeros(self.num_layers, B, h_size)
+            c = x.new_zeros(self.num_layers, B, self.hidden_size) if self.mode == "LSTM" else None
+        else:
+            h, c = (hx[0], hx[1]) if self.mode == "LSTM" else (hx, None)
+        n = None if lengths is None else self._check_lengths(lengths, B, T)
+
+        def segment(xs, h, c, ns):
+            self._in_segment = True
+            try:
+                out, state = self.forward(
+                    xs if self.batch_first else xs.transpose(0, 1), (h, c) if c is not None else h, lengths=ns
+                )
+            finally:
+                self._in_segment = False
+            out = out if self.batch_first else out.transpose(0, 1)
+            return (out, *state) if isinstance(state, tuple) else (out, state)
+
+        outs = []
+        for lo in range(0, T, seg):
+            xs = x[:, lo : lo + seg]
+            ns = None if n is None else (n - lo).clamp(0, xs.shape[1])
+            res = run_checkpointed(segment, xs, h, c, ns, use_reentrant=False)
+            outs.append(res[0])
+            h, c = (res[1], res[2]) if self.mode == "LSTM" else (res[1], None)
+        out = torch.cat(outs, 1)
+        hidden = (h, c) if self.mode == "LSTM" else h
+        if self._carry is not None:
+            self._carry["state"] = tuple(s.detach() for s in hidden) if isinstance(hidden, tuple) else hidden.detach()
+        return (out if self.batch_first else out.transpose(0, 1)), hidden
 
     def _carried(self, B: int):
         state = self._carry["state"]
