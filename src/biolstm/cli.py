@@ -36,14 +36,39 @@ def main(
 
 @app.command()
 def bench(
+    what: str = typer.Argument("engines", help="engines (speed against torch.nn.LSTM) or longrange (memory tasks)."),
     quick: bool = typer.Option(False, "--quick", help="Fewer repeats and the smallest shape only."),
     repeats: int = typer.Option(20, "--repeats", min=1, help="Timed runs per case (median is reported)."),
     threads: int = typer.Option(2, "--threads", min=1, help="torch intra-op threads."),
+    tasks: str = typer.Option("adding", "--tasks", help="longrange: comma-separated adding,copy,motifs."),
+    lengths: str = typer.Option("100,200,500,1000", "--lengths", help="longrange: comma-separated T values."),
+    cells: str = typer.Option("rnn,gru,lstm,lstm_chrono,minlstm", "--cells", help="longrange: cells to run."),
+    steps: int = typer.Option(2000, "--steps", min=1, help="longrange: optimiser steps per run at most."),
+    seconds: float = typer.Option(300.0, "--seconds", min=1, help="longrange: wall seconds per run at most."),
 ) -> None:
-    """Time biolstm's engines against torch.nn.LSTM and print the ratio table."""
-    from .bench import run_engine_benchmark
+    """Time biolstm's engines against torch.nn.LSTM, or run the long-range memory tasks."""
+    if what == "engines":
+        from .bench import run_engine_benchmark
 
-    run_engine_benchmark(quick=quick, repeats=repeats, threads=threads)
+        run_engine_benchmark(quick=quick, repeats=repeats, threads=threads)
+        return
+    if what != "longrange":
+        _fail(ValueError(f"what: expected 'engines' or 'longrange', got {what!r}"))
+    import torch
+
+    from .longrange import CELLS, TASKS, run_longrange
+
+    torch.set_num_threads(threads)
+    try:
+        task_list = [t for t in tasks.split(",") if t]
+        cell_list = [c for c in cells.split(",") if c]
+        bad = [t for t in task_list if t not in TASKS] + [c for c in cell_list if c not in CELLS]
+        if bad:
+            raise ValueError(f"--tasks/--cells: unknown {bad}; expected tasks {list(TASKS)} and cells {list(CELLS)}")
+        T = [int(v) for v in lengths.split(",") if v]
+    except ValueError as err:
+        _fail(err)
+    run_longrange(task_list, T, cell_list, steps=steps, seconds=seconds)
 
 
 def _fail(err: Exception) -> None:
