@@ -91,20 +91,8 @@ def read_sequences(path: str | os.PathLike, format: str = "auto") -> Iterator[Se
 
 
 def load_labeled(files: dict, format: str = "auto", origins: list | None = None) -> tuple[list[str], list[str], list]:
-    """Records from one file per class: ``{label: path}`` -> (ids, sequences, labels).
-
-    ``origins``, if given a list, receives ``(path, record number)`` of each record."""
-    if not files:
-        raise ValueError("files: expected at least one {label: path} entry, got none")
-    ids, seqs, labels = [], [], []
-    for label, path in files.items():
-        for n, rec in enumerate(read_sequences(path, format), start=1):
-            if origins is not None:
-                origins.append((path, n))
-            ids.append(rec.id)
-            seqs.append(rec.seq)
-            labels.append(label)
-    return ids, seqs, labels
+    """Records from one file per class: ``{label: path}`` -> (ids, sequences, labels)."""
+    return load_sequences(files=files, format=format, origins=origins)
 
 
 def read_label_table(path: str | os.PathLike, id_col: str = "id", label_col: str = "label") -> dict[str, str]:
@@ -140,32 +128,33 @@ def header_label(record: SequenceRecord, field: int, sep: str | None = None) -> 
     return parts[field].strip()
 
 
-def load_sequences(
+def labeled_records(
     files: dict | None = None,
     file: str | os.PathLike | None = None,
     labels: str | os.PathLike | None = None,
     label_field: int | None = None,
     label_sep: str | None = None,
     format: str = "auto",
-    origins: list | None = None,
-) -> tuple[list[str], list[str], list]:
-    """Labelled records as (ids, sequences, labels), with labels from one of three places:
+) -> Iterator[tuple[str, int, SequenceRecord, str]]:
+    """Stream ``(path, record number, record, label)`` with labels from one of three places:
 
     - ``files={label: path}``: one file per class;
     - ``file=path, labels=table.csv``: a CSV/TSV with ``id`` and ``label`` columns keyed by
       record id (every record needs a label);
     - ``file=path, label_field=k``: field k of each header split on ``label_sep``.
-
-    ``origins``, if given a list, receives ``(path, record number)`` of each record.
     """
     if (files is None) == (file is None):
         raise ValueError("data: expected either 'files' (one per class) or 'file', not both or neither")
     if files is not None:
-        return load_labeled(files, format, origins)
+        if not files:
+            raise ValueError("files: expected at least one {label: path} entry, got none")
+        for label, path in files.items():
+            for n, rec in enumerate(read_sequences(path, format), start=1):
+                yield path, n, rec, label
+        return
     if (labels is None) == (label_field is None):
         raise ValueError(f"data: for file {file}, expected either 'labels' (a CSV/TSV) or 'label_field'")
     table = read_label_table(labels) if labels is not None else None
-    ids, seqs, out = [], [], []
     for n, rec in enumerate(read_sequences(file, format), start=1):
         if table is not None:
             if rec.id not in table:
@@ -176,8 +165,24 @@ def load_sequences(
                 label = header_label(rec, label_field, label_sep)
             except ValueError as err:
                 raise SequenceFileError(f"{file}: record {n}: {err}") from None
+        yield file, n, rec, label
+
+
+def load_sequences(
+    files: dict | None = None,
+    file: str | os.PathLike | None = None,
+    labels: str | os.PathLike | None = None,
+    label_field: int | None = None,
+    label_sep: str | None = None,
+    format: str = "auto",
+    origins: list | None = None,
+) -> tuple[list[str], list[str], list]:
+    """Labelled records as (ids, sequences, labels); see :func:`labeled_records` for where the
+    labels come from. ``origins``, if given a list, receives ``(path, record number)`` of each."""
+    ids, seqs, out = [], [], []
+    for path, n, rec, label in labeled_records(files, file, labels, label_field, label_sep, format):
         if origins is not None:
-            origins.append((file, n))
+            origins.append((path, n))
         ids.append(rec.id)
         seqs.append(rec.seq)
         out.append(label)

@@ -261,20 +261,12 @@ class SequenceTask(ClassifierTask):
 
     def _stream(self, d: SequenceData, log) -> tuple[list, list, list]:
         """One pass over the file keeping ids, labels and lengths only (not the sequences)."""
-        from ..data.sequences import SequenceFileError, header_label, read_label_table, read_sequences
+        from ..data.sequences import labeled_records
 
-        table = read_label_table(d.labels) if d.labels is not None else None
-        if table is None and d.label_field is None:
-            raise ValueError(f"data: for file {d.file}, expected either 'labels' (a CSV/TSV) or 'label_field'")
         ids, labels, lengths = [], [], []
-        for n, rec in enumerate(read_sequences(d.file, d.format), start=1):
-            if table is not None and rec.id not in table:
-                raise SequenceFileError(f"{d.labels}: expected a label for record {n} ({rec.id!r}) of {d.file}")
-            try:
-                labels.append(table[rec.id] if table is not None else header_label(rec, d.label_field, d.label_sep))
-            except ValueError as err:
-                raise SequenceFileError(f"{d.file}: record {n}: {err}") from None
+        for _, _, rec, label in labeled_records(None, d.file, d.labels, d.label_field, d.label_sep, d.format):
             ids.append(rec.id)
+            labels.append(label)
             lengths.append(len(rec.seq))
         log(f"indexed {len(ids)} records of {d.file}; batches are encoded as they are drawn")
         return ids, labels, lengths
