@@ -41,13 +41,9 @@ def read_expression(
         return _read_h5ad(p, label, group, genes, layer)
     import pandas as pd
 
-    try:
-        if p.suffix.lower() in (".parquet", ".pq"):
-            df = pd.read_parquet(p)
-        else:
-            df = pd.read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".tab", ".txt") else ",")
-    except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise ValueError(f"{p}: expected a CSV/TSV/Parquet table, got an error ({err})") from err
+    from .tables import read_table
+
+    df = read_table(p)
     meta = [c for c in (label, group, sample) if c is not None]
     missing = [c for c in meta if c not in df.columns]
     if missing:

@@ -47,6 +47,8 @@ def read_longitudinal(
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"{p}: expected a table, found no such file")
+    from .tables import read_table
+
     df = read_table(p)
     if layout == "wide":
         df = wide_to_long(df, p, id_col, [time_col, *variables], sep)
@@ -92,15 +94,6 @@ def read_longitudinal(
             stat[n, k] = codes[c][str(first[c])] if c in codes else float(first[c])
     ids = np.array([key for key, _ in groups])
     return Longitudinal(ids, x, lengths, stat, list(variables), list(static))
-
-
-def read_table(p: Path):
-    """A CSV, TSV or Parquet table as a DataFrame (the separator from the suffix)."""
-    import pandas as pd
-
-    if p.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    return pd.read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".tab") else ",")
 
 
 def wide_to_long(df, p: Path, id_col: str, stubs: list[str], sep: str = "_"):

@@ -30,13 +30,10 @@ def read_series(path: str | os.PathLike, time_col: str = "time", value_cols: lis
     column and row of what is wrong (missing columns, non-numeric values, repeated times)."""
     import pandas as pd
 
+    from .tables import read_table
+
     p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{p}: expected a CSV/TSV/Parquet table, found no such file")
-    if p.suffix.lower() in (".parquet", ".pq"):
-        df = pd.read_parquet(p)
-    else:
-        df = pd.read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".tab") else ",")
+    df = read_table(p)
     if time_col not in df.columns:
         raise ValueError(f"{p}: expected a time column {time_col!r}, got columns {list(df.columns)}")
     cols = value_cols or [c for c in df.columns if c != time_col]

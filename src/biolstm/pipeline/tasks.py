@@ -579,7 +579,8 @@ class LongitudinalTask(ClassifierTask):
     def _table(self, d, path, fill: list | None = None):
         """Per-subject sequences (values before a first observation filled with ``fill``) and the
         visit table in long form (for targets and training statistics)."""
-        from ..data.longitudinal import read_longitudinal, read_table, wide_to_long
+        from ..data.longitudinal import read_longitudinal, wide_to_long
+        from ..data.tables import read_table
 
         lon = read_longitudinal(
             path, d.id_col, d.time_col, list(d.variables), list(d.static),
@@ -791,15 +792,12 @@ class TextTask(ClassifierTask):
     data_class = TextData
 
     def _read(self, d, path):
-        import pandas as pd
+        """Texts and, when the table has the label column, labels (None otherwise)."""
+        from ..data.tables import read_table
 
-        p = Path(path)
-        if not p.is_file():
-            raise ValueError(f"{p}: expected a CSV/TSV of texts, found no such file")
-        df = pd.read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".tab") else ",", dtype=str, keep_default_na=False)
-        for c in (d.text_col, d.label_col):
-            if c not in df.columns and c != d.label_col:
-                raise ValueError(f"{p}: expected a column {c!r}, got {list(df.columns)}")
+        df = read_table(path, dtype=str, keep_default_na=False)
+        if d.text_col not in df.columns:
+            raise ValueError(f"{path}: expected a column {d.text_col!r}, got {list(df.columns)}")
         labels = df[d.label_col].tolist() if d.label_col in df.columns else None
         return df[d.text_col].tolist(), labels
 
