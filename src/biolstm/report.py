@@ -38,13 +38,9 @@ def _figure(path: Path, caption: str, wide: bool = False) -> str:
 
 
 def _metrics_table(metrics: dict) -> str:
-    model = metrics["model"]
-    if "auroc" in model:
-        keys = ("auroc", "auprc", "accuracy", "n")
-    elif "mase" in model:
-        keys = ("mase", "smape", "mae", "rmse")
-    else:
-        keys = ("pearson", "spearman", "mae", "rmse", "r2", "n")
+    from .pipeline.evaluation import metric_keys
+
+    keys = metric_keys(metrics) + (("n",) if "n" in metrics["model"] else ())
     rows = []
     for name, m in metrics.items():
         cells = []

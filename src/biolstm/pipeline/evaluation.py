@@ -66,6 +66,16 @@ def linear_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray
     return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 12))).fit(f_train, y_train).predict(f_test)
 
 
+def metric_keys(metrics: dict) -> tuple[str, ...]:
+    """The headline metrics of a {model/baseline: metrics} table, from what the model row holds."""
+    model = metrics["model"]
+    if "auroc" in model:
+        return ("auroc", "auprc", "accuracy")
+    if "mase" in model:
+        return ("mase", "smape", "mae", "rmse")
+    return ("pearson", "spearman", "mae", "rmse", "r2")
+
+
 def majority_baseline(y_train: np.ndarray, n_test: int, n_classes: int) -> np.ndarray:
     """Class frequencies of the training split, the same for every test sample."""
     freq = np.bincount(np.asarray(y_train).astype(int), minlength=n_classes) / len(y_train)

@@ -20,7 +20,7 @@ import torch
 from .._io import atomic_write_text
 from ..config import apply_overrides, load_yaml, save_yaml
 from . import evaluation as ev
-from .tasks import TASKS, ForecastTask
+from .tasks import TASKS, ForecastTask, probabilities
 
 SECTIONS = ("task", "data", "model", "train")
 
@@ -48,10 +48,6 @@ class _Steps:
         if self.status is not None:
             self.status.stop()
             self.status = None
-
-
-def _log(verbose: int) -> _Steps:
-    return _Steps(verbose)
 
 
 def parse_config(raw: dict, source: str, base: Path):
@@ -87,13 +83,7 @@ def _trainer_config(task, state: dict, train: dict, source: str):
 
 
 def _table(metrics: dict) -> str:
-    model = metrics["model"]
-    if "auroc" in model:
-        keys = ("auroc", "auprc", "accuracy")
-    elif "mase" in model:
-        keys = ("mase", "smape", "mae", "rmse")
-    else:
-        keys = ("pearson", "spearman", "mae", "rmse", "r2")
+    keys = ev.metric_keys(metrics)
     width = max(len(k) for k in metrics) + 2
     lines = [f"{'':<{width}}" + "".join(f"{k:>10}" for k in keys)]
     for name, m in metrics.items():
@@ -144,7 +134,7 @@ def train(
     config = Path(config)
     raw = apply_overrides(load_yaml(config), list(overrides))
     task, data, model_cfg, train_raw = parse_config(raw, str(config), config.resolve().parent)
-    log = _log(verbose)
+    log = _Steps(verbose)
     _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config))  # key and type errors before any work
     try:
         prep = task.prepare(data, log)
@@ -239,7 +229,7 @@ def evaluate(
 
     run_dir = Path(run_dir)
     task, data, model, state, tcfg = load_run(run_dir)
-    log = _log(verbose)
+    log = _Steps(verbose)
     trainer = Trainer(model, tcfg.merged(device="cpu" if not torch.cuda.is_available() else None))
     if data_path is None:  # the same split again (seeded), with the trained preprocessing
         try:
@@ -263,7 +253,7 @@ def evaluate(
         if state.get("target") == "value":
             model_metrics = ev.regression_metrics(y.numpy(), out.numpy())
         else:
-            model_metrics = ev.classification_metrics(y.numpy(), _probs(out, len(state["classes"])))
+            model_metrics = ev.classification_metrics(y.numpy(), probabilities(out, len(state["classes"])))
         result = {
             "task": task.name,
             "data": str(data_path),
@@ -272,12 +262,6 @@ def evaluate(
     if verbose:
         print(_table(result["metrics"]))
     return result
-
-
-def _probs(out, n):
-    from .tasks import probabilities
-
-    return probabilities(out, n)
 
 
 def predict(run_dir: str | Path, data_path: str, output: str | Path, verbose: int = 1) -> Path:
