@@ -45,6 +45,7 @@ def bench(
     cells: str = typer.Option("rnn,gru,lstm,lstm_chrono,minlstm", "--cells", help="longrange: cells to run."),
     steps: int = typer.Option(2000, "--steps", min=1, help="longrange: optimiser steps per run at most."),
     seconds: float = typer.Option(300.0, "--seconds", min=1, help="longrange: wall seconds per run at most."),
+    out: Path = typer.Option(None, "--out", help="longrange: folder for longrange.json/.md/.png (results merge)."),
 ) -> None:
     """Time biolstm's engines against torch.nn.LSTM, or run the long-range memory tasks."""
     if what == "engines":
@@ -68,7 +69,7 @@ def bench(
         T = [int(v) for v in lengths.split(",") if v]
     except ValueError as err:
         _fail(err)
-    run_longrange(task_list, T, cell_list, steps=steps, seconds=seconds)
+    run_longrange(task_list, T, cell_list, steps=steps, seconds=seconds, out=out)
 
 
 def _fail(err: Exception) -> None:

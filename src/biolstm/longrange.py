@@ -8,7 +8,9 @@ time used, whatever happened.
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -107,6 +109,7 @@ class Result(NamedTuple):
     steps: int
     seconds: float
     paper_share: float | None = None  # adding: share with |error| < 0.04 on 0.5 + (X1 + X2) / 4
+    history: tuple[tuple[int, float, float], ...] = ()  # (step, seconds, test metric) at each check
 
 
 def run_one(
@@ -151,6 +154,7 @@ def run_one(
 
     t0, solved_at, step = time.perf_counter(), None, 0
     value = evaluate()
+    history = [(0, 0.0, value)]
     while step < steps and time.perf_counter() - t0 < seconds:
         xb, yb = make(batch, T, g)
         opt.zero_grad()
@@ -167,6 +171,7 @@ def run_one(
         step += 1
         if step % check_every == 0 or step == steps:
             value = evaluate()
+            history.append((step, time.perf_counter() - t0, value))
             if solved_at is None and solved(value):
                 solved_at = step
                 break
@@ -176,7 +181,7 @@ def run_one(
         with torch.no_grad():
             out = torch.cat([model(x_test[i : i + 250]) for i in range(0, n_test, 250)]).squeeze(-1)
         share = float(((0.5 + out / 4) - (0.5 + y_test / 4)).abs().lt(0.04).float().mean())
-    return Result(task, T, cell, metric, value, solved_at, step, time.perf_counter() - t0, share)
+    return Result(task, T, cell, metric, value, solved_at, step, time.perf_counter() - t0, share, tuple(history))
 
 
 def format_table(results: list[Result]) -> str:
@@ -190,8 +195,80 @@ def format_table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def save_results(results: list[Result], out: Path) -> list[Result]:
+    """Merge ``results`` into ``out/longrange.json`` (a later run of the same task, T and cell
+    replaces the earlier one) and rewrite ``longrange.md`` and the learning-curve plot
+    ``longrange.png``/``.svg`` from everything stored there. Returns the merged list."""
+    out.mkdir(parents=True, exist_ok=True)
+    store = out / "longrange.json"
+    merged: dict[tuple, Result] = {}
+    if store.exists():
+        try:
+            rows = json.loads(store.read_text())
+            old = [Result(**{**r, "history": tuple(tuple(h) for h in r["history"])}) for r in rows]
+        except (ValueError, TypeError, KeyError) as err:
+            raise ValueError(f"{store}: expected the JSON list this command writes ({err})") from err
+        merged = {(r.task, r.T, r.cell): r for r in old}
+    merged.update({(r.task, r.T, r.cell): r for r in results})
+    order = {t: k for k, t in enumerate(TASKS)}
+    allr = sorted(merged.values(), key=lambda r: (order.get(r.task, 99), r.T, CELLS.index(r.cell)))
+    tmp = store.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps([r._asdict() for r in allr], indent=1))
+    tmp.replace(store)
+    (out / "longrange.md").write_text(format_table(allr) + "\n")
+    plot_results(allr, out / "longrange")
+    return allr
+
+
+def plot_results(results: list[Result], stem: Path) -> None:
+    """One panel per (task, T): the test metric against optimiser steps for every cell; the
+    adding problem's memoryless baseline (1/6) and every task's "solved" line dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in TASKS if any(r.task == t for r in results)]
+    if not tasks:
+        return
+    cols = max(len({r.T for r in results if r.task == t}) for t in tasks)
+    fig, axes = plt.subplots(len(tasks), cols, figsize=(3.2 * cols, 2.7 * len(tasks)), squeeze=False)
+    colours = dict(zip(CELLS, ("#d62728", "#2ca02c", "#1f77b4", "#9467bd", "#ff7f0e")))
+    for row, task in enumerate(tasks):
+        lengths = sorted({r.T for r in results if r.task == task})
+        for col in range(cols):
+            ax = axes[row][col]
+            if col >= len(lengths):
+                ax.axis("off")
+                continue
+            T = lengths[col]
+            for r in (r for r in results if r.task == task and r.T == T):
+                steps, _, values = zip(*r.history) if r.history else ((r.steps,), (0,), (r.value,))
+                ax.plot(steps, values, color=colours[r.cell], label=LABELS[r.cell], lw=1.4)
+            if task == "adding":
+                ax.axhline(1 / 6, color="grey", lw=0.8, ls=":")
+                ax.axhline(0.01, color="black", lw=0.8, ls="--")
+                ax.set_yscale("log")
+            else:
+                ax.axhline(0.99 if task == "copy" else 0.95, color="black", lw=0.8, ls="--")
+            ax.set_title(f"{task}, T = {T}", fontsize=9)
+            ax.set_xlabel("optimiser step", fontsize=8)
+            ax.set_ylabel(results[0].metric if task == "adding" else "test accuracy", fontsize=8)
+            ax.tick_params(labelsize=7)
+    handles = {h.get_label(): h for ax in axes.flat for h in ax.get_lines() if not h.get_label().startswith("_")}
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    for ext in ("png", "svg"):
+        fig.savefig(f"{stem}.{ext}", dpi=120)
+    plt.close(fig)
+
+
+LABELS = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM (forget bias 1)", "lstm_chrono": "LSTM (chrono init)",
+          "minlstm": "MinLSTM"}  # fmt: skip
+
+
 def run_longrange(tasks=("adding",), lengths=(100,), cells=CELLS, steps: int = 2000, seconds: float = 300.0,
-                  print_fn=print) -> list[Result]:  # fmt: skip
+                  print_fn=print, out: Path | None = None) -> list[Result]:  # fmt: skip
     results = []
     for task in tasks:
         for T in lengths:
@@ -199,5 +276,7 @@ def run_longrange(tasks=("adding",), lengths=(100,), cells=CELLS, steps: int = 2
                 r = run_one(task, T, cell, steps=steps, seconds=seconds)
                 results.append(r)
                 print_fn(f"{task} T={T} {cell}: {r.metric} {r.value:.4f}, solved at {r.solved_at}, {r.seconds:.0f} s")
+                if out is not None:  # after every run, so a long sweep cut short keeps what it did
+                    save_results([r], out)
     print_fn(format_table(results))
     return results

@@ -4,7 +4,7 @@ from .activations import ACTIVATION_NAMES, Activation, get_activation
 from .cells import GRUCell, LSTMCell, RNNCell
 from .init import chrono_init_, forget_bias_
 from .layers import ENGINES, GRU, LSTM, RNN, RNNBase
-from .minimal import MinGRU, MinLSTM, parallel_scan_log
+from .minimal import MinGRU, MinLSTM, linear_scan, parallel_scan_log
 from .trace import CarriedState, GateRecorder, Trace, carry_state, record_gates
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "chrono_init_",
     "forget_bias_",
     "get_activation",
+    "linear_scan",
     "parallel_scan_log",
     "record_gates",
 ]
