@@ -3,9 +3,14 @@
 Each case runs in its own process so that its peak resident memory (ru_maxrss, minus the
 process's footprint before the step) is its own. Cases: biolstm LSTM with full storage
 (transparent engine), with gradient checkpointing through time (segments of sqrt(T) steps),
+truncated BPTT (chunks of 200 steps under ``carry_state``, one backward per chunk),
 torch.nn.LSTM, and biolstm MinLSTM. B=8, D=H=128, float32, 2 threads.
 
-    python benchmarks/long_sequences.py [--lengths 1000 10000 100000] [--cases full checkpointed torch minlstm]
+``--loss all`` sums every step's output (sequence-to-sequence); ``--loss last`` reads the
+final hidden state only (sequence classification), so no gradient of the whole output exists.
+
+    python benchmarks/long_sequences.py [--lengths 1000 10000 100000] [--loss all|last]
+        [--cases full checkpointed truncated torch minlstm]
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ CHILD = r"""
 import json, resource, sys, time, torch
 import biolstm.nn as bnn
 torch.set_num_threads(2)
-case, T = sys.argv[1], int(sys.argv[2])
+case, T, loss = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 B, D, H = 8, 128, 128
 torch.manual_seed(0)
 if case == "torch":
@@ -32,29 +37,45 @@ x = torch.randn(B, T, D)
 warm = torch.randn(B, 16, D)
 m(warm)[0].sum().backward()  # first-call costs outside the measurement
 m.zero_grad()
+def objective(out):
+    if loss == "all":
+        return out[0].sum()
+    final = out[1] if case == "minlstm" else out[1][0]  # h_n
+    return final[-1].sum()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
-m(x)[0].sum().backward()
+if case == "truncated":
+    with bnn.carry_state(m):
+        chunks = x.split(200, dim=1)
+        for k, chunk in enumerate(chunks):
+            out = m(chunk)
+            if loss == "all" or k == len(chunks) - 1:
+                objective(out).backward()
+            del out
+else:
+    objective(m(x)).backward()
 dt = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"case": case, "T": T, "seconds": dt, "peak_mb": (peak - base) / 1024}))
+print(json.dumps({"case": case, "T": T, "loss": loss, "seconds": dt, "peak_mb": (peak - base) / 1024}))
 """
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", type=int, nargs="+", default=[1000, 10000, 100000])
-    ap.add_argument("--cases", nargs="+", default=["full", "checkpointed", "torch", "minlstm"])
+    ap.add_argument("--cases", nargs="+", default=["full", "checkpointed", "truncated", "torch", "minlstm"])
+    ap.add_argument("--loss", choices=["all", "last"], default="all")
     args = ap.parse_args(argv)
     rows = []
     for T in args.lengths:
         for case in args.cases:
-            res = subprocess.run([sys.executable, "-c", CHILD, case, str(T)], capture_output=True, text=True)
+            res = subprocess.run([sys.executable, "-c", CHILD, case, str(T), args.loss], capture_output=True, text=True)
             if res.returncode != 0:
                 print(f"{case} T={T}: failed ({res.stderr.strip().splitlines()[-1]})", file=sys.stderr)
                 continue
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
+    print(f"\nloss on {'every output' if args.loss == 'all' else 'the last hidden state'}")
     print("\n| T | case | seconds | peak MiB above the process before the step | time / full | memory / full |")
     print("|---:|---|---:|---:|---:|---:|")
     for r in rows:

@@ -363,14 +363,16 @@ class RNNBase(nn.Module):
             out = out if self.batch_first else out.transpose(0, 1)
             return (out, *state) if isinstance(state, tuple) else (out, state)
 
-        outs = []
+        out = None
         for lo in range(0, T, seg):
             xs = x[:, lo : lo + seg]
             ns = None if n is None else (n - lo).clamp(0, xs.shape[1])
             res = run_checkpointed(segment, xs, h, c, ns, use_reentrant=False)
-            outs.append(res[0])
+            if out is None:
+                out = res[0].new_empty(B, T, res[0].shape[-1])
+            out[:, lo : lo + seg] = res[0]  # copied in place: no second copy of the output at the end
             h, c = (res[1], res[2]) if self.mode == "LSTM" else (res[1], None)
-        out = torch.cat(outs, 1)
+            del res
         hidden = (h, c) if self.mode == "LSTM" else h
         if self._carry is not None:
             self._carry["state"] = tuple(s.detach() for s in hidden) if isinstance(hidden, tuple) else hidden.detach()
