@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from biolstm.keras import layers as L
+from biolstm.keras import optimizers as O
 from biolstm.keras.models import Sequential, load_model
 from biolstm.train import CheckpointError
 
@@ -147,7 +148,7 @@ def test_gates_of_a_keras_model_can_be_recorded():
 
 
 def test_optimizer_objects_and_gradient_clipping():
-    from biolstm.keras import optimizers as O
+
 
     rng = np.random.default_rng(0)
     x = (100 * rng.normal(size=(64, 5, 2))).astype("float32")  # large inputs: large gradients
@@ -183,3 +184,35 @@ def test_input_layer_and_dropouts():
     model.compile(loss="mse")
     hist = model.fit(x.numpy(), np.zeros((4, 1), "float32"), epochs=2, verbose=0)
     assert np.isfinite(hist.history["loss"]).all()
+
+
+def test_stateful_truncated_bptt_through_fit():
+    """Keras' idiom for sequences longer than one batch: cut them into chunks, stack the chunks
+    so that batch j holds chunk j of every sequence, fit with shuffle=False and reset between
+    epochs. The target (the input 3 steps back) crosses chunk borders, so only a model that
+    carries its state from one batch to the next can learn the first steps of each chunk."""
+    g = torch.Generator().manual_seed(0)
+    n, T, k = 16, 120, 20
+    x = torch.randn(n, T, 1, generator=g)
+    y = torch.zeros(n, T, 1)
+    y[:, 3:] = x[:, :-3]
+    chunks = lambda t: np.concatenate([t[:, c : c + k].numpy() for c in range(0, T, k)])  # noqa: E731
+    X, Y = chunks(x), chunks(y)
+    first = np.zeros(Y.shape, bool)
+    first[:, :3] = True  # the steps whose target lies in the previous chunk
+    losses = {}
+    for stateful in (True, False):
+        torch.manual_seed(0)
+        model = Sequential([L.LSTM(16, stateful=stateful, return_sequences=True, input_shape=(k, 1)), L.Dense(1)])
+        model.compile(optimizer=O.Adam(learning_rate=0.01), loss="mse")
+        for _ in range(40):
+            model.fit(X, Y, batch_size=n, epochs=1, shuffle=False, verbose=0)
+            model.reset_states()
+        pred = model.predict(X, batch_size=n)
+        model.reset_states()
+        losses[stateful] = float(((pred - Y) ** 2)[first].mean())
+    assert losses[True] < 0.05 and losses[False] > 0.5, losses  # the target's variance is 1
+    model = Sequential([L.LSTM(4, stateful=True, input_shape=(k, 1)), L.Dense(1)])
+    model.predict(X[:16], batch_size=16)
+    with pytest.raises(ValueError, match="every batch must have 16 samples like the previous one, got 8"):
+        model.predict(X[:8], batch_size=8)

@@ -313,6 +313,8 @@ class _Recurrent(Layer):
     def reset_states(self) -> None:
         self.states = None
 
+    reset_state = reset_states  # Keras 3's name
+
     def call(self, x, mask=None):
         if self.dropout and self.training:  # one input mask per sequence, as Keras
             keep = torch.empty(x.shape[0], 1, x.shape[2], device=x.device, dtype=x.dtype).bernoulli_(1 - self.dropout)
@@ -323,6 +325,14 @@ class _Recurrent(Layer):
         if self.go_backwards:
             x = bnn.functional.reverse_padded(x.transpose(0, 1), lengths).transpose(0, 1)
         hx = self.states if self.stateful else None
+        if hx is not None:
+            carried = (hx[0] if isinstance(hx, tuple) else hx).shape[1]
+            if carried != x.shape[0]:
+                raise ValueError(
+                    f"{self.layer_name or type(self).__name__}: stateful=True carries one state per sample, so every batch must have "
+                    f"{carried} samples like the previous one, got {x.shape[0]}; use a batch_size that divides "
+                    "the number of samples, or call reset_states() between sequences"
+                )
         out, state = self.rnn(x, hx, lengths=lengths)
         if self.stateful:
             self.states = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()

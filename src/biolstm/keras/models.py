@@ -111,6 +111,15 @@ class Sequential(nn.Module):
         out += ["=" * sum(w), f"Total params: {total:,}", line]
         print_fn("\n".join(out))
 
+    def reset_states(self) -> None:
+        """Forget the state every ``stateful=True`` layer carried from its previous batch (call it
+        between independent long sequences, e.g. after each epoch of truncated BPTT)."""
+        for layer in self.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_states()
+
+    reset_state = reset_states  # Keras 3's name
+
     def count_params(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
