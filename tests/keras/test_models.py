@@ -149,7 +149,6 @@ def test_gates_of_a_keras_model_can_be_recorded():
 
 def test_optimizer_objects_and_gradient_clipping():
 
-
     rng = np.random.default_rng(0)
     x = (100 * rng.normal(size=(64, 5, 2))).astype("float32")  # large inputs: large gradients
     y = rng.normal(size=(64, 1)).astype("float32") * 100

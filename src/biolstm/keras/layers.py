@@ -329,9 +329,9 @@ class _Recurrent(Layer):
             carried = (hx[0] if isinstance(hx, tuple) else hx).shape[1]
             if carried != x.shape[0]:
                 raise ValueError(
-                    f"{self.layer_name or type(self).__name__}: stateful=True carries one state per sample, so every batch must have "
-                    f"{carried} samples like the previous one, got {x.shape[0]}; use a batch_size that divides "
-                    "the number of samples, or call reset_states() between sequences"
+                    f"{self.layer_name or type(self).__name__}: stateful=True carries one state per sample, "
+                    f"so every batch must have {carried} samples like the previous one, got {x.shape[0]}; "
+                    "use a batch_size that divides the number of samples, or call reset_states() between sequences"
                 )
         out, state = self.rnn(x, hx, lengths=lengths)
         if self.stateful:
