@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from .._io import atomic_write_text
 from ..config import Config
 from ..validation import check_choice, check_positive_int
+from . import distributed as dd
 from .checkpoint import join_state_dict, latest_checkpoint, rng_state, save_checkpoint, set_rng_state, split_state_dict
 from .inputs import Inputs, as_tensor
 from .metrics import METRICS, compute_metric
@@ -233,6 +234,7 @@ class Trainer:
         self.best = {"val_loss": math.inf, "epoch": -1, "step": -1}  # lowest val_loss so far
         self.grad_norms: list[list] = []  # [epoch, layer, mean norm, max norm] rows (log_grad_norms)
         self._best_state = None  # its weights, when there is no run folder to keep them in
+        self._net: nn.Module = model  # what forward goes through: the model, or its DDP wrapper
 
     # ------------------------------------------------------------------ pieces
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -262,7 +264,7 @@ class Trainer:
     def _checkpoint(
         self, epoch: int, next_batch: int, running: dict | None = None, running_tensors: dict | None = None
     ) -> None:
-        if self.run_dir is None:
+        if self.run_dir is None or dd.rank() != 0:
             return
         opt_tensors, opt_meta = split_state_dict(self.optimizer.state_dict(), "optimizer")
         sched_tensors, sched_meta = split_state_dict(
@@ -346,10 +348,11 @@ class Trainer:
             w = csv.writer(buf)
             w.writerow(["epoch", "layer", "mean_norm", "max_norm"])
             w.writerows(self.grad_norms)
-            atomic_write_text(self.run_dir / "grad_norms.csv", buf.getvalue())
+            if dd.rank() == 0:
+                atomic_write_text(self.run_dir / "grad_norms.csv", buf.getvalue())
 
     def _write_log(self) -> None:
-        if self.run_dir is None or not self.history.history:
+        if self.run_dir is None or not self.history.history or dd.rank() != 0:
             return
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -430,8 +433,18 @@ class Trainer:
             if not os.access(self.run_dir, os.W_OK):
                 raise PermissionError(f"run_dir: {self.run_dir} is not writable; choose another folder")
         weights = class_weights_for(y, class_weight, c.loss)
+        dd.setup()  # a process group from torchrun's environment, if launched by it
+        world = dd.world_size()
+        if world > 1 and c.device is None:
+            self.device = dd.local_device()
         self.model.to(self.device)
         seed_everything(c.seed)
+        self._net = self.model
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._net = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
         use_amp = c.amp and self.device.type == "cuda"
@@ -450,27 +463,30 @@ class Trainer:
             run = dict(running) if resumed else {"loss": 0.0, "n": 0}
             outs = [kept["running/out"]] if resumed and "running/out" in kept else []
             ys = [kept["running/y"]] if resumed and "running/y" in kept else []
-            progress = _Progress(self.verbose, epoch, c.epochs, len(batches) - first)
+            progress = _Progress(self.verbose if dd.rank() == 0 else 0, epoch, c.epochs, len(batches) - first)
             for b in range(first, len(batches)):
                 idx = batches[b]
-                args, kwargs = x.take(idx, self.device)
-                yb = y[idx].to(self.device)
-                wb = weights[idx].to(self.device) if weights is not None else None
+                part, share = dd.shard(idx)  # this process's rows of the global batch (all of it alone)
+                args, kwargs = x.take(part, self.device)
+                yb = y[part].to(self.device)
+                wb = weights[part].to(self.device) if weights is not None else None
                 if c.tbptt:
-                    out, loss = self._tbptt_batch(args, kwargs, yb, run, params, epoch, b)
+                    out, loss = self._tbptt_batch(args, kwargs, yb, run, params, epoch, b, share)
                     if out is None:
                         continue
                 else:
                     self.optimizer.zero_grad(set_to_none=True)
                     with torch.autocast(self.device.type, enabled=use_amp):
-                        out = self.model(*args, **kwargs)
+                        out = self._net(*args, **kwargs)
                         loss = self._loss(out, yb, wb)
-                    if not self._optimise(loss, run, params, epoch, b):
+                    if not self._optimise(loss, run, params, epoch, b, share):
                         continue
-                run["loss"] += float(loss.detach()) * len(idx)
-                run["n"] += len(idx)
+                rows = len(part) if share else 0
+                total, count = dd.sum_floats([float(loss.detach()) * rows, rows], self.device)
+                run["loss"] += total
+                run["n"] += int(count)
                 if c.metrics:
-                    outs.append(out.detach().float().cpu())
+                    outs.append(dd.gather_rows(out.detach().float(), rows).cpu())
                     ys.append(y[idx])
                 progress.advance(run["loss"] / run["n"])
                 if c.checkpoint_every and self.global_step % c.checkpoint_every == 0 and b + 1 < len(batches):
@@ -494,17 +510,21 @@ class Trainer:
                 self.stop_training = True
             if self.stop_training:
                 break
+        dd.barrier()  # rank 0's last checkpoint is written before anyone reads it
         if c.restore_best:
             self._load_best()
         self._call("on_train_end")
         return self.history
 
-    def _optimise(self, loss: Tensor, run: dict, params: list, epoch: int, b: int) -> bool:
-        """Backward, clip, step; False (batch skipped) when the loss or the gradient is not finite."""
+    def _optimise(self, loss: Tensor, run: dict, params: list, epoch: int, b: int, share: float = 1.0) -> bool:
+        """Backward, clip, step; False (batch skipped) when the loss or the gradient is not finite.
+        ``share`` weights this process's loss by its part of the global batch (data-parallel)."""
         c = self.config
-        if not torch.isfinite(loss):
+        if not dd.all_true(bool(torch.isfinite(loss)), self.device):  # every process takes the same branch
             self._nonfinite(f"loss ({float(loss.detach())})", epoch, b)
             return False
+        if share != 1.0:
+            loss = loss * share
         if self.scaler is not None:  # backward outside autocast, on the scaled loss
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
@@ -526,7 +546,9 @@ class Trainer:
         self.global_step += 1
         return True
 
-    def _tbptt_batch(self, args: tuple, kwargs: dict, yb: Tensor, run: dict, params: list, epoch: int, b: int):
+    def _tbptt_batch(
+        self, args: tuple, kwargs: dict, yb: Tensor, run: dict, params: list, epoch: int, b: int, share: float = 1.0
+    ):
         """Truncated BPTT on one batch: chunks of ``tbptt`` steps, the recurrent state carried
         (detached) from chunk to chunk, one optimiser step per chunk that has a loss. Per-step
         targets ``(B, T, ...)`` give every chunk a loss; one target per sequence is scored on the
@@ -547,9 +569,9 @@ class Trainer:
                         self.model(chunk)
                     continue
                 self.optimizer.zero_grad(set_to_none=True)
-                out = self.model(chunk)
+                out = self._net(chunk)
                 loss = self._loss(out, yb[:, lo : lo + k] if per_step else yb)
-                if not self._optimise(loss, run, params, epoch, b):
+                if not self._optimise(loss, run, params, epoch, b, share):
                     return None, None
                 outs.append(out.detach())
                 losses.append(loss.detach())
