@@ -109,14 +109,38 @@ def train(
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<config name>-<time>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine (via torchrun)."),
 ) -> None:
     """Train from CONFIG; any config key can be overridden, e.g. --model.hidden-size 64 --train.epochs 5."""
     from .pipeline import train as run_train
 
     try:
-        run_train(config, _overrides(ctx.args), out=out, resume=resume, verbose=0 if quiet else 1)
+        overrides = _overrides(ctx.args)
+        if nproc > 1:
+            _launch(config, overrides, out, resume, quiet, nproc)
+            return
+        run_train(config, overrides, out=out, resume=resume, verbose=0 if quiet else 1)
     except _BAD_INPUT as err:
         _fail(err)
+
+
+def _launch(config: Path, overrides: list[str], out: Path | None, resume: bool, quiet: bool, nproc: int) -> None:
+    """``biolstm train --nproc N``: the same command in N processes under torchrun (one machine)."""
+    import subprocess
+    import sys
+    import time
+
+    from .pipeline.run import check_config
+
+    if out is None:  # one folder name for every process
+        out = Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_config(config, overrides, out, resume)  # config errors once, here, not in every process
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "biolstm", "train", str(config), "--out", str(out), *(["--resume"] if resume else []),
+           *(["--quiet"] if quiet else []), *overrides]  # fmt: skip
+    code = subprocess.run(cmd).returncode
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -44,3 +44,33 @@ def test_two_gloo_processes_equal_one_and_resume_with_another_count(tmp_path):
     assert mixed["steps"] == 3 * 7
     for k, w in one["weights"].items():
         torch.testing.assert_close(mixed["weights"][k], w, atol=1e-5, rtol=1e-4)
+
+
+def test_cli_nproc_trains_one_run_folder(tmp_path):
+    from tests.pipeline.test_runs import SEQ_CONFIG, motif_fastas, write_config
+
+    motif_fastas(tmp_path, n=60)
+    cfg = write_config(tmp_path / "motif.yaml", SEQ_CONFIG)
+    run = tmp_path / "run"
+    base = [sys.executable, "-m", "biolstm", "train", str(cfg), "-o", str(run), "-q", "--nproc", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([*base, "--train.epochs", "3", "--model.dropout", "0"], capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for f in ("config.yaml", "state.json", "model.safetensors", "history.csv", "metrics.json"):
+        assert (run / f).is_file(), f
+    assert len((run / "history.csv").read_text().splitlines()) == 4  # 3 epochs, logged once
+    one = tmp_path / "one"  # the same run in one process: the same model
+    args = [*base[:6], str(one), "-q", "--train.epochs", "3", "--model.dropout", "0"]  # no dropout: same draws
+    res = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    w1, w2 = load_file(str(one / "model.safetensors")), load_file(str(run / "model.safetensors"))
+    for k in w1:  # Adam over 3 epochs amplifies the different summation order a little
+        torch.testing.assert_close(w2[k], w1[k], atol=1e-4, rtol=1e-3)
+    m1, m2 = (json.loads((r / "metrics.json").read_text())["metrics"]["model"]["auroc"] for r in (one, run))
+    assert m2 == pytest.approx(m1, abs=1e-3)
+    # config errors are reported once, before any process starts; the run folder is untouched
+    before = {p: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    res = subprocess.run([*base, "--train.epocs", "3"], capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 1 and res.stderr.count("error:") == 1 and "epocs" in res.stderr
+    assert "torch.distributed" not in res.stderr
+    assert {p: p.read_bytes() for p in run.iterdir() if p.is_file()} == before

@@ -125,37 +125,59 @@ def _model_from(task, model_cfg, overrides: dict):
     return task.build_model(cfg), cfg
 
 
+def check_config(config: Path, overrides, out: str | Path | None, resume: bool):
+    """Every config key, type and file name, and the run folder, checked before any work:
+    (task, data, model section, train section)."""
+    raw = apply_overrides(load_yaml(config), list(overrides))
+    task, data, model_cfg, train_raw = parse_config(raw, str(config), config.resolve().parent)
+    _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config))
+    if out is not None and Path(out).exists() and any(Path(out).iterdir()) and not resume:
+        raise ValueError(f"--out: {out} already holds a run; choose another folder or pass --resume")
+    return task, data, model_cfg, train_raw
+
+
 def train(
     config: str | Path, overrides: list[str] = (), out: str | Path | None = None, resume: bool = False, verbose: int = 1
 ) -> Path:
-    """Train from a config file; returns the run folder. Raises ValueError for bad input."""
-    from ..train import Trainer, seed_everything
+    """Train from a config file; returns the run folder. Raises ValueError for bad input.
 
+    Under torchrun (WORLD_SIZE > 1) every process prepares the data and trains its share of
+    each batch; rank 0 alone writes the run folder, which ``out`` must name."""
+    from ..train import Trainer, seed_everything
+    from ..train import distributed as dd
+
+    if dd.launched() and out is None:
+        raise ValueError("--out: several processes must write one run folder; name it with --out")
     config = Path(config)
-    raw = apply_overrides(load_yaml(config), list(overrides))
-    task, data, model_cfg, train_raw = parse_config(raw, str(config), config.resolve().parent)
+    task, data, model_cfg, train_raw = check_config(config, overrides, out, resume)
     log = _Steps(verbose)
-    _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config))  # key and type errors before any work
     try:
         prep = task.prepare(data, log)
     finally:
         log.done()
     tcfg = _trainer_config(task, prep.state, train_raw, str(config))
     run_dir = Path(out) if out is not None else Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-        raise ValueError(f"--out: {run_dir} already holds a run; choose another folder or pass --resume")
+    check_config(config, overrides, run_dir, resume)  # the folder again: the data took time
+    dd.setup()
+    dd.barrier()  # every process has checked the folder before rank 0 writes into it
+    lead = dd.rank() == 0
+    verbose = verbose if lead else 0
+    log = log if lead else _Steps(0)
     seed_everything(tcfg.seed)
     model, mcfg = _model_from(task, model_cfg, prep.model_overrides)
     if prep.pca is not None:
         model.set_pca(*prep.pca)
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = {"task": task.name, "data": asdict(data), "model": asdict(mcfg), "train": asdict(tcfg)}
-    save_yaml(_plain(resolved), run_dir / "config.yaml")
-    atomic_write_text(run_dir / "state.json", json.dumps(_plain(prep.state)))
+    if lead:
+        save_yaml(_plain(resolved), run_dir / "config.yaml")
+        atomic_write_text(run_dir / "state.json", json.dumps(_plain(prep.state)))
     log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters())} parameters) in {run_dir}")
     trainer = Trainer(model, tcfg, run_dir, model_config=_plain(asdict(mcfg)), verbose=verbose)
     log.done()  # the Trainer's progress bars from here
     hist = trainer.fit(*prep.train, validation_data=prep.val, resume=resume)
+    if not lead:  # the other processes' part ends with training
+        return run_dir
     _save_model(model, run_dir)
     log("evaluating on the test split")
     out_t = trainer.predict(prep.test[0])

@@ -450,6 +450,8 @@ class Trainer:
         use_amp = c.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_amp else None  # float16 needs loss scaling
         start_epoch, start_batch, running, kept = self._restore() if resume else (0, 0, {}, {})
+        if dd.rank() > 0:  # its own dropout masks: the same seed would repeat rank 0's on other rows
+            torch.manual_seed(c.seed * 1_000_003 + 7_919 * dd.rank() + self.global_step)
         self.stop_training = False
         self._call("on_train_begin")
         params = [p for p in self.model.parameters() if p.requires_grad]
