@@ -54,7 +54,8 @@ def test_cli_nproc_trains_one_run_folder(tmp_path):
     run = tmp_path / "run"
     base = [sys.executable, "-m", "biolstm", "train", str(cfg), "-o", str(run), "-q", "--nproc", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([*base, "--train.epochs", "3", "--model.dropout", "0"], capture_output=True, text=True, timeout=300, env=env)
+    args = [*base, "--train.epochs", "3", "--model.dropout", "0"]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     for f in ("config.yaml", "state.json", "model.safetensors", "history.csv", "metrics.json"):
         assert (run / f).is_file(), f
