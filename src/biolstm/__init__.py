@@ -12,9 +12,10 @@ import importlib
 from typing import Any
 
 from ._version import __version__
+from .errors import InputError
 from .validation import BiolstmWarning
 
-__all__ = ["BiolstmWarning", "__version__", "data", "keras", "models", "nn", "train"]
+__all__ = ["BiolstmWarning", "InputError", "__version__", "data", "keras", "models", "nn", "train"]
 
 _SUBMODULES = {"data", "keras", "models", "nn", "train"}
 

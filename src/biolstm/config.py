@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
+from .errors import InputError
+
 
 class Config:
     """Mixin for config dataclasses: ``from_dict`` refuses unknown keys, ``merged`` overrides."""
@@ -16,7 +18,7 @@ class Config:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"{cls._what}: unknown key {unknown[0]!r}; expected one of {sorted(known)}")
+            raise InputError(f"{cls._what}: unknown key {unknown[0]!r}; expected one of {sorted(known)}")
         return cls(**d)
 
     def merged(self, **overrides):
@@ -32,17 +34,17 @@ def load_yaml(path) -> dict[str, Any]:
 
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"{p}: expected a YAML config file, found no such file")
+        raise InputError(f"{p}: expected a YAML config file, found no such file")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))  # safe_load: no Python objects from YAML
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"{p}:{where}: expected valid YAML, got an error ({getattr(err, 'problem', err)})") from err
+        raise InputError(f"{p}:{where}: expected valid YAML, got an error ({getattr(err, 'problem', err)})") from err
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a mapping of sections (model:, train:, ...), got {type(data).__name__}")
+        raise InputError(f"{p}: expected a mapping of sections (model:, train:, ...), got {type(data).__name__}")
     return data
 
 
@@ -59,16 +61,16 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
     out = copy.deepcopy(config)
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override: expected 'section.key=value', got {item!r}")
+            raise InputError(f"override: expected 'section.key=value', got {item!r}")
         dotted, raw = item.split("=", 1)
         keys = [k.replace("-", "_") for k in dotted.strip().lstrip("-").split(".")]
         if not all(keys):
-            raise ValueError(f"override: expected 'section.key=value', got {item!r}")
+            raise InputError(f"override: expected 'section.key=value', got {item!r}")
         node = out
         for k in keys[:-1]:
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {k!r} is a value, not a section")
+                raise InputError(f"override {item!r}: {k!r} is a value, not a section")
         value = yaml.safe_load(raw) if raw.strip() else ""
         if isinstance(value, str):
             try:  # YAML 1.1 reads 3e-3 as a string; a command line means the number

@@ -63,7 +63,7 @@ def test_read_series_errors(tmp_path):
     with pytest.raises(ValueError, match=r"s\.csv: line 3: time 1 appears twice"):
         read_series(f)
     f.write_text("time,value\n1,2\n2,abc\n")
-    with pytest.raises(ValueError, match=r"column 'value': expected numbers, got 'abc' at time 2"):
+    with pytest.raises(ValueError, match=r"column 'value': expected finite numbers, got 'abc' at time 2"):
         read_series(f)
     f.write_text("t,value\n1,2\n")
     with pytest.raises(ValueError, match="expected a time column 'time'"):

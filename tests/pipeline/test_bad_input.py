@@ -98,7 +98,7 @@ def test_tables_with_non_numeric_cells(tmp_path):
     cfg = {"task": "forecast", "data": {"file": "s.csv", "lookback": 5, "test": 5, "val": 5}}
     res = runner.invoke(app, ["train", str(write_config(tmp_path / "f.yaml", cfg)), "-o", str(tmp_path / "r"), "-q"])
     assert res.exit_code == 1
-    assert "s.csv: column 'value': expected numbers, got 'high' at time 60" in res.output
+    assert "s.csv: column 'value': expected finite numbers, got 'high' at time 60" in res.output
     (tmp_path / "v.csv").write_text("id,day,a,status\n1,0,1.0,0\n1,5,x,0\n2,0,2.0,2\n")
     cfg = {"task": "longitudinal", "data": {"file": "v.csv", "time_col": "day", "variables": ["a"]}}
     res = runner.invoke(app, ["train", str(write_config(tmp_path / "l.yaml", cfg)), "-o", str(tmp_path / "r"), "-q"])

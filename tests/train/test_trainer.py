@@ -65,14 +65,22 @@ def test_same_seed_same_weights():
         assert torch.equal(results[0][k], results[1][k])
 
 
+class Overflowing(Classifier):
+    """Its output is NaN for any sequence holding a value above 100 (an overflow inside the model)."""
+
+    def forward(self, x):
+        out = super().forward(x)
+        return torch.where(x.abs().amax((1, 2)) > 100, torch.full_like(out, float("nan")), out)
+
+
 def test_nonfinite_loss_names_epoch_and_batch_and_keeps_checkpoint(tmp_path):
     x, y = _toy(64)
-    model = Classifier(4)
+    model = Overflowing(4)
     trainer = Trainer(model, TrainerConfig(epochs=1, batch_size=16, loss="binary_crossentropy"), tmp_path)
     trainer.fit(x, y)
     good = list_checkpoints(tmp_path)
     x_bad = x.clone()
-    x_bad[40, 3, 0] = float("nan")
+    x_bad[40, 3, 0] = 1000.0
     trainer2 = Trainer(
         model, TrainerConfig(epochs=2, batch_size=16, loss="binary_crossentropy", shuffle=False), tmp_path
     )
@@ -80,11 +88,26 @@ def test_nonfinite_loss_names_epoch_and_batch_and_keeps_checkpoint(tmp_path):
         trainer2.fit(x_bad, y, resume=True)
     assert list_checkpoints(tmp_path) == good  # nothing written after the failure
     skip = Trainer(
-        Classifier(4),
+        Overflowing(4),
         TrainerConfig(epochs=1, batch_size=16, loss="binary_crossentropy", nonfinite="skip", shuffle=False),
     )
     hist = skip.fit(x_bad, y)
     assert skip.global_step == 3 and torch.isfinite(torch.tensor(hist.history["loss"])).all()
+
+
+def test_nonfinite_inputs_are_refused_before_training(tmp_path):
+    x, y = _toy(64)
+    x[40, 3, 0] = float("nan")
+    trainer = Trainer(Classifier(4), TrainerConfig(epochs=1, batch_size=16, loss="binary_crossentropy"), tmp_path)
+    with pytest.raises(ValueError, match=r"x: expected finite numbers, got nan in row 40 \(position \(40, 3, 0\)\)"):
+        trainer.fit(x, y)
+    assert list_checkpoints(tmp_path) == []
+    x[40, 3, 0] = 0.0
+    with pytest.raises(ValueError, match=r"x\['static'\]: expected finite numbers, got inf in row 2"):
+        Trainer(Classifier(4)).fit({"x": x, "static": torch.tensor([[0.0]] * 2 + [[float("inf")]] * 62)}, y)
+    y[5] = float("nan")
+    with pytest.raises(ValueError, match=r"y: expected finite numbers, got nan in row 5"):
+        Trainer(Classifier(4)).fit(x, y)
 
 
 def test_config_errors():

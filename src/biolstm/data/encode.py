@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import InputError
+
 DNA = "ACGT"
 RNA = "ACGU"
 PROTEIN = "ACDEFGHIKLMNPQRSTVWY"
@@ -48,7 +50,7 @@ def _table(alphabet: str, ambiguity: str) -> tuple[np.ndarray, np.ndarray]:
     return table, valid
 
 
-class EncodingError(ValueError):
+class EncodingError(InputError):
     """A character outside the alphabet: ``index`` (which sequence) and ``position`` (1-based)."""
 
     def __init__(self, message: str, index: int, position: int) -> None:

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import InputError
+
 
 class Expression(NamedTuple):
     x: np.ndarray  # (N, G) float32
@@ -36,7 +38,7 @@ def read_expression(
     ``label`` and ``group`` name ``obs`` columns). ``genes`` picks and orders the genes."""
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"{p}: expected an expression matrix (CSV/TSV/Parquet/h5ad), found no such file")
+        raise InputError(f"{p}: expected an expression matrix (CSV/TSV/Parquet/h5ad), found no such file")
     if p.suffix.lower() == ".h5ad":
         return _read_h5ad(p, label, group, genes, layer)
     import pandas as pd
@@ -47,25 +49,25 @@ def read_expression(
     meta = [c for c in (label, group, sample) if c is not None]
     missing = [c for c in meta if c not in df.columns]
     if missing:
-        raise ValueError(f"{p}: expected columns {missing}, got columns {list(df.columns)[:8]}...")
+        raise InputError(f"{p}: expected columns {missing}, got columns {list(df.columns)[:8]}...")
     unnamed = [c for c in df.columns if str(c).startswith("Unnamed:")]
     names = df[sample].astype(str).tolist() if sample else [str(k) for k in range(len(df))]
     cols = genes if genes is not None else [c for c in df.columns if c not in meta and c not in unnamed]
     absent = [g for g in cols if g not in df.columns]
     if absent:
-        raise ValueError(f"{p}: expected gene columns {absent[:5]}, found none of them")
+        raise InputError(f"{p}: expected gene columns {absent[:5]}, found none of them")
     if unnamed and sample is None:  # a row-name column written by R or pandas
         names = df[unnamed[0]].astype(str).tolist()
     x = np.empty((len(df), len(cols)), dtype=np.float32)
     for k, c in enumerate(cols):
         col = pd.to_numeric(df[c], errors="coerce")
-        bad = col.isna()
+        bad = col.isna() | np.isinf(col)
         if bad.any():
             r = int(np.argmax(bad.to_numpy()))
             cell = df[c].iloc[r]
             got = "a missing value" if pd.isna(cell) else repr(cell)
-            raise ValueError(
-                f"{p}: gene column {c!r}: expected numbers, got {got} in sample {names[r]!r} (line {r + 2})"
+            raise InputError(
+                f"{p}: gene column {c!r}: expected finite numbers, got {got} in sample {names[r]!r} (line {r + 2})"
             )
         x[:, k] = col.to_numpy(dtype=np.float32)
     labels = df[label].to_numpy() if label else None
@@ -80,22 +82,22 @@ def _read_h5ad(p: Path, label, group, genes, layer) -> Expression:
     try:
         ad = anndata.read_h5ad(p, backed=None)
     except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"{p}: expected an AnnData .h5ad file, got an error ({err})") from err
+        raise InputError(f"{p}: expected an AnnData .h5ad file, got an error ({err})") from err
     for c in (label, group):
         if c is not None and c not in ad.obs.columns:
-            raise ValueError(f"{p}: expected an obs column {c!r}, got obs columns {list(ad.obs.columns)}")
+            raise InputError(f"{p}: expected an obs column {c!r}, got obs columns {list(ad.obs.columns)}")
     if genes is not None:
         absent = [g for g in genes if g not in ad.var_names]
         if absent:
-            raise ValueError(f"{p}: expected genes {absent[:5]} in var_names, found none of them")
+            raise InputError(f"{p}: expected genes {absent[:5]} in var_names, found none of them")
         ad = ad[:, genes]
     if layer is not None and layer not in ad.layers:
-        raise ValueError(f"{p}: expected a layer {layer!r}, got layers {list(ad.layers)}")
+        raise InputError(f"{p}: expected a layer {layer!r}, got layers {list(ad.layers)}")
     m = ad.layers[layer] if layer is not None else ad.X
     x = np.asarray(m.toarray() if hasattr(m, "toarray") else m, dtype=np.float32)
     if not np.isfinite(x).all():
         r, c = map(int, np.argwhere(~np.isfinite(x))[0])
-        raise ValueError(
+        raise InputError(
             f"{p}: expected finite values, got {x[r, c]} for gene {ad.var_names[c]!r} in {ad.obs_names[r]!r}"
         )
     return Expression(

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import InputError
+
 
 class Longitudinal(NamedTuple):
     ids: np.ndarray  # (N,) subject ids
@@ -46,22 +48,31 @@ def read_longitudinal(
     """
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"{p}: expected a table, found no such file")
+        raise InputError(f"{p}: expected a table, found no such file")
     from .tables import read_table
 
     df = read_table(p)
     if layout == "wide":
         df = wide_to_long(df, p, id_col, [time_col, *variables], sep)
     elif layout != "long":
-        raise ValueError(f"layout: expected 'long' or 'wide', got {layout!r}")
+        raise InputError(f"layout: expected 'long' or 'wide', got {layout!r}")
     import pandas as pd
 
     missing = [c for c in [id_col, time_col, *variables, *static] if c not in df.columns]
     if missing:
-        raise ValueError(f"{p}: expected columns {missing}, got {list(df.columns)}")
+        raise InputError(f"{p}: expected columns {missing}, got {list(df.columns)}")
     for c in [time_col, *variables]:
         if not pd.api.types.is_numeric_dtype(df[c]):
-            raise ValueError(f"{p}: column {c!r}: expected numbers, got values such as {df[c].dropna().iloc[0]!r}")
+            raise InputError(f"{p}: column {c!r}: expected numbers, got values such as {df[c].dropna().iloc[0]!r}")
+        bad = np.isinf(df[c].to_numpy(dtype=np.float64))  # NaN is a missing value; inf is an error
+        if c == time_col:
+            bad |= df[c].isna().to_numpy()
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise InputError(
+                f"{p}: column {c!r}: expected finite numbers{' (every visit needs a time)' if c == time_col else ''}, "
+                f"got {df[c].iloc[r]} for {id_col} {df[id_col].iloc[r]!r} (data row {r + 1})"
+            )
     df = df.sort_values([id_col, time_col], kind="stable")
     means = df[variables].mean()
     fill = {v: float(means[v]) if fill is None or v not in fill else float(fill[v]) for v in variables}
@@ -92,6 +103,9 @@ def read_longitudinal(
         first = g.iloc[0]
         for k, c in enumerate(static):
             stat[n, k] = codes[c][str(first[c])] if c in codes else float(first[c])
+            if not np.isfinite(stat[n, k]):
+                raise InputError(f"{p}: static column {c!r}: expected a finite number for {id_col} {first[id_col]!r}, "
+                                 f"got {first[c]}")  # fmt: skip
     ids = np.array([key for key, _ in groups])
     return Longitudinal(ids, x, lengths, stat, list(variables), list(static))
 
@@ -101,13 +115,13 @@ def wide_to_long(df, p: Path, id_col: str, stubs: list[str], sep: str = "_"):
     import pandas as pd
 
     if id_col not in df.columns:
-        raise ValueError(f"{p}: expected an id column {id_col!r}, got {list(df.columns)}")
+        raise InputError(f"{p}: expected an id column {id_col!r}, got {list(df.columns)}")
     numbered = {
         s: [c for c in df.columns if str(c).startswith(f"{s}{sep}") and str(c)[len(s) + len(sep) :].isdigit()]
         for s in stubs
     }
     absent = [s for s, cols in numbered.items() if not cols]
     if absent:
-        raise ValueError(f"{p}: expected numbered visit columns such as {absent[0]}{sep}1, found none")
+        raise InputError(f"{p}: expected numbered visit columns such as {absent[0]}{sep}1, found none")
     long = pd.wide_to_long(df, stubnames=stubs, i=id_col, j="_visit", sep=sep).reset_index()
     return long.dropna(subset=[stubs[0]]).sort_values([id_col, stubs[0]], kind="stable")

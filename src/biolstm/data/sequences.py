@@ -16,8 +16,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import InputError
 
-class SequenceFileError(ValueError):
+
+class SequenceFileError(InputError):
     """A sequence file that cannot be read as expected; the message names file and record."""
 
 
@@ -124,7 +126,7 @@ def header_label(record: SequenceRecord, field: int, sep: str | None = None) -> 
     """Field ``field`` (0-based; 0 is the id) of the header split on ``sep`` (whitespace if None)."""
     parts = record.description.split(sep)
     if not -len(parts) <= field < len(parts):
-        raise ValueError(f"expected a header with field {field} (split on {sep!r}), got {record.description!r}")
+        raise InputError(f"expected a header with field {field} (split on {sep!r}), got {record.description!r}")
     return parts[field].strip()
 
 
@@ -144,16 +146,16 @@ def labeled_records(
     - ``file=path, label_field=k``: field k of each header split on ``label_sep``.
     """
     if (files is None) == (file is None):
-        raise ValueError("data: expected either 'files' (one per class) or 'file', not both or neither")
+        raise InputError("data: expected either 'files' (one per class) or 'file', not both or neither")
     if files is not None:
         if not files:
-            raise ValueError("files: expected at least one {label: path} entry, got none")
+            raise InputError("files: expected at least one {label: path} entry, got none")
         for label, path in files.items():
             for n, rec in enumerate(read_sequences(path, format), start=1):
                 yield path, n, rec, label
         return
     if (labels is None) == (label_field is None):
-        raise ValueError(f"data: for file {file}, expected either 'labels' (a CSV/TSV) or 'label_field'")
+        raise InputError(f"data: for file {file}, expected either 'labels' (a CSV/TSV) or 'label_field'")
     table = read_label_table(labels) if labels is not None else None
     for n, rec in enumerate(read_sequences(file, format), start=1):
         if table is not None:

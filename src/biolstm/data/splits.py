@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import InputError
+
 _REGION = re.compile(r"^(?P<chrom>[^:\s]+):(?P<start>\d+)-(?P<end>\d+)")
 
 
@@ -25,7 +27,7 @@ def chromosome_of(header: str) -> str:
     """'chr1' from 'chr1:15710957-15711157' (anything after the region is ignored)."""
     m = _REGION.match(header.strip().lstrip(">"))
     if m is None:
-        raise ValueError(f"header: expected 'chrom:start-end' (e.g. chr1:100-300), got {header!r}")
+        raise InputError(f"header: expected 'chrom:start-end' (e.g. chr1:100-300), got {header!r}")
     return m.group("chrom")
 
 
@@ -33,12 +35,12 @@ def split_by_chromosome(ids: Sequence[str], test: Sequence[str], val: Sequence[s
     """Indices of records on the ``test`` chromosomes, the ``val`` ones, and all others."""
     overlap = set(test) & set(val)
     if overlap:
-        raise ValueError(f"val: expected chromosomes not in test, got {sorted(overlap)} in both")
+        raise InputError(f"val: expected chromosomes not in test, got {sorted(overlap)} in both")
     chroms = np.array([chromosome_of(i) for i in ids])
     is_test, is_val = np.isin(chroms, list(test)), np.isin(chroms, list(val))
     missing = sorted((set(test) | set(val)) - set(chroms.tolist()))
     if missing:
-        raise ValueError(f"test/val: chromosomes {missing} do not occur in the headers")
+        raise InputError(f"test/val: chromosomes {missing} do not occur in the headers")
     idx = np.arange(len(ids))
     return Split(idx[~is_test & ~is_val], idx[is_val], idx[is_test])
 
@@ -48,7 +50,7 @@ def split_random(labels: Sequence, test: float = 0.1, val: float = 0.1, seed: in
     from sklearn.model_selection import train_test_split
 
     if not 0 < test < 1 or not 0 <= val < 1 or test + val >= 1:
-        raise ValueError(f"test, val: expected fractions with 0 < test, 0 <= val, test + val < 1, got {test}, {val}")
+        raise InputError(f"test, val: expected fractions with 0 < test, 0 <= val, test + val < 1, got {test}, {val}")
     labels = np.asarray(labels)
     idx = np.arange(len(labels))
     strat = labels if stratify else None
@@ -68,14 +70,14 @@ def read_bed(path) -> dict[str, str]:
 
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"{p}: expected a BED file, found no such file")
+        raise InputError(f"{p}: expected a BED file, found no such file")
     out: dict[str, str] = {}
     for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.startswith(("#", "track", "browser")):
             continue
         cols = line.split("\t")
         if len(cols) < 4 or not cols[1].isdigit() or not cols[2].isdigit():
-            raise ValueError(f"{p}: line {n}: expected 'chrom<TAB>start<TAB>end<TAB>name', got {line[:60]!r}")
+            raise InputError(f"{p}: line {n}: expected 'chrom<TAB>start<TAB>end<TAB>name', got {line[:60]!r}")
         out[cols[3]] = cols[0]
     return out
 
@@ -89,11 +91,11 @@ def split_by_group(
     by class, each to the part furthest behind its share, so every part keeps the label balance.
     """
     if not 0 < test < 1 or not 0 <= val < 1 or test + val >= 1:
-        raise ValueError(f"test, val: expected fractions with 0 < test, 0 <= val, test + val < 1, got {test}, {val}")
+        raise InputError(f"test, val: expected fractions with 0 < test, 0 <= val, test + val < 1, got {test}, {val}")
     groups = np.asarray(groups)
     uniq = np.unique(groups)
     if len(uniq) < 3:
-        raise ValueError(f"groups: expected at least 3 distinct groups to split, got {len(uniq)}")
+        raise InputError(f"groups: expected at least 3 distinct groups to split, got {len(uniq)}")
     rng = np.random.default_rng(seed)
     order = rng.permutation(uniq)
     if labels is not None:  # deal the groups class by class so every part gets each class

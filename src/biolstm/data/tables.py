@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import InputError
+
 
 def read_table(path: str | os.PathLike, **csv_options):
     """A DataFrame from ``path`` (the format from the suffix); ``csv_options`` go to
@@ -13,11 +15,11 @@ def read_table(path: str | os.PathLike, **csv_options):
 
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"{p}: expected a CSV/TSV/Parquet table, found no such file")
+        raise InputError(f"{p}: expected a CSV/TSV/Parquet table, found no such file")
     try:
         if p.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(p)
         sep = "\t" if p.suffix.lower() in (".tsv", ".tab", ".txt") else ","
         return pd.read_csv(p, sep=sep, **csv_options)
     except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise ValueError(f"{p}: expected a CSV/TSV/Parquet table, got an error ({err})") from err
+        raise InputError(f"{p}: expected a CSV/TSV/Parquet table, got an error ({err})") from err

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import InputError
+
 PAD, OOV = "<pad>", "<oov>"
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")
 
@@ -24,9 +26,9 @@ class Tokenizer:
 
     def __init__(self, level: str = "word", lowercase: bool = True, max_vocab: int = 20000, min_count: int = 1):
         if level not in ("word", "char"):
-            raise ValueError(f"level: expected 'word' or 'char', got {level!r}")
+            raise InputError(f"level: expected 'word' or 'char', got {level!r}")
         if max_vocab < 3 or min_count < 1:
-            raise ValueError(f"max_vocab, min_count: expected >= 3 and >= 1, got {max_vocab}, {min_count}")
+            raise InputError(f"max_vocab, min_count: expected >= 3 and >= 1, got {max_vocab}, {min_count}")
         self.level, self.lowercase, self.max_vocab, self.min_count = level, lowercase, max_vocab, min_count
         self.vocab: dict[str, int] = {}
 
@@ -53,7 +55,7 @@ class Tokenizer:
         """Token ids ``(N, T)`` int64 padded with 0 (truncated to ``max_length``) and lengths ``(N,)``;
         an empty text keeps one out-of-vocabulary token so every sequence has a step."""
         if not self.vocab:
-            raise ValueError("Tokenizer: call fit(training_texts) before encode")
+            raise InputError("Tokenizer: call fit(training_texts) before encode")
         if isinstance(texts, str):
             raise TypeError("texts: expected a list of texts, got a single string")
         rows = [[self.vocab.get(tok, 1) for tok in self.split(t)][:max_length] or [1] for t in texts]

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def _show(v) -> str:
     """repr of a table cell without numpy's type wrapper (1, not np.int64(1))."""
@@ -35,25 +37,25 @@ def read_series(path: str | os.PathLike, time_col: str = "time", value_cols: lis
     p = Path(path)
     df = read_table(p)
     if time_col not in df.columns:
-        raise ValueError(f"{p}: expected a time column {time_col!r}, got columns {list(df.columns)}")
+        raise InputError(f"{p}: expected a time column {time_col!r}, got columns {list(df.columns)}")
     cols = value_cols or [c for c in df.columns if c != time_col]
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise ValueError(f"{p}: expected value columns {missing}, got columns {list(df.columns)}")
+        raise InputError(f"{p}: expected value columns {missing}, got columns {list(df.columns)}")
     if df[time_col].duplicated().any():
         row = int(np.argmax(df[time_col].duplicated().to_numpy())) + 2  # 1-based, after the header
-        raise ValueError(
+        raise InputError(
             f"{p}: line {row}: time {_show(df[time_col].iloc[row - 2])} appears twice; expected one row per time"
         )
     df = df.sort_values(time_col)
     values = np.empty((len(df), len(cols)), dtype=np.float32)
     for k, c in enumerate(cols):
         col = pd.to_numeric(df[c], errors="coerce")
-        bad = col.isna() & df[c].notna()
+        bad = (col.isna() & df[c].notna()) | np.isinf(col)  # an empty cell is a gap; text or inf is wrong
         if bad.any():
             row = int(np.argmax(bad.to_numpy()))
-            raise ValueError(
-                f"{p}: column {c!r}: expected numbers, got {_show(df[c].iloc[row])} at time "
+            raise InputError(
+                f"{p}: column {c!r}: expected finite numbers, got {_show(df[c].iloc[row])} at time "
                 f"{_show(df[time_col].iloc[row])}"
             )
         values[:, k] = col.to_numpy(dtype=np.float32)
@@ -71,7 +73,7 @@ def split_in_time(n: int, test: float | int = 0.2, val: float | int = 0.1) -> Ti
     n_test = round(test * n) if isinstance(test, float) else int(test)
     n_val = round(val * n) if isinstance(val, float) else int(val)
     if n_test <= 0 or n_val < 0 or n_test + n_val >= n:
-        raise ValueError(
+        raise InputError(
             f"test, val: expected sizes leaving a training part of a {n}-step series, got test={test}, val={val}"
         )
     a, b = n - n_test - n_val, n - n_test
@@ -88,7 +90,7 @@ def make_windows(
     target leaving the block.
     """
     if lookback < 1 or horizon < 1 or stride < 1:
-        raise ValueError(f"lookback, horizon, stride: expected ints >= 1, got {lookback}, {horizon}, {stride}")
+        raise InputError(f"lookback, horizon, stride: expected ints >= 1, got {lookback}, {horizon}, {stride}")
     v = np.asarray(values, dtype=np.float32)
     v = v[:, None] if v.ndim == 1 else v
     start = 0
@@ -101,7 +103,7 @@ def make_windows(
     last = len(v) - horizon
     idx = np.arange(first_target, last + 1, stride)
     if len(idx) == 0:
-        raise ValueError(
+        raise InputError(
             f"values: a block of {len(values)} steps is too short for lookback={lookback} and horizon={horizon}"
         )
     X = np.stack([v[t - lookback : t] for t in idx])
@@ -134,7 +136,7 @@ def naive_forecast(X: np.ndarray, horizon: int) -> np.ndarray:
 def seasonal_naive_forecast(X: np.ndarray, horizon: int, season: int) -> np.ndarray:
     """Repeat the value one season back: y_{t+h} = y_{t+h-season} (needs lookback >= season)."""
     if X.shape[1] < season:
-        raise ValueError(f"season: expected at most the lookback ({X.shape[1]}), got {season}")
+        raise InputError(f"season: expected at most the lookback ({X.shape[1]}), got {season}")
     reps = -(-horizon // season)
     return np.concatenate([X[:, -season:]] * reps, axis=1)[:, :horizon]
 

@@ -30,12 +30,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..errors import InputError
+
 FORMAT = "biolstm-checkpoint/1"
 _NAME = re.compile(r"^ckpt-(\d{8})$")
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib"}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be loaded: missing, damaged, foreign or a pickle."""
 
 

@@ -55,6 +55,23 @@ class Inputs:
     def __len__(self) -> int:
         return self.n
 
+    def check_finite(self, name: str = "x") -> None:
+        """ValueError naming the input, row and position of the first NaN or Inf in a floating
+        tensor (rows loaded on demand are not read here)."""
+        d = self.data
+        items = d.items() if isinstance(d, dict) else enumerate(d) if isinstance(d, tuple) else [(None, d)]
+        for key, t in items:
+            if t is None or not t.is_floating_point():
+                continue
+            bad = ~torch.isfinite(t)
+            if bad.any():
+                pos = tuple(int(i) for i in bad.nonzero()[0])
+                where = name if key is None else f"{name}[{key!r}]"
+                raise ValueError(
+                    f"{where}: expected finite numbers, got {t[pos].item()} in row {pos[0]} (position {pos}); "
+                    "fill or mask missing values before training"
+                )
+
     def take(self, idx: Tensor, device: torch.device) -> tuple[tuple, dict]:
         """Positional and keyword arguments of the model for rows ``idx``, on ``device``."""
         if self.source is not None:

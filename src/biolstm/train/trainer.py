@@ -428,6 +428,8 @@ class Trainer:
             raise ValueError(f"y: expected {len(x)} targets (one per sequence in x), got {len(y)}")
         if len(x) == 0:
             raise ValueError("x: expected at least one training sequence, got none")
+        x.check_finite("x")
+        Inputs(y).check_finite("y")
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if not os.access(self.run_dir, os.W_OK):
