@@ -125,7 +125,7 @@ def test_expression_tables_and_h5ad(tmp_path):
     df["g2"] = df["g2"].astype(object)
     df.loc[3, "g2"] = "high"
     df.to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(ValueError, match=r"bad.csv: gene column 'g2': expected finite numbers, got 'high' in sample '3'"):
+    with pytest.raises(ValueError, match=r"bad.csv: gene column 'g2': expected finite numbers, got 'high' in sample"):
         read_expression(tmp_path / "bad.csv", label="tissue", group="donor")
     df.loc[3, "g2"] = None
     df.to_csv(tmp_path / "gap.csv", index=False)

@@ -64,11 +64,14 @@ def one_hot(
     ambiguity: str = "probabilities",
     soft_mask: str = "keep",
     length: int | None = None,
+    origins: Sequence[tuple] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Encode sequences as ``(N, T, C)`` float32, padded with zeros to the longest (or
     ``length``, truncating longer ones), and their lengths ``(N,)``.
 
-    Raises ValueError naming the sequence and position of a character outside the alphabet.
+    Raises EncodingError naming the sequence (``seqs[i]``, or the file and record number from
+    ``origins[i] = (path, record)`` as :func:`load_sequences` fills it) and the position of a
+    character outside the alphabet.
     """
     if alphabet not in ("dna", "rna", "protein"):
         raise ValueError(f"alphabet: expected 'dna', 'rna' or 'protein', got {alphabet!r}")
@@ -83,12 +86,13 @@ def one_hot(
     T = int(length if length is not None else (lengths.max() if len(seqs) else 0))
     C = table.shape[1] + (1 if soft_mask == "channel" else 0)
     out = np.zeros((len(seqs), T, C), dtype=np.float32)
+    where = (lambda i: f"{origins[i][0]}: record {origins[i][1]}") if origins is not None else (lambda i: f"seqs[{i}]")
     for i, s in enumerate(seqs):
         try:
             b = np.frombuffer(s[:T].encode("ascii"), dtype=np.uint8)
         except UnicodeEncodeError as err:
             raise EncodingError(
-                f"seqs[{i}]: expected ASCII {alphabet.upper()} letters, got {s[err.start]!r} at "
+                f"{where(i)}: expected ASCII {alphabet.upper()} letters, got {s[err.start]!r} at "
                 f"position {err.start + 1}",
                 i,
                 err.start + 1,
@@ -97,7 +101,7 @@ def one_hot(
         if bad.any():
             pos = int(np.argmax(bad))
             raise EncodingError(
-                f"seqs[{i}]: expected {alphabet.upper()} letters (IUPAC codes allowed), got "
+                f"{where(i)}: expected {alphabet.upper()} letters (IUPAC codes allowed), got "
                 f"{chr(b[pos])!r} at position {pos + 1}",
                 i,
                 pos + 1,

@@ -61,15 +61,17 @@ def read_expression(
     x = np.empty((len(df), len(cols)), dtype=np.float32)
     for k, c in enumerate(cols):
         col = pd.to_numeric(df[c], errors="coerce")
-        bad = col.isna() | np.isinf(col)
+        with np.errstate(over="ignore"):
+            as32 = col.to_numpy(dtype=np.float32)
+        bad = col.isna() | np.isinf(as32)  # also values beyond float32's range
         if bad.any():
             r = int(np.argmax(bad.to_numpy()))
             cell = df[c].iloc[r]
-            got = "a missing value" if pd.isna(cell) else repr(cell)
+            got = "a missing value" if pd.isna(cell) else repr(cell) if isinstance(cell, str) else str(cell)
             raise InputError(
                 f"{p}: gene column {c!r}: expected finite numbers, got {got} in sample {names[r]!r} (line {r + 2})"
             )
-        x[:, k] = col.to_numpy(dtype=np.float32)
+        x[:, k] = as32
     labels = df[label].to_numpy() if label else None
     return Expression(x, labels, [str(c) for c in cols], names, df[group].to_numpy() if group else None)
 

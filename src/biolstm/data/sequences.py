@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -53,7 +54,7 @@ def detect_format(path: str | os.PathLike) -> str:
     try:
         with _open(p) as fh:
             first = fh.read(1)
-    except (OSError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as err:
         raise SequenceFileError(f"{p}: expected a FASTA or FASTQ text file, could not read it ({err})") from err
     if first == ">":
         return "fasta"
@@ -83,7 +84,7 @@ def read_sequences(path: str | os.PathLike, format: str = "auto") -> Iterator[Se
                 yield SequenceRecord(rec.id, rec.description, seq, tuple(qual) if qual is not None else None)
     except SequenceFileError:
         raise
-    except (ValueError, UnicodeDecodeError, EOFError, OSError) as err:
+    except (ValueError, UnicodeDecodeError, EOFError, OSError, zlib.error) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if "at the beginning of the file" in first:  # text before the first '>' header
             raise SequenceFileError(f"{p}: line 1: expected a '>' header line before the first sequence") from err

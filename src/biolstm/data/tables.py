@@ -22,4 +22,4 @@ def read_table(path: str | os.PathLike, **csv_options):
         sep = "\t" if p.suffix.lower() in (".tsv", ".tab", ".txt") else ","
         return pd.read_csv(p, sep=sep, **csv_options)
     except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise InputError(f"{p}: expected a CSV/TSV/Parquet table, got an error ({err})") from err
+        raise InputError(f"{p}: expected a CSV/TSV/Parquet table, got an error ({str(err).strip()})") from err

@@ -51,14 +51,16 @@ def read_series(path: str | os.PathLike, time_col: str = "time", value_cols: lis
     values = np.empty((len(df), len(cols)), dtype=np.float32)
     for k, c in enumerate(cols):
         col = pd.to_numeric(df[c], errors="coerce")
-        bad = (col.isna() & df[c].notna()) | np.isinf(col)  # an empty cell is a gap; text or inf is wrong
+        with np.errstate(over="ignore"):
+            as32 = col.to_numpy(dtype=np.float32)
+        bad = (col.isna() & df[c].notna()) | np.isinf(as32)  # an empty cell is a gap; text, inf or > 3.4e38 is wrong
         if bad.any():
             row = int(np.argmax(bad.to_numpy()))
             raise InputError(
                 f"{p}: column {c!r}: expected finite numbers, got {_show(df[c].iloc[row])} at time "
                 f"{_show(df[time_col].iloc[row])}"
             )
-        values[:, k] = col.to_numpy(dtype=np.float32)
+        values[:, k] = as32
     return Series(df[time_col].to_numpy(), values, list(cols))
 
 

@@ -19,6 +19,7 @@ import torch
 
 from .._io import atomic_write_text
 from ..config import apply_overrides, load_yaml, save_yaml
+from ..errors import InputError
 from . import evaluation as ev
 from .tasks import TASKS, ForecastTask, probabilities
 
@@ -56,20 +57,20 @@ def parse_config(raw: dict, source: str, base: Path):
 
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise ValueError(f"{source}: unknown section {unknown[0]!r}; expected {', '.join(SECTIONS)}")
+        raise InputError(f"{source}: unknown section {unknown[0]!r}; expected {', '.join(SECTIONS)}")
     name = raw.get("task")
     if name not in TASKS:
-        raise ValueError(f"{source}: task: expected one of {sorted(TASKS)}, got {name!r}")
+        raise InputError(f"{source}: task: expected one of {sorted(TASKS)}, got {name!r}")
     task = TASKS[name]()
     for sec in ("data", "model", "train"):
         if not isinstance(raw.get(sec, {}), dict):
-            raise ValueError(f"{source}: {sec}: expected a mapping of keys, got {type(raw[sec]).__name__}")
+            raise InputError(f"{source}: {sec}: expected a mapping of keys, got {type(raw[sec]).__name__}")
     try:
         data = task.paths(task.data_class.from_dict(raw.get("data", {})), base)
         model_cls = ForecasterConfig if isinstance(task, ForecastTask) else SequenceClassifierConfig
         model_cfg = model_cls.from_dict(raw.get("model", {}))
     except (TypeError, ValueError) as err:  # unknown keys, wrong types or values: name the file
-        raise ValueError(f"{source}: {err}") from None
+        raise InputError(f"{source}: {err}") from None
     return task, data, model_cfg, dict(raw.get("train", {}))
 
 
@@ -79,7 +80,7 @@ def _trainer_config(task, state: dict, train: dict, source: str):
     try:
         return TrainerConfig.from_dict({"loss": task.loss(state), **train})
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{source}: {err}") from None
+        raise InputError(f"{source}: {err}") from None
 
 
 def _table(metrics: dict) -> str:
@@ -132,7 +133,7 @@ def check_config(config: Path, overrides, out: str | Path | None, resume: bool):
     task, data, model_cfg, train_raw = parse_config(raw, str(config), config.resolve().parent)
     _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config))
     if out is not None and Path(out).exists() and any(Path(out).iterdir()) and not resume:
-        raise ValueError(f"--out: {out} already holds a run; choose another folder or pass --resume")
+        raise InputError(f"--out: {out} already holds a run; choose another folder or pass --resume")
     return task, data, model_cfg, train_raw
 
 
@@ -147,7 +148,7 @@ def train(
     from ..train import distributed as dd
 
     if dd.launched() and out is None:
-        raise ValueError("--out: several processes must write one run folder; name it with --out")
+        raise InputError("--out: several processes must write one run folder; name it with --out")
     config = Path(config)
     task, data, model_cfg, train_raw = check_config(config, overrides, out, resume)
     log = _Steps(verbose)
@@ -221,7 +222,7 @@ def load_run(run_dir: str | Path):
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "state.json").is_file():
-        raise ValueError(f"{run_dir}: expected a run folder with config.yaml and state.json, found none")
+        raise InputError(f"{run_dir}: expected a run folder with config.yaml and state.json, found none")
     raw = load_yaml(run_dir / "config.yaml")
     task, data, model_cfg, train_raw = parse_config(raw, str(run_dir / "config.yaml"), run_dir)
     state = json.loads((run_dir / "state.json").read_text())
@@ -233,7 +234,7 @@ def load_run(run_dir: str | Path):
     else:  # a run stopped before its end: its newest complete checkpoint
         found = latest_checkpoint(run_dir)
         if found is None:
-            raise ValueError(f"{run_dir}: expected model.safetensors or a checkpoint (ckpt-*), found neither")
+            raise InputError(f"{run_dir}: expected model.safetensors or a checkpoint (ckpt-*), found neither")
         model.load_state_dict(found[1][0])
     model.eval()
     return task, data, model, state, TrainerConfig.from_dict(train_raw)
@@ -270,7 +271,7 @@ def evaluate(
         args = (labels, label) if task.name == "sequence" else ()
         x, _, y = task.read_new(data, state, data_path, *args)
         if y is None:
-            raise ValueError(f"{data_path}: expected labels to evaluate against (a label column, --labels or --label)")
+            raise InputError(f"{data_path}: expected labels to evaluate against (a label column, --labels or --label)")
         out = trainer.predict(x)
         if state.get("target") == "value":
             model_metrics = ev.regression_metrics(y.numpy(), out.numpy())

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..config import Config
+from ..errors import InputError
 from ..validation import check_choice
 from . import evaluation as ev
 
@@ -37,7 +38,7 @@ class Prepared:
 
 def _fraction_or_count(v, name: str):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-        raise ValueError(f"{name}: expected a fraction in [0, 1) or a count of steps, got {v!r}")
+        raise InputError(f"{name}: expected a fraction in [0, 1) or a count of steps, got {v!r}")
     return v
 
 
@@ -58,23 +59,23 @@ def _split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list 
         if counts.min() < 3:
             k = int(np.argmin(counts))
             name = class_names[k] if class_names else k
-            raise ValueError(
+            raise InputError(
                 f"data.split: class {name!r} has {counts[k]} example{'' if counts[k] == 1 else 's'}; a stratified "
                 "train/val/test split needs at least 3 per class"
             )
         return split_random(labels, test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=True)
     if cfg.split == "group":
         if groups is None:
-            raise ValueError("data.split: 'group' needs data.group (a column naming the patient/donor)")
+            raise InputError("data.split: 'group' needs data.group (a column naming the patient/donor)")
         return split_by_group(groups, test=cfg.test, val=cfg.val, seed=cfg.seed, labels=labels if stratify else None)
     if chroms is None:
-        raise ValueError("data.split: 'chromosome' needs chr:start-end headers or data.bed")
+        raise InputError("data.split: 'chromosome' needs chr:start-end headers or data.bed")
     test, val = list(cfg.test_chromosomes), list(cfg.val_chromosomes)
     if not test:
-        raise ValueError("data.test_chromosomes: expected at least one chromosome for split='chromosome'")
+        raise InputError("data.test_chromosomes: expected at least one chromosome for split='chromosome'")
     missing = sorted(set(test + val) - set(chroms.tolist()))
     if missing:
-        raise ValueError(f"data.test_chromosomes/val_chromosomes: {missing} do not occur in the data")
+        raise InputError(f"data.test_chromosomes/val_chromosomes: {missing} do not occur in the data")
     idx = np.arange(len(chroms))
     is_test, is_val = np.isin(chroms, test), np.isin(chroms, val)
     return Split(idx[~is_test & ~is_val], idx[is_val], idx[is_test])
@@ -84,10 +85,10 @@ def _classes(labels: list, positive: Any | None, what: str) -> tuple[list[str], 
     """Sorted class names (the positive class last for two classes) and class ids."""
     names = sorted({str(v) for v in labels})
     if len(names) < 2:
-        raise ValueError(f"{what}: expected at least two classes, got {names}")
+        raise InputError(f"{what}: expected at least two classes, got {names}")
     if positive is not None:
         if str(positive) not in names:
-            raise ValueError(f"data.positive: expected one of {names}, got {positive!r}")
+            raise InputError(f"data.positive: expected one of {names}, got {positive!r}")
         if len(names) == 2:
             names = [n for n in names if n != str(positive)] + [str(positive)]
     index = {n: i for i, n in enumerate(names)}
@@ -98,7 +99,7 @@ def _class_ids(labels, classes: list[str], where: str) -> torch.Tensor:
     """Class ids of new labels under a trained run's classes; unknown classes are an error."""
     unknown = sorted({str(v) for v in labels} - set(classes))
     if unknown:
-        raise ValueError(f"{where}: expected classes {classes}, got {unknown}")
+        raise InputError(f"{where}: expected classes {classes}, got {unknown}")
     return torch.tensor([classes.index(str(v)) for v in labels])
 
 
@@ -189,14 +190,14 @@ class SequenceData(Config):
         check_choice(self.target, ("class", "value"), "data.target")
         check_choice(self.alphabet, ("dna", "rna", "protein"), "data.alphabet")
         if self.target == "value" and (self.files is not None or self.positive is not None):
-            raise ValueError("data.target: 'value' reads numbers from 'labels' or 'label_field', not per-class 'files'")
+            raise InputError("data.target: 'value' reads numbers from 'labels' or 'label_field', not per-class 'files'")
         check_choice(self.split, ("random", "chromosome", "group"), "data.split")
         check_choice(self.soft_mask, ("keep", "channel"), "data.soft_mask")
         check_choice(self.ambiguity, ("probabilities", "zeros"), "data.ambiguity")
         if self.rc_augment and self.alphabet == "protein":
-            raise ValueError("data.rc_augment: expected alphabet dna or rna, got protein")
+            raise InputError("data.rc_augment: expected alphabet dna or rna, got protein")
         if self.stream and (self.file is None or self.rc_augment):
-            raise ValueError("data.stream: expected one 'file' (not 'files') and rc_augment false")
+            raise InputError("data.stream: expected one 'file' (not 'files') and rc_augment false")
 
 
 def _values(labels: list, where) -> np.ndarray:
@@ -206,10 +207,10 @@ def _values(labels: list, where) -> np.ndarray:
         try:
             out[k] = float(v)
         except (TypeError, ValueError):
-            raise ValueError(f"{where(k)}: expected a number for data.target='value', got {v!r}") from None
+            raise InputError(f"{where(k)}: expected a number for data.target='value', got {v!r}") from None
     if not np.isfinite(out).all():
         k = int(np.argmax(~np.isfinite(out)))
-        raise ValueError(f"{where(k)}: expected a finite number, got {labels[k]!r}")
+        raise InputError(f"{where(k)}: expected a finite number, got {labels[k]!r}")
     return out
 
 
@@ -246,17 +247,9 @@ class SequenceTask(ClassifierTask):
 
     def _encode(self, d: SequenceData, seqs: list[str], length: int | None, origins: list):
         """One-hot inputs; a bad letter is reported with its file, record and position."""
-        from ..data.encode import EncodingError, one_hot
+        from ..data.encode import one_hot
 
-        try:
-            x, lengths = one_hot(seqs, d.alphabet, d.ambiguity, d.soft_mask, length=length)
-        except EncodingError as err:
-            path, n = origins[err.index]
-            letter = str(err).split(", got ")[-1]
-            raise ValueError(
-                f"{path}: record {n}: expected {d.alphabet.upper()} letters (IUPAC codes allowed; "
-                f"data.alphabet), got {letter}"
-            ) from None
+        x, lengths = one_hot(seqs, d.alphabet, d.ambiguity, d.soft_mask, length=length, origins=origins)
         return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
 
     def _stream(self, d: SequenceData, log) -> tuple[list, list, list]:
@@ -294,13 +287,13 @@ class SequenceTask(ClassifierTask):
                 names = read_bed(d.bed)
                 lost = [i for i in ids if i not in names]
                 if lost:
-                    raise ValueError(f"{d.bed}: expected a line for record {lost[0]!r}, found none")
+                    raise InputError(f"{d.bed}: expected a line for record {lost[0]!r}, found none")
                 chroms = np.array([names[i] for i in ids])
             else:
                 try:
                     chroms = np.array([chromosome_of(i) for i in ids])
                 except ValueError as err:
-                    raise ValueError(f"data.split: {err}; give data.bed for other headers") from None
+                    raise InputError(f"data.split: {err}; give data.bed for other headers") from None
         s = _split(d, y, chroms=chroms, class_names=classes, stratify=not regression)
         length = d.max_length or max(lengths)
         log(f"encoding {len(ids)} sequences ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
@@ -403,7 +396,7 @@ class SeriesData(Config):
 
     def __post_init__(self) -> None:
         if self.file is None:
-            raise ValueError("data.file: expected a time-series table, got none")
+            raise InputError("data.file: expected a time-series table, got none")
         _fraction_or_count(self.test, "data.test")
         _fraction_or_count(self.val, "data.val")
 
@@ -430,12 +423,12 @@ class ForecastTask(FileTask):
         s = read_series(path, d.time_col, d.value_cols)
         target = d.target or s.columns[0]
         if target not in s.columns:
-            raise ValueError(f"data.target: expected one of {s.columns}, got {target!r}")
+            raise InputError(f"data.target: expected one of {s.columns}, got {target!r}")
         order = [target] + [c for c in s.columns if c != target]  # the target first
         values = s.values[:, [s.columns.index(c) for c in order]]
         if not np.isfinite(values).all():
             r = int(np.argwhere(~np.isfinite(values))[0][0])
-            raise ValueError(f"{path}: expected a value at every time step, got a gap at time {s.time[r]!r}")
+            raise InputError(f"{path}: expected a value at every time step, got a gap at time {s.time[r]!r}")
         return s.time, values, order
 
     def prepare(self, d: SeriesData, log) -> Prepared:
@@ -446,7 +439,7 @@ class ForecastTask(FileTask):
         n = len(values)
         n_test, n_val = _steps(d.test, n), _steps(d.val, n)
         if n_test < 1 or n - n_test - n_val <= d.lookback + d.horizon:
-            raise ValueError(
+            raise InputError(
                 f"data.test/val/lookback: a {n}-step series leaves no training windows with test={n_test}, "
                 f"val={n_val}, lookback={d.lookback}, horizon={d.horizon}"
             )
@@ -536,9 +529,9 @@ class ForecastTask(FileTask):
         """The last lookback window of a new series (in the trained columns) and its end time."""
         time, values, cols = self._read(d, path)
         if cols != state["columns"]:
-            raise ValueError(f"{path}: expected columns {state['columns']}, got {cols}")
+            raise InputError(f"{path}: expected columns {state['columns']}, got {cols}")
         if len(values) < d.lookback:
-            raise ValueError(f"{path}: expected at least lookback={d.lookback} steps, got {len(values)}")
+            raise InputError(f"{path}: expected at least lookback={d.lookback} steps, got {len(values)}")
         z = ((values - np.array(state["mean"])) / np.array(state["std"])).astype(np.float32)
         return time, z
 
@@ -567,7 +560,7 @@ class LongitudinalData(Config):
 
     def __post_init__(self) -> None:
         if self.file is None or not self.variables:
-            raise ValueError("data.file, data.variables: expected a table and at least one variable")
+            raise InputError("data.file, data.variables: expected a table and at least one variable")
         check_choice(self.inputs, ("masked", "mean_imputed"), "data.inputs")
         check_choice(self.layout, ("long", "wide"), "data.layout")
 
@@ -611,7 +604,7 @@ class LongitudinalTask(ClassifierTask):
 
     def _targets(self, d, lon, df) -> np.ndarray:
         if d.target not in df.columns:
-            raise ValueError(f"{d.file}: expected a target column {d.target!r}, got {list(df.columns)}")
+            raise InputError(f"{d.file}: expected a target column {d.target!r}, got {list(df.columns)}")
         first = df.groupby(d.id_col, sort=False)[d.target].first()
         return np.array([1 if first[i] in list(d.positive) else 0 for i in lon.ids], dtype=np.int64)
 
@@ -691,7 +684,7 @@ class ExpressionData(Config):
 
     def __post_init__(self) -> None:
         if self.file is None:
-            raise ValueError("data.file: expected an expression matrix, got none")
+            raise InputError("data.file: expected an expression matrix, got none")
         check_choice(self.projection, ("pca", "linear", "none"), "data.projection")
         check_choice(self.split, ("random", "group"), "data.split")
 
@@ -782,7 +775,7 @@ class TextData(Config):
 
     def __post_init__(self) -> None:
         if self.file is None:
-            raise ValueError("data.file: expected a CSV/TSV of texts, got none")
+            raise InputError("data.file: expected a CSV/TSV of texts, got none")
         check_choice(self.level, ("word", "char"), "data.level")
         check_choice(self.split, ("random",), "data.split")
 
@@ -797,7 +790,7 @@ class TextTask(ClassifierTask):
 
         df = read_table(path, dtype=str, keep_default_na=False)
         if d.text_col not in df.columns:
-            raise ValueError(f"{path}: expected a column {d.text_col!r}, got {list(df.columns)}")
+            raise InputError(f"{path}: expected a column {d.text_col!r}, got {list(df.columns)}")
         labels = df[d.label_col].tolist() if d.label_col in df.columns else None
         return df[d.text_col].tolist(), labels
 
@@ -807,7 +800,7 @@ class TextTask(ClassifierTask):
         log("reading texts")
         texts, labels = self._read(d, d.file)
         if labels is None:
-            raise ValueError(f"{d.file}: expected a column {d.label_col!r}, found none")
+            raise InputError(f"{d.file}: expected a column {d.label_col!r}, found none")
         classes, y = _classes(labels, d.positive, f"{d.file}: column {d.label_col!r}")
         s = _split(d, y, class_names=classes)
         tok = Tokenizer(d.level, max_vocab=d.max_vocab, min_count=d.min_count).fit([texts[i] for i in s.train])
