@@ -150,6 +150,50 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path):
         assert torch.equal(reference[k], resumed[k]), k
 
 
+def test_random_kills_inside_batches_and_checkpoint_writes(tmp_path):
+    """SIGKILL at random moments (the worker sleeps inside each forward and after each file of a
+    checkpoint write, so kills land in both); after every kill each checkpoint on disk verifies,
+    the best epoch's checkpoint is still there, and the resumed run ends bit-exact."""
+    import random
+
+    from biolstm.train import load_checkpoint
+
+    _run_worker(tmp_path / "clean", "--val")
+    reference = load_file(str(tmp_path / "clean" / "final.safetensors"))
+    run, rng = tmp_path / "killed", random.Random(0)
+    env = dict(os.environ, PYTHONPATH=str(WORKER.parents[2]))
+    proc = subprocess.run([sys.executable, str(WORKER), str(run), "--val", "--die-in-save", "9"], env=env)
+    assert proc.returncode == -signal.SIGKILL  # died with checkpoint 9 half-written
+    assert [p.name for p in list_checkpoints(run)][-1] == "ckpt-00000008" and list(run.glob(".ckpt-00000009.*"))
+    kills = 1
+    while not (run / "final.safetensors").exists():
+        args = [sys.executable, str(WORKER), str(run), "--val", "--slow", "0.02", "--slow-save", "0.03"]
+        proc = subprocess.Popen([*args, "--resume"], env=env)
+        if kills < 5:  # kill a random moment after the run has made progress (a new checkpoint)
+            seen = len(list_checkpoints(run)) and int(list_checkpoints(run)[-1].name[5:])
+            deadline = time.time() + 120
+            while proc.poll() is None and time.time() < deadline:
+                ckpts = list_checkpoints(run)
+                if ckpts and int(ckpts[-1].name[5:]) > seen:
+                    break
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.15))  # a step is ~0.1 s of forward sleeps plus ~0.1 s of writes
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+        proc.wait(timeout=300)
+        for ckpt in list_checkpoints(run):  # never a half-written one
+            meta = load_checkpoint(ckpt)[2]
+        if list_checkpoints(run):
+            best = meta["best"]["step"]
+            assert best < 0 or (run / f"ckpt-{best:08d}").is_dir(), "the best checkpoint was lost"
+    assert kills >= 3, kills  # the test really interrupted the run
+    assert not list(run.glob(".ckpt-*")), "a half-written checkpoint was left behind"
+    resumed = load_file(str(run / "final.safetensors"))
+    for k in reference:
+        assert torch.equal(reference[k], resumed[k]), k
+
+
 def test_lr_schedule_is_logged_and_resumes_exactly(tmp_path):
     x, y = _toy(96)
 

@@ -1,11 +1,18 @@
-"""A small training run for the kill/resume tests: python worker.py RUN_DIR [--resume] [--slow S].
+"""A small training run for the kill/resume tests:
+python worker.py RUN_DIR [--resume] [--slow S] [--slow-save S] [--die-in-save N] [--val].
 
 Trains a 2-layer LSTM classifier (with dropout, so the RNG state matters) for 3 epochs and
-checkpoints after every step. On finishing it writes final.safetensors into RUN_DIR.
+checkpoints after every step. ``--slow`` sleeps in every forward, ``--slow-save`` after every
+file a checkpoint writes (so that a kill lands inside a batch or inside a checkpoint write);
+``--die-in-save N`` SIGKILLs the process itself in the middle of its N-th checkpoint write;
+``--val`` adds a validation split and keeps the best epoch's checkpoint (restore_best) beside
+the newest one only. On finishing it writes final.safetensors into RUN_DIR.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 
@@ -41,13 +48,32 @@ def main(argv):
     run_dir = argv[0]
     resume = "--resume" in argv
     slow = float(argv[argv.index("--slow") + 1]) if "--slow" in argv else 0.0
+    if "--slow-save" in argv or "--die-in-save" in argv:
+        from biolstm.train import checkpoint
+
+        pause = float(argv[argv.index("--slow-save") + 1]) if "--slow-save" in argv else 0.0
+        die = int(argv[argv.index("--die-in-save") + 1]) if "--die-in-save" in argv else -1
+        write, calls = checkpoint.save_tensors, []
+
+        def slow_write(path, tensors):
+            write(path, tensors)
+            calls.append(path)
+            if len(calls) == 2 * die - 1:  # the first of the N-th checkpoint's two tensor files
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(pause)
+
+        checkpoint.save_tensors = slow_write
     seed_everything(7)
     x = torch.randn(96, 6, 2)
     y = (x.sum((1, 2)) > 0).float()
     net = Net()
     model = Slow(net, slow)  # the same module tree (and checkpoint keys) with or without the delay
-    cfg = TrainerConfig(epochs=3, batch_size=16, loss="binary_crossentropy", lr=0.01, seed=3, checkpoint_every=1)
-    Trainer(model, cfg, run_dir).fit(x, y, resume=resume)
+    val = "--val" in argv
+    cfg = TrainerConfig(epochs=3, batch_size=16, loss="binary_crossentropy", lr=0.01, seed=3, checkpoint_every=1,
+                        restore_best=val, keep_checkpoints=1 if val else 2)  # fmt: skip
+    xv, yv = torch.randn(32, 6, 2), torch.zeros(32)
+    yv[:] = (xv.sum((1, 2)) > 0).float()
+    Trainer(model, cfg, run_dir).fit(x, y, validation_data=(xv, yv) if val else None, resume=resume)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, f"{run_dir}/final.safetensors")
 
 

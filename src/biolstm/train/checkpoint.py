@@ -205,6 +205,17 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     return sorted(p for p in run_dir.iterdir() if p.is_dir() and _NAME.match(p.name))
 
 
+def remove_partial(run_dir: str | os.PathLike) -> list[str]:
+    """Delete the temporaries (``.ckpt-*``) that a process killed while writing a checkpoint
+    left in ``run_dir``; they were never renamed into place, so nothing ever read them.
+    Returns their names."""
+    run_dir = Path(run_dir)
+    gone = sorted(p.name for p in run_dir.glob(".ckpt-*") if p.is_dir()) if run_dir.is_dir() else []
+    for name in gone:
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    return gone
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict]:
     """Verify and read one checkpoint directory: (model tensors, extra tensors, meta)."""
     path = Path(path)

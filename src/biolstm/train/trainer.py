@@ -26,7 +26,15 @@ from .._io import atomic_write_text
 from ..config import Config
 from ..validation import check_choice, check_positive_int
 from . import distributed as dd
-from .checkpoint import join_state_dict, latest_checkpoint, rng_state, save_checkpoint, set_rng_state, split_state_dict
+from .checkpoint import (
+    join_state_dict,
+    latest_checkpoint,
+    remove_partial,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    split_state_dict,
+)
 from .inputs import Inputs, as_tensor
 from .metrics import METRICS, compute_metric
 
@@ -451,6 +459,8 @@ class Trainer:
         self.scheduler = self._make_scheduler()
         use_amp = c.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_amp else None  # float16 needs loss scaling
+        if self.run_dir is not None and dd.rank() == 0:
+            remove_partial(self.run_dir)  # what a crash mid-write left; never loaded
         start_epoch, start_batch, running, kept = self._restore() if resume else (0, 0, {}, {})
         if dd.rank() > 0:  # its own dropout masks: the same seed would repeat rank 0's on other rows
             torch.manual_seed(c.seed * 1_000_003 + 7_919 * dd.rank() + self.global_step)
