@@ -27,3 +27,42 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(
+    folder: str | os.PathLike, need_bytes: int = 0, what: str = "run folder", probe: bool = False
+) -> None:
+    """InputError, before any work, if ``folder`` cannot take ``need_bytes``: its nearest
+    existing parent is not a writable folder, its disk is read-only, or has less free space.
+    With ``probe`` the folder is created and a small file written, synced and removed in it
+    (catching what permission bits do not show: a full disk, a read-only mount)."""
+    import shutil
+
+    from .errors import InputError
+
+    p = Path(folder)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{what}: {p} is a file; expected a folder")
+    base = p
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir() or not os.access(base, os.W_OK) or os.statvfs(base).f_flag & os.ST_RDONLY:
+        raise InputError(f"{what}: {p} cannot be written ({base} is read-only or not writable); choose another folder")
+    free = shutil.disk_usage(base).free
+    if free < need_bytes:
+        raise InputError(
+            f"{what}: {p} is on a disk with {free / 2**20:.0f} MiB free; training needs about "
+            f"{need_bytes / 2**20:.0f} MiB for checkpoints and outputs; free space or choose another folder"
+        )
+    if probe:
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".write-probe.", dir=p)
+            try:
+                os.write(fd, b"\0" * 4096)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                Path(tmp).unlink(missing_ok=True)
+        except OSError as err:
+            raise InputError(f"{what}: {p} cannot be written ({err.strerror or err}); choose another folder") from err

@@ -107,6 +107,11 @@ def test_save_load_and_weights(tmp_path):
     (tmp_path / "evil.pkl").write_bytes(b"\x80\x04K\x01.")
     with pytest.raises(CheckpointError, match="never unpickles"):
         load_model(tmp_path / "evil.pkl")
+    other.set_weights([2 * a for a in w])
+    other.save(tmp_path / "o")  # weights from elsewhere under the saved model's name: refused
+    (tmp_path / "m" / "model.safetensors").write_bytes((tmp_path / "o" / "model.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match=r"m/model.safetensors: checksum does not match .*m/model.json"):
+        load_model(tmp_path / "m")
 
 
 def test_compile_and_fit_errors():

@@ -240,3 +240,41 @@ def test_sequence_regression_on_a_numeric_label(tmp_path):
         res.exit_code == 1
         and "gc.tsv: record 1 ('r0'): expected a number for data.target='value', got 'high'" in res.output
     )
+
+
+def test_a_run_writes_only_into_its_folder_and_reports_resolved_paths(tmp_path, monkeypatch):
+    from biolstm.pipeline.run import _paths_report, check_config
+
+    data = tmp_path / "data"
+    data.mkdir()
+    motif_fastas(data, n=30)
+    cfg = write_config(data / "motif.yaml", SEQ_CONFIG)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # the default run folder is runs/<config>-<time> under here
+    before = sorted(p.name for p in data.iterdir())
+    res = runner.invoke(app, ["train", str(cfg), "-q", "--train.epochs", "1"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in data.iterdir()) == before  # nothing beside the inputs
+    (runs,) = work.iterdir()
+    (run,) = runs.iterdir()
+    assert runs.name == "runs" and run.name.startswith("motif-") and (run / "model.safetensors").is_file()
+    lines = _paths_report(check_config(cfg, [], None, False)[1], run)
+    assert f"reading {data / 'bound.fa'}" in lines and f"reading {data / 'unbound.fa'}" in lines
+    assert lines[-1] == f"writing only into {run.resolve()}"
+
+
+def test_a_damaged_or_replaced_model_is_refused(tmp_path):
+    motif_fastas(tmp_path, n=30)
+    cfg = write_config(tmp_path / "motif.yaml", SEQ_CONFIG)
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", str(cfg), "-o", str(run), "-q", "--train.epochs", "1"]).exit_code == 0
+    model = run / "model.safetensors"
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 0xFF  # one flipped bit pattern in the last weight
+    model.write_bytes(bytes(data))
+    res = runner.invoke(app, ["evaluate", str(run)])
+    assert res.exit_code == 1 and "model.safetensors: checksum does not match" in res.output
+    model.write_bytes(b"\x80\x04\x95")  # a pickle in its place
+    res = runner.invoke(app, ["predict", str(run), str(tmp_path / "bound.fa"), "-o", str(tmp_path / "p.tsv")])
+    assert res.exit_code == 1 and "never unpickles" in res.output and not (tmp_path / "p.tsv").exists()

@@ -283,3 +283,29 @@ def test_clipping_tames_an_exploding_rnn_and_grad_norms_are_logged(tmp_path):
         assert {r["layer"] for r in rows} == {"rnn", "head"} and {r["epoch"] for r in rows} == {"0", "1"}
         rnn_max = max(float(r["max_norm"]) for r in rows if r["layer"] == "rnn")
         assert rnn_max > 1e3  # the raw gradients explode; only the clipped step stays small
+
+
+def test_full_disk_or_unwritable_run_folder_fails_before_training(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from biolstm import InputError
+
+    x, y = _toy(32)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 * 2**20, 9 * 2**20, 2**20))
+    trainer = Trainer(Classifier(4), TrainerConfig(epochs=1, batch_size=16, loss="binary_crossentropy"), tmp_path)
+    with pytest.raises(InputError, match=r"run folder: .* is on a disk with 1 MiB free; training needs about \d+ MiB"):
+        trainer.fit(x, y)
+    assert trainer.global_step == 0 and list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(InputError, match="run folder: .*file is a file; expected a folder"):
+        Trainer(Classifier(4), TrainerConfig(epochs=1), blocker).fit(x, y)
+    if Path("/sys").is_dir() and os.access("/sys", os.W_OK):  # sysfs refuses new folders even to root
+        with pytest.raises(InputError, match="run folder: /sys/biolstm-run is on a disk with 0 MiB free"):
+            Trainer(Classifier(4), TrainerConfig(epochs=1), "/sys/biolstm-run").fit(x, y)
+        monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(2**40, 0, 2**40))  # past the space check
+        with pytest.raises(InputError, match=r"run folder: /sys/biolstm-run cannot be written \(Operation not"):
+            Trainer(Classifier(4), TrainerConfig(epochs=1), "/sys/biolstm-run").fit(x, y)

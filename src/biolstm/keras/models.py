@@ -18,10 +18,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
-from ..train.checkpoint import CheckpointError, refuse_pickle, save_tensors, write_directory_atomically, write_json
+from ..train.checkpoint import (
+    CheckpointError,
+    load_verified,
+    refuse_pickle,
+    save_tensors,
+    sha256_file,
+    write_directory_atomically,
+    write_json,
+)
 from ..train.metrics import METRICS
 from ..train.trainer import LOSSES, OPTIMIZERS, History, Trainer, TrainerConfig, resolve_device
 from . import optimizers as kopt
@@ -258,7 +265,7 @@ class Sequential(nn.Module):
 
         def write(tmp: Path) -> None:
             save_tensors(tmp / "model.safetensors", dict(self.state_dict()))
-            write_json(tmp / "model.json", meta)
+            write_json(tmp / "model.json", dict(meta, sha256=sha256_file(tmp / "model.safetensors")))
 
         return write_directory_atomically(Path(path), write)
 
@@ -280,7 +287,7 @@ def load_model(path: str | os.PathLike) -> Sequential:
         model.layers_.append(layer)
     if cfg["input_shape"] is not None:
         model.build(tuple(cfg["input_shape"]))
-    model.load_state_dict(load_file(str(path / "model.safetensors")))
+    model.load_state_dict(load_verified(path / "model.safetensors", meta.get("sha256"), meta_file))
     if meta.get("compile"):
         model.compile(**meta["compile"])
     return model

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, check_writable
 from ..config import apply_overrides, load_yaml, save_yaml
 from ..errors import InputError
 from . import evaluation as ev
@@ -126,14 +127,34 @@ def _model_from(task, model_cfg, overrides: dict):
     return task.build_model(cfg), cfg
 
 
+def _paths_report(data, run_dir: Path) -> list[str]:
+    """What the run reads (the config's paths, resolved) and where it writes: the run folder."""
+    found: list[str] = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            for w in v.values():
+                walk(w)
+        elif isinstance(v, (list, tuple)):
+            for w in v:
+                walk(w)
+        elif isinstance(v, str) and os.path.isabs(v):
+            found.append(v)
+
+    walk(asdict(data))
+    return [f"reading {p}" for p in found] + [f"writing only into {run_dir.resolve()}"]
+
+
 def check_config(config: Path, overrides, out: str | Path | None, resume: bool):
     """Every config key, type and file name, and the run folder, checked before any work:
     (task, data, model section, train section)."""
     raw = apply_overrides(load_yaml(config), list(overrides))
     task, data, model_cfg, train_raw = parse_config(raw, str(config), config.resolve().parent)
     _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config))
-    if out is not None and Path(out).exists() and any(Path(out).iterdir()) and not resume:
+    if out is not None and Path(out).is_dir() and any(Path(out).iterdir()) and not resume:
         raise InputError(f"--out: {out} already holds a run; choose another folder or pass --resume")
+    if out is not None:
+        check_writable(out, 16 * 2**20, what="--out")  # before the data is read, not after
     return task, data, model_cfg, train_raw
 
 
@@ -150,14 +171,17 @@ def train(
     if dd.launched() and out is None:
         raise InputError("--out: several processes must write one run folder; name it with --out")
     config = Path(config)
-    task, data, model_cfg, train_raw = check_config(config, overrides, out, resume)
+    run_dir = Path(out) if out is not None else Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    task, data, model_cfg, train_raw = check_config(config, overrides, run_dir, resume)
     log = _Steps(verbose)
+    if os.environ.get("RANK", "0") == "0":  # one report under torchrun
+        for line in _paths_report(data, run_dir):
+            log(line)
     try:
         prep = task.prepare(data, log)
     finally:
         log.done()
     tcfg = _trainer_config(task, prep.state, train_raw, str(config))
-    run_dir = Path(out) if out is not None else Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     check_config(config, overrides, run_dir, resume)  # the folder again: the data took time
     dd.setup()
     dd.barrier()  # every process has checked the folder before rank 0 writes into it
@@ -204,16 +228,18 @@ def _plain(v):
 
 
 def _save_model(model, run_dir: Path) -> None:
-    """The final model (the best epoch's with train.restore_best) as run_dir/model.safetensors."""
-    import os
+    """The final model (the best epoch's with train.restore_best) as run_dir/model.safetensors,
+    its SHA-256 in run_dir/model.json (checked whenever the run is loaded)."""
     import tempfile
 
-    from ..train.checkpoint import save_tensors
+    from ..train.checkpoint import save_tensors, sha256_file
 
     fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".safetensors", dir=run_dir)
     os.close(fd)
     save_tensors(Path(tmp), dict(model.state_dict()))
+    digest = sha256_file(tmp)
     os.replace(tmp, run_dir / "model.safetensors")
+    atomic_write_text(run_dir / "model.json", json.dumps({"file": "model.safetensors", "sha256": digest}))
 
 
 def load_run(run_dir: str | Path):
@@ -228,9 +254,11 @@ def load_run(run_dir: str | Path):
     state = json.loads((run_dir / "state.json").read_text())
     model = task.build_model(model_cfg)
     if (run_dir / "model.safetensors").is_file():
-        from safetensors.torch import load_file
+        from ..train.checkpoint import load_verified
 
-        model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+        record = run_dir / "model.json"
+        digest = json.loads(record.read_text()).get("sha256") if record.is_file() else None
+        model.load_state_dict(load_verified(run_dir / "model.safetensors", digest, record))
     else:  # a run stopped before its end: its newest complete checkpoint
         found = latest_checkpoint(run_dir)
         if found is None:

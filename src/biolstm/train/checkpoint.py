@@ -205,6 +205,25 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     return sorted(p for p in run_dir.iterdir() if p.is_dir() and _NAME.match(p.name))
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, as meta.json and model.json record it."""
+    return _sha256(Path(path))
+
+
+def load_verified(path: str | os.PathLike, digest: str | None, record: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of the safetensors file ``path`` after checking it against ``digest`` (from
+    ``record``, the JSON that lists it); a pickle, a missing digest or a mismatch is refused."""
+    path = Path(path)
+    refuse_pickle(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: expected a safetensors file, found no such file")
+    if not digest:
+        raise CheckpointError(f"{record}: expected the SHA-256 of {path.name}, found none; refusing an unverified file")
+    if _sha256(path) != digest:
+        raise CheckpointError(f"{path}: checksum does not match {record}; the file is damaged or was replaced")
+    return load_file(str(path))
+
+
 def remove_partial(run_dir: str | os.PathLike) -> list[str]:
     """Delete the temporaries (``.ckpt-*``) that a process killed while writing a checkpoint
     left in ``run_dir``; they were never renamed into place, so nothing ever read them.

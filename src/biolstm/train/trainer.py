@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, check_writable
 from ..config import Config
 from ..validation import check_choice, check_positive_int
 from . import distributed as dd
@@ -388,6 +388,13 @@ class Trainer:
             raise ValueError("class_weight: not supported with loss='model'")
         return self.model.loss(out, y.to(out.dtype))
 
+    def _disk_needed(self) -> int:
+        """Bytes the run folder will need: the kept checkpoints (weights + optimizer state,
+        about 3x the weights for Adam), one more being written, the best one, the final
+        model, and 16 MiB for logs and plots."""
+        weights = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+        return (self.config.keep_checkpoints + 2) * 3 * weights + weights + 16 * 2**20
+
     # ------------------------------------------------------------------ public
     def evaluate(self, x, y, batch_size: int | None = None) -> dict[str, float]:
         """Mean loss and the configured metrics over ``x, y`` in eval mode."""
@@ -438,10 +445,8 @@ class Trainer:
             raise ValueError("x: expected at least one training sequence, got none")
         x.check_finite("x")
         Inputs(y).check_finite("y")
-        if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            if not os.access(self.run_dir, os.W_OK):
-                raise PermissionError(f"run_dir: {self.run_dir} is not writable; choose another folder")
+        if self.run_dir is not None and dd.rank() == 0:
+            check_writable(self.run_dir, self._disk_needed(), probe=True)  # now, not hours later
         weights = class_weights_for(y, class_weight, c.loss)
         dd.setup()  # a process group from torchrun's environment, if launched by it
         world = dd.world_size()
