@@ -301,7 +301,7 @@ def test_full_disk_or_unwritable_run_folder_fails_before_training(tmp_path, monk
     monkeypatch.undo()
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(InputError, match="run folder: .*file is a file; expected a folder"):
+    with pytest.raises(InputError, match=r"run folder: .*file is a file; expected a folder"):
         Trainer(Classifier(4), TrainerConfig(epochs=1), blocker).fit(x, y)
     if Path("/sys").is_dir() and os.access("/sys", os.W_OK):  # sysfs refuses new folders even to root
         with pytest.raises(InputError, match="run folder: /sys/biolstm-run is on a disk with 0 MiB free"):
