@@ -43,3 +43,28 @@ def check_probability(value: Any, name: str) -> float:
 def check_choice(value: Any, choices: tuple, name: str) -> None:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def check_module(value: Any, name: str = "model") -> None:
+    """TypeError unless ``value`` is a torch.nn.Module."""
+    import torch
+
+    if not isinstance(value, torch.nn.Module):
+        raise TypeError(f"{name}: expected a torch.nn.Module, got {_describe(value)}")
+
+
+def check_tensor(value: Any, name: str, dims: int | None = None) -> None:
+    """TypeError unless ``value`` is a torch.Tensor; ValueError unless it has ``dims`` dimensions."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
+    if dims is not None and value.dim() != dims:
+        raise ValueError(f"{name}: expected a {dims}-D tensor, got shape {tuple(value.shape)}")
+
+
+def check_real(value: Any, name: str) -> float:
+    """A real number (not bool), else TypeError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {_describe(value)}")
+    return float(value)

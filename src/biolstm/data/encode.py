@@ -81,6 +81,9 @@ def one_hot(
         raise ValueError(f"soft_mask: expected 'keep' or 'channel', got {soft_mask!r}")
     if isinstance(seqs, str):
         raise TypeError("seqs: expected a list of sequences, got a single string")
+    if not isinstance(seqs, Sequence) or not all(isinstance(s, str) for s in seqs):
+        bad = seqs if not isinstance(seqs, Sequence) else next(s for s in seqs if not isinstance(s, str))
+        raise TypeError(f"seqs: expected a list of str sequences, got {type(bad).__name__} {bad!r:.40}")
     table, valid = _table(alphabet, ambiguity)
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     T = int(length if length is not None else (lengths.max() if len(seqs) else 0))
@@ -115,6 +118,9 @@ def one_hot(
 def reverse_complement(x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
     """Reverse complement of one-hot DNA/RNA ``(N, T, 4[+1])``: reverse each sequence within its
     length and swap A<->T, C<->G (an extra soft-mask channel is carried along)."""
+    if not isinstance(x, np.ndarray) or x.ndim != 3 or x.shape[-1] not in (4, 5):
+        got = f"shape {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"x: expected a one-hot array (N, T, 4 or 5), got {got}")
     out = np.zeros_like(x)
     lengths = np.full(len(x), x.shape[1]) if lengths is None else lengths
     for i, n in enumerate(lengths):

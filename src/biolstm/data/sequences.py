@@ -67,6 +67,8 @@ def read_sequences(path: str | os.PathLike, format: str = "auto") -> Iterator[Se
     """Stream the records of a FASTA/FASTQ file (plain or gzipped)."""
     from Bio import SeqIO  # lazy: keeps `import biolstm` light
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a file path (str or os.PathLike), got {type(path).__name__} {path!r:.40}")
     p = Path(path)
     if not p.is_file():
         raise SequenceFileError(f"{p}: expected a FASTA/FASTQ file, found no such file")

@@ -52,6 +52,8 @@ def split_random(labels: Sequence, test: float = 0.1, val: float = 0.1, seed: in
     if not 0 < test < 1 or not 0 <= val < 1 or test + val >= 1:
         raise InputError(f"test, val: expected fractions with 0 < test, 0 <= val, test + val < 1, got {test}, {val}")
     labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise TypeError(f"labels: expected one label per sample (a 1-D sequence), got shape {labels.shape}")
     idx = np.arange(len(labels))
     strat = labels if stratify else None
     rest, te = train_test_split(idx, test_size=test, random_state=seed, stratify=strat)

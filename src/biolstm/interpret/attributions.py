@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..validation import check_module, check_tensor
 from .gates import eval_mode
 
 
@@ -76,6 +77,8 @@ def attribute(
     """
     from captum.attr import InputXGradient, IntegratedGradients, Occlusion, Saliency
 
+    check_module(model)
+    check_tensor(x, "x", dims=3)
     if method not in METHODS:
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
     x = x.detach().float()
@@ -118,6 +121,8 @@ def in_silico_mutagenesis(
     """Change of the output when each position is set to each base: ``(B, T, C)`` with
     ``ism[b, t, c] = f(x with position t set to base c) - f(x)`` (0 for the base already there
     and for padding). Every substitution of every sequence runs in batches of ``batch_size``."""
+    check_module(model)
+    check_tensor(x, "x", dims=3)
     x = x.detach().float()
     B, T, C = x.shape
     n = torch.full((B,), T) if lengths is None else torch.as_tensor(lengths).cpu()

@@ -16,6 +16,7 @@ import torch
 
 from ..nn import record_gates
 from ..nn.trace import Trace
+from ..validation import check_module
 
 
 class GateStatistics(NamedTuple):
@@ -56,6 +57,7 @@ def _call(model, x):
 
 def traces(model: torch.nn.Module, x) -> dict[str, Trace]:
     """The trace of each biolstm recurrent layer for input ``x`` (first call of each layer)."""
+    check_module(model)
     with eval_mode(model), torch.no_grad(), record_gates(model) as rec:
         _call(model, x)
     return {name: ts[0].cpu() for name, ts in rec.traces.items()}

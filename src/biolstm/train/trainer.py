@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from .._io import atomic_write_text, check_writable
 from ..config import Config
-from ..validation import check_choice, check_positive_int
+from ..validation import check_choice, check_module, check_positive_int, check_real
 from . import distributed as dd
 from .checkpoint import (
     join_state_dict,
@@ -108,6 +108,8 @@ class TrainerConfig(Config):
         self.metrics = tuple(self.metrics)
         for m in self.metrics:
             check_choice(m, METRICS, "metrics")
+        check_real(self.lr, "lr")
+        check_real(self.weight_decay, "weight_decay")
         if not self.lr > 0:
             raise ValueError(f"lr: expected a positive float, got {self.lr}")
 
@@ -225,6 +227,7 @@ class Trainer:
         callbacks: list | None = None,
         verbose: int = 0,
     ) -> None:
+        check_module(model)
         self.model = model
         self.given_optimizer = optimizer  # used instead of config.optimizer when given
         self.callbacks = list(callbacks or [])  # objects with on_train_begin/on_epoch_end/on_train_end
