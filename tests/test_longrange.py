@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from biolstm.longrange import CELLS, adding_problem, copy_task, format_table, run_one, two_motifs
@@ -29,3 +30,23 @@ def test_every_cell_runs_under_a_budget():
     motif = run_one("motifs", 60, "lstm", steps=5, seconds=30, hidden=4, check_every=5, n_test=40)
     copy = run_one("copy", 5, "gru", steps=5, seconds=30, hidden=4, check_every=5, n_test=40)
     assert motif.metric == copy.metric == "accuracy"
+
+
+def test_results_merge_into_a_table_and_a_plot(tmp_path):
+    import json
+
+    from biolstm.longrange import run_longrange
+
+    quiet = lambda *a: None  # noqa: E731
+    run_longrange(["adding"], [12], ["rnn", "gru"], steps=4, seconds=30, print_fn=quiet, out=tmp_path)
+    first = json.loads((tmp_path / "longrange.json").read_text())
+    run_longrange(["adding"], [12], ["gru", "lstm"], steps=8, seconds=30, print_fn=quiet, out=tmp_path)
+    rows = json.loads((tmp_path / "longrange.json").read_text())
+    assert [r["cell"] for r in rows] == ["rnn", "gru", "lstm"]  # gru re-run replaces its row
+    assert rows[0] == first[0] and rows[1]["steps"] == 8 and len(rows[1]["history"]) >= 2
+    table = (tmp_path / "longrange.md").read_text()
+    assert table.count("| adding | 12 |") == 3
+    assert (tmp_path / "longrange.png").stat().st_size > 5000 and (tmp_path / "longrange.svg").is_file()
+    (tmp_path / "longrange.json").write_text("[{")
+    with pytest.raises(ValueError, match=r"longrange\.json: expected the JSON list this command writes"):
+        run_longrange(["adding"], [12], ["rnn"], steps=2, seconds=30, print_fn=quiet, out=tmp_path)
