@@ -43,6 +43,25 @@ _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 _FUSED = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
 
 
+class _WriteSlice(torch.autograd.Function):
+    """``out[:, lo:lo+n] = seg`` in place, with a backward that hands each segment its slice of
+    the gradient and passes the rest on uncopied (every slice is written once, and what it
+    overwrote never needs a gradient), unlike autograd's copy-slices, which clones the whole
+    gradient at every segment."""
+
+    @staticmethod
+    def forward(ctx, out, seg, lo):
+        out[:, lo : lo + seg.shape[1]].copy_(seg)
+        ctx.mark_dirty(out)
+        ctx.span = (lo, lo + seg.shape[1])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        lo, hi = ctx.span
+        return grad, grad[:, lo:hi], None
+
+
 class RNNBase(nn.Module):
     """Parameter creation, validation, engine choice and input handling for all three.
 
@@ -370,7 +389,7 @@ class RNNBase(nn.Module):
             res = run_checkpointed(segment, xs, h, c, ns, use_reentrant=False)
             if out is None:
                 out = res[0].new_empty(B, T, res[0].shape[-1])
-            out[:, lo : lo + seg] = res[0]  # copied in place: no second copy of the output at the end
+            out = _WriteSlice.apply(out, res[0], lo)  # in place: no second copy of the output
             h, c = (res[1], res[2]) if self.mode == "LSTM" else (res[1], None)
             del res
         hidden = (h, c) if self.mode == "LSTM" else h
