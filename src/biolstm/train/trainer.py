@@ -457,8 +457,9 @@ class Trainer:
             self.device = dd.local_device()
         self.model.to(self.device)
         seed_everything(c.seed)
-        self._net = self.model
-        if world > 1:
+        if world == 1:
+            self._net = self.model
+        elif self._net is self.model:  # wrapped once: a second fit() reuses the wrapper and its hooks
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
