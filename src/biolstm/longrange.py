@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 CELLS = ("rnn", "gru", "lstm", "lstm_chrono", "minlstm")
+LABELS = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM (forget bias 1)", "lstm_chrono": "LSTM (chrono init)",
+          "minlstm": "MinLSTM"}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ tasks
@@ -261,10 +263,6 @@ def plot_results(results: list[Result], stem: Path) -> None:
     for ext in ("png", "svg"):
         fig.savefig(f"{stem}.{ext}", dpi=120)
     plt.close(fig)
-
-
-LABELS = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM (forget bias 1)", "lstm_chrono": "LSTM (chrono init)",
-          "minlstm": "MinLSTM"}  # fmt: skip
 
 
 def run_longrange(tasks=("adding",), lengths=(100,), cells=CELLS, steps: int = 2000, seconds: float = 300.0,

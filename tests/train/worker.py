@@ -71,8 +71,8 @@ def main(argv):
     val = "--val" in argv
     cfg = TrainerConfig(epochs=3, batch_size=16, loss="binary_crossentropy", lr=0.01, seed=3, checkpoint_every=1,
                         restore_best=val, keep_checkpoints=1 if val else 2)  # fmt: skip
-    xv, yv = torch.randn(32, 6, 2), torch.zeros(32)
-    yv[:] = (xv.sum((1, 2)) > 0).float()
+    xv = torch.randn(32, 6, 2)
+    yv = (xv.sum((1, 2)) > 0).float()
     Trainer(model, cfg, run_dir).fit(x, y, validation_data=(xv, yv) if val else None, resume=resume)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, f"{run_dir}/final.safetensors")
 

@@ -151,11 +151,16 @@ def check_config(config: Path, overrides, out: str | Path | None, resume: bool):
     raw = apply_overrides(load_yaml(config), list(overrides))
     task, data, model_cfg, train_raw = parse_config(raw, str(config), config.resolve().parent)
     _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config))
-    if out is not None and Path(out).is_dir() and any(Path(out).iterdir()) and not resume:
-        raise InputError(f"--out: {out} already holds a run; choose another folder or pass --resume")
     if out is not None:
-        check_writable(out, 16 * 2**20, what="--out")  # before the data is read, not after
+        _check_run_folder(Path(out), resume)
     return task, data, model_cfg, train_raw
+
+
+def _check_run_folder(out: Path, resume: bool) -> None:
+    """The run folder is new (or resumed) and can be written, before the data is read."""
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        raise InputError(f"--out: {out} already holds a run; choose another folder or pass --resume")
+    check_writable(out, 16 * 2**20, what="--out")
 
 
 def train(
@@ -182,7 +187,7 @@ def train(
     finally:
         log.done()
     tcfg = _trainer_config(task, prep.state, train_raw, str(config))
-    check_config(config, overrides, run_dir, resume)  # the folder again: the data took time
+    _check_run_folder(run_dir, resume)  # again: the data took time, and other processes check it too
     dd.setup()
     dd.barrier()  # every process has checked the folder before rank 0 writes into it
     lead = dd.rank() == 0

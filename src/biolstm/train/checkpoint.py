@@ -41,7 +41,8 @@ class CheckpointError(InputError):
     """A checkpoint that cannot be loaded: missing, damaged, foreign or a pickle."""
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, as meta.json and model.json record it."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -187,7 +188,7 @@ def save_checkpoint(
     def write(tmp: Path) -> None:
         save_tensors(tmp / "model.safetensors", dict(model.state_dict()))
         save_tensors(tmp / "state.safetensors", extra_tensors or {})
-        digests = {name: _sha256(tmp / name) for name in ("model.safetensors", "state.safetensors")}
+        digests = {name: sha256_file(tmp / name) for name in ("model.safetensors", "state.safetensors")}
         write_json(tmp / "meta.json", dict(meta, format=FORMAT, step=step, sha256=digests))
 
     write_directory_atomically(final, write)
@@ -205,11 +206,6 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     return sorted(p for p in run_dir.iterdir() if p.is_dir() and _NAME.match(p.name))
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, as meta.json and model.json record it."""
-    return _sha256(Path(path))
-
-
 def load_verified(path: str | os.PathLike, digest: str | None, record: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Tensors of the safetensors file ``path`` after checking it against ``digest`` (from
     ``record``, the JSON that lists it); a pickle, a missing digest or a mismatch is refused."""
@@ -219,7 +215,7 @@ def load_verified(path: str | os.PathLike, digest: str | None, record: str | os.
         raise CheckpointError(f"{path}: expected a safetensors file, found no such file")
     if not digest:
         raise CheckpointError(f"{record}: expected the SHA-256 of {path.name}, found none; refusing an unverified file")
-    if _sha256(path) != digest:
+    if sha256_file(path) != digest:
         raise CheckpointError(f"{path}: checksum does not match {record}; the file is damaged or was replaced")
     return load_file(str(path))
 
@@ -248,11 +244,10 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         raise CheckpointError(f"{meta_path}: expected JSON, got a damaged file ({err})") from err
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{meta_path}: expected format {FORMAT!r}, got {meta.get('format')!r}")
-    for name, digest in meta["sha256"].items():
-        f = path / name
-        if not f.is_file() or _sha256(f) != digest:
-            raise CheckpointError(f"{f}: checksum does not match meta.json; the checkpoint is damaged")
-    return load_file(str(path / "model.safetensors")), load_file(str(path / "state.safetensors")), meta
+    digests = meta.get("sha256", {})
+    files = ("model.safetensors", "state.safetensors")
+    model, state = (load_verified(path / f, digests.get(f), meta_path) for f in files)
+    return model, state, meta
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> tuple[Path, tuple] | None:
