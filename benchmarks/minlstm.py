@@ -1,12 +1,18 @@
 """MinLSTM training speed against torch.nn.LSTM: one training step (forward + backward of the
 summed output) at several lengths, best of ``--repeats``, all cases in one process and one run.
+MinLSTM runs with each of its scans: the native kernel, the PyTorch chunked linear scan, the
+log-space scan.
 
-    python benchmarks/minlstm.py [--lengths 1024 4096] [--hidden 128] [--batch 8] [--inputs 64]
+    python benchmarks/minlstm.py [--lengths 1024 4096] [--hidden 128 32] [--batch 8] [--inputs 64 4]
+
+glibc returns freed buffers above 32 MiB to the system, so every step faults its big tensors
+in again; the table header says whether MALLOC_MMAP_MAX_=0 (keep them) was set for the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -29,22 +35,28 @@ def main(argv=None) -> None:
     ap.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096])
     ap.add_argument("--hidden", type=int, nargs="+", default=[128, 32])
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--inputs", type=int, default=64)
+    ap.add_argument("--inputs", type=int, nargs="+", default=[64, 4])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print("| B | D | H | T | torch.nn.LSTM s | MinLSTM (linear scan) s | MinLSTM (log scan) s | speed-up (linear) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for H in args.hidden:
-        for T in args.lengths:
-            x = torch.randn(args.batch, T, args.inputs)
-            ref = step_time(torch.nn.LSTM(args.inputs, H, batch_first=True), x, args.repeats)
-            lin = step_time(bnn.MinLSTM(args.inputs, H), x, args.repeats)
-            log = step_time(bnn.MinLSTM(args.inputs, H, scan="log"), x, args.repeats)
-            cells = [args.batch, args.inputs, H, T, f"{ref:.3f}", f"{lin:.3f}", f"{log:.3f}", f"{ref / lin:.2f}x"]
-            print("| " + " | ".join(map(str, cells)) + " |", flush=True)
+    if bnn.native.kernel() is None:
+        raise SystemExit(f"the native kernel is not available: {bnn.native.unavailable_reason()}")
+    print(f"threads {args.threads}; MALLOC_MMAP_MAX_={os.environ.get('MALLOC_MMAP_MAX_', '(unset)')}\n")
+    print("| B | D | H | T | torch.nn.LSTM s | MinLSTM native s | linear scan s | log scan s | speed-up native "
+          "| speed-up linear |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for D in args.inputs:
+        for H in args.hidden:
+            for T in args.lengths:
+                x = torch.randn(args.batch, T, D)
+                ref = step_time(torch.nn.LSTM(D, H, batch_first=True), x, args.repeats)
+                scans = ("native", "linear", "log")
+                nat, lin, log = (step_time(bnn.MinLSTM(D, H, scan=s), x, args.repeats) for s in scans)
+                cells = [args.batch, D, H, T, *(f"{v:.3f}" for v in (ref, nat, lin, log)), f"{ref / nat:.2f}x",
+                         f"{ref / lin:.2f}x"]  # fmt: skip
+                print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,9 @@ def test_linear_scan_keeps_float32_precision_over_long_sequences():
     exact = MinLSTM(4, 8).double()
     exact.load_state_dict(m.state_dict())
     want = exact(x.double())[0]
-    assert (m(x)[0].double() - want).abs().max() < 1e-5
+    for scan in ("linear", "auto"):  # the PyTorch scan and, where it builds, the native kernel
+        m.scan = scan
+        assert (m(x)[0].double() - want).abs().max() < 1e-5
     m.scan = "log"
     assert (m(x)[0].double() - want).abs().max() < 1e-2  # the log scan is looser in float32
 
@@ -97,7 +99,7 @@ def test_gradients_and_errors(scan):
         m(torch.randn(2, 20, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match="h0: expected positive states of shape"):
         m(x, torch.ones(2, 2, 4, dtype=torch.float64))
-    with pytest.raises(ValueError, match="scan: expected 'linear' or 'log'"):
+    with pytest.raises(ValueError, match="scan: expected one of 'auto', 'native', 'linear', 'log'"):
         MinLSTM(2, 4, scan="fast")
 
 

@@ -2,14 +2,21 @@
 
 Their gates depend on the input only, so the recurrence ``h_t = a_t * h_{t-1} + b_t`` is
 linear in h and the whole sequence is computed at once by a scan instead of a step loop
-through the network. Two scans are offered (``scan=``):
+through the network. The computation is chosen by ``scan=``:
 
-* ``'linear'`` (default): a chunked scan in linear space. The sequence is cut into chunks
-  of about sqrt(T) steps; all chunks are scanned together (sqrt(T) vectorised steps), then
-  the chunk boundaries are joined (sqrt(T) small steps) and the result fixed up with one
-  cumulative product. Backward is the same scan run in reverse (the gradient of a linear
-  recurrence is a linear recurrence), written by hand, so autograd stores only a and h.
-  Products of gates in [0, 1] only shrink, so it is exact to rounding in float32.
+* ``'auto'`` (default): ``'native'`` where it can run (CPU float32 and a C compiler at first
+  use), else ``'linear'``.
+* ``'native'``: a small C kernel (:mod:`biolstm.nn.native`) that fuses each layer's gates and
+  its recurrence into one pass over time forward and one backward, recomputing the gates
+  instead of storing them; the fastest on a CPU. Same values as ``'linear'`` to float32
+  rounding.
+* ``'linear'``: a chunked scan in linear space, in PyTorch (any device and dtype). The
+  sequence is cut into chunks of about sqrt(T) steps; all chunks are scanned together
+  (sqrt(T) vectorised steps), then the chunk boundaries are joined (sqrt(T) small steps) and
+  the result fixed up with one cumulative product. Backward is the same scan run in reverse
+  (the gradient of a linear recurrence is a linear recurrence), written by hand, so autograd
+  stores only a and h. Products of gates in [0, 1] only shrink, so it is exact to rounding
+  in float32.
 * ``'log'``: the paper's parallel scan in log space (cumulative sums and a log-cumsum-exp,
   no loop at all); it loses about 1e-4 relative precision in float32 over thousands of
   steps and is slower on CPU, but has depth log(T) on a GPU.
@@ -33,6 +40,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..validation import check_positive_int
+from . import native
+
+_SCANS = ("auto", "native", "linear", "log")
 
 
 def _g(x: Tensor) -> Tensor:
@@ -143,11 +153,11 @@ class _MinimalBase(nn.Module):
         num_layers: int = 1,
         batch_first: bool = True,
         bias: bool = True,
-        scan: str = "linear",
+        scan: str = "auto",
     ):
         super().__init__()
-        if scan not in ("linear", "log"):
-            raise ValueError(f"scan: expected 'linear' or 'log', got {scan!r}")
+        if scan not in _SCANS:
+            raise ValueError(f"scan: expected one of {', '.join(map(repr, _SCANS))}, got {scan!r}")
         self.scan = scan
         check_positive_int(input_size, "input_size")
         check_positive_int(hidden_size, "hidden_size")
@@ -191,8 +201,16 @@ class _MinimalBase(nn.Module):
             x = x.transpose(0, 1)
         h0 = self._initial(x, h0)
         finals = []
+        fused = self.scan in ("auto", "native") and native.usable(x)
+        if self.scan == "native" and not fused:
+            why = "x is not a CPU float32 tensor" if native.kernel() else native.unavailable_reason()
+            raise RuntimeError(f"scan='native': the native kernel cannot run here ({why}); use scan='auto'")
         for k, layer in enumerate(self.layers):
-            if self.scan == "linear":
+            if fused:
+                x = native.MinRNNLayer.apply(x, layer.weight, layer.bias, h0[k], self.gates == 3)
+                finals.append(x[:, -1])
+                continue
+            if self.scan != "log":
                 x = linear_scan(*self._step_coefficients(layer(x)), h0[k])
                 finals.append(x[:, -1])
                 continue
@@ -221,7 +239,7 @@ class _MinimalBase(nn.Module):
 
 
 class MinGRU(_MinimalBase):
-    """``MinGRU(input_size, hidden_size, num_layers=1, batch_first=True, scan='linear')``; see the
+    """``MinGRU(input_size, hidden_size, num_layers=1, batch_first=True, scan='auto')``; see the
     module docstring."""
 
     gates = 2
@@ -236,7 +254,7 @@ class MinGRU(_MinimalBase):
 
 
 class MinLSTM(_MinimalBase):
-    """``MinLSTM(input_size, hidden_size, num_layers=1, batch_first=True, scan='linear')``; see the
+    """``MinLSTM(input_size, hidden_size, num_layers=1, batch_first=True, scan='auto')``; see the
     module docstring."""
 
     gates = 3

@@ -1,0 +1,162 @@
+"""A small native kernel for MinLSTM / MinGRU on the CPU, compiled at first use.
+
+``kernels/minrnn.c`` fuses a layer's gates and its recurrence into one pass over time forward
+and one backward (see that file). It is plain C with no dependency, built once with the
+system C compiler (``$CC``, else ``cc``) into a user cache folder (``$BIOLSTM_CACHE``, else
+``$XDG_CACHE_HOME/biolstm`` or ``~/.cache/biolstm``) under a name made from a hash of the
+source, the flags and the CPU, and loaded with ctypes; calls on several threads release the
+GIL. Where no compiler is found, the build fails, or ``BIOLSTM_NATIVE=0`` is set,
+:func:`kernel` returns None (with the reason in :func:`unavailable_reason`) and the layers use
+their PyTorch scan, which gives the same values.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import itertools
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+_SOURCE = Path(__file__).with_name("kernels") / "minrnn.c"
+_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-std=c99"]
+_BLOCK = 128  # hidden units per lane, as BLOCK in minrnn.c
+_lock = threading.Lock()
+_state: dict = {}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("BIOLSTM_CACHE")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "biolstm"
+
+
+def _cpu_signature() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line for line in fh if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        flags = ""
+    return platform.machine() + flags
+
+
+def _build() -> ctypes.CDLL:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise OSError("no C compiler (set CC or install gcc)")
+    source = _SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join([cc, *_FLAGS, _cpu_signature()]).encode()).hexdigest()[:16]
+    target = cache_dir() / f"minrnn-{key}.so"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(fd)
+        try:
+            res = subprocess.run([cc, *_FLAGS, "-o", tmp, str(_SOURCE)], capture_output=True, text=True, timeout=120)
+            if res.returncode != 0:
+                raise OSError(f"{cc} failed: {res.stderr.strip()[-500:]}")
+            os.replace(tmp, target)  # atomic: another process sees the old state or the whole library
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    lib = ctypes.CDLL(str(target))
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    lib.minrnn_forward.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, ctypes.c_int, i64, i64]
+    lib.minrnn_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, ctypes.c_int, i64, i64]
+    lib.minrnn_forward.restype = lib.minrnn_backward.restype = None
+    return lib
+
+
+def kernel() -> ctypes.CDLL | None:
+    """The loaded kernel library, building it on first use; None where it cannot be had."""
+    with _lock:
+        if "lib" not in _state:
+            _state["lib"], _state["why"] = None, None
+            if os.environ.get("BIOLSTM_NATIVE", "1") == "0":
+                _state["why"] = "disabled by BIOLSTM_NATIVE=0"
+            else:
+                try:
+                    _state["lib"] = _build()
+                except (OSError, subprocess.SubprocessError) as err:
+                    _state["why"] = str(err)
+        return _state["lib"]
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`kernel` gave None (after it was called), else None."""
+    return _state.get("why")
+
+
+def usable(x: Tensor) -> bool:
+    """Whether the native kernel can run on ``x``: a CPU float32 tensor, kernel available."""
+    return x.device.type == "cpu" and x.dtype == torch.float32 and kernel() is not None
+
+
+_pool: dict[int, ThreadPoolExecutor] = {}
+
+
+def _run(fn, lanes: int, work: int, *args) -> None:
+    """Call ``fn(*args, lane0, lane1)`` over ``lanes`` lanes, split over torch's thread count
+    when there is enough ``work`` (elements) to pay for the threads."""
+    n = max(1, min(torch.get_num_threads(), lanes, work // 65536 or 1))
+    if n == 1:
+        fn(*args, 0, lanes)
+        return
+    pool = _pool.get(n)
+    if pool is None:
+        pool = _pool[n] = ThreadPoolExecutor(n, thread_name_prefix="biolstm-minrnn")
+    bounds = [lanes * k // n for k in range(n + 1)]
+    for f in [pool.submit(fn, *args, lo, hi) for lo, hi in itertools.pairwise(bounds)]:
+        f.result()
+
+
+class MinRNNLayer(torch.autograd.Function):
+    """One MinLSTM / MinGRU layer: ``minrnn(x, weight, bias, h0, lstm)`` with x (B, T, D),
+    weight (G*H, D), bias (G*H,) or None, h0 (B, H) -> output (B, T, H). The input projection
+    is one matrix product; the kernel adds the bias, runs the gates and the recurrence, and
+    backward returns the bias gradient from the same pass."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor, lstm: bool) -> Tensor:
+        lib = kernel()
+        B, T, D = x.shape
+        H = h0.shape[1]
+        x2 = x.reshape(B * T, D)
+        pre = (x2 @ weight.t()).view(B, T, -1)
+        bias_ = bias.detach().contiguous() if bias is not None else torch.zeros(weight.shape[0])
+        h0 = h0.contiguous()
+        out = torch.empty((B, T, H), dtype=x.dtype)
+        _run(lib.minrnn_forward, B * -(-H // _BLOCK), B * T * H, pre.data_ptr(), bias_.data_ptr(), h0.data_ptr(),
+             out.data_ptr(), B, T, H, int(lstm))  # fmt: skip
+        ctx.save_for_backward(x2, weight, bias_, pre, h0, out)
+        ctx.lstm, ctx.has_bias = lstm, bias is not None
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        lib = kernel()
+        x2, weight, bias_, pre, h0, out = ctx.saved_tensors
+        grad = grad.contiguous()
+        B, T, H = out.shape
+        grad_pre, grad_h0 = torch.empty_like(pre), torch.empty_like(h0)
+        grad_bias = torch.empty((B, pre.shape[2]), dtype=pre.dtype)
+        _run(lib.minrnn_backward, B * -(-H // _BLOCK), B * T * H, pre.data_ptr(), bias_.data_ptr(), h0.data_ptr(),
+             out.data_ptr(), grad.data_ptr(), grad_pre.data_ptr(), grad_h0.data_ptr(), grad_bias.data_ptr(), B, T, H,
+             int(ctx.lstm))  # fmt: skip
+        g2 = grad_pre.view(B * T, -1)
+        need_x, need_w, need_b, need_h0, _ = ctx.needs_input_grad
+        grad_x = (g2 @ weight).view(B, T, -1) if need_x else None
+        grad_w = (x2.t() @ g2).t() if need_w else None
+        grad_b = grad_bias.sum(0) if need_b and ctx.has_bias else None
+        return grad_x, grad_w, grad_b, grad_h0 if need_h0 else None, None
