@@ -1,7 +1,7 @@
 """Time and peak memory of one training step (forward + backward) against sequence length.
 
-Each case runs in its own process so that its peak resident memory (ru_maxrss, minus the
-process's footprint before the step) is its own. Cases: biolstm LSTM with full storage
+Each case runs in its own process so that its peak resident memory (VmHWM, reset just before
+the step through /proc/self/clear_refs, minus the footprint then) is its own. Cases: biolstm LSTM with full storage
 (transparent engine), with gradient checkpointing through time (segments of sqrt(T) steps),
 truncated BPTT (chunks of 200 steps under ``carry_state``, one backward per chunk),
 torch.nn.LSTM, and biolstm MinLSTM. B=8, D=H=128, float32, 2 threads.
@@ -21,8 +21,10 @@ import subprocess
 import sys
 
 CHILD = r"""
-import json, resource, sys, time, torch
+import json, sys, time, torch
 import biolstm.nn as bnn
+def hwm():  # peak resident set in MiB
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 torch.set_num_threads(2)
 case, T, loss = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 B, D, H = 8, 128, 128
@@ -42,7 +44,9 @@ def objective(out):
         return out[0].sum()
     final = out[1] if case == "minlstm" else out[1][0]  # h_n
     return final[-1].sum()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open("/proc/self/clear_refs", "w") as fh:  # reset the peak (it is inherited across exec)
+    fh.write("5")
+base = hwm()
 t = time.perf_counter()
 if case == "truncated":
     with bnn.carry_state(m):
@@ -55,8 +59,7 @@ if case == "truncated":
 else:
     objective(m(x)).backward()
 dt = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"case": case, "T": T, "loss": loss, "seconds": dt, "peak_mb": (peak - base) / 1024}))
+print(json.dumps({"case": case, "T": T, "loss": loss, "seconds": dt, "peak_mb": hwm() - base}))
 """
 
 

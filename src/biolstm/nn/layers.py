@@ -32,6 +32,7 @@ from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ..validation import BiolstmWarning, check_choice, check_positive_int, check_probability, check_type
+from ._heap import release_free_memory
 from .activations import Activation, get_activation
 from .cells import LayerNormParams, gru_step, lstm_step, project_input, rnn_step
 from .functional import GRUScan, LSTMScan, RNNScan, reverse_padded, use_fast_tanh
@@ -355,7 +356,9 @@ class RNNBase(nn.Module):
         """Gradient checkpointing through time: the sequence runs in segments whose internals
         are recomputed during backward (torch.utils.checkpoint), so only the state at each
         segment boundary and one segment's workspace are held: memory grows as about sqrt(T)
-        for segments of sqrt(T) steps, and the gradients are exact."""
+        for segments of sqrt(T) steps, and the gradients are exact. On the CPU each segment
+        first returns the heap's free pages to the system (glibc's malloc_trim), or the freed
+        workspaces of earlier segments would stay resident."""
         from torch.utils.checkpoint import checkpoint as run_checkpointed
 
         x = input if self.batch_first else input.transpose(0, 1)  # (B, T, D)
@@ -372,6 +375,8 @@ class RNNBase(nn.Module):
         n = None if lengths is None else self._check_lengths(lengths, B, T)
 
         def segment(xs, h, c, ns):
+            if xs.device.type == "cpu":  # the last segment's freed workspace goes back to the system
+                release_free_memory()
             self._in_segment = True
             try:
                 out, state = self.forward(

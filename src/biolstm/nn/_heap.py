@@ -1,0 +1,33 @@
+"""Handing freed heap memory back to the operating system.
+
+glibc keeps memory that tensors of a few MiB freed inside the process's heap (it grows its
+mmap threshold to 32 MiB after the first large free), so a loop that allocates and frees
+workspaces, as checkpointing through time does once per segment, holds on to a growing
+amount of freed memory: resident memory ends far above what live tensors need.
+``malloc_trim(0)`` returns those free pages. Elsewhere (no glibc) this is a no-op.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+_trim = None
+_looked = False
+
+
+def release_free_memory() -> bool:
+    """Return the heap's free pages to the system; True where glibc's malloc_trim ran."""
+    global _trim, _looked
+    if not _looked:
+        _looked = True
+        try:
+            fn = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError):
+            fn = None
+        if fn is not None:
+            fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
+        _trim = fn
+    if _trim is None:
+        return False
+    _trim(0)
+    return True
