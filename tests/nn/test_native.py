@@ -129,3 +129,13 @@ def test_the_kernel_builds_into_the_cache(monkeypatch, tmp_path):
     stamp = built[0].stat().st_mtime_ns
     assert native.kernel() is not None  # a second process loads the cached library without rebuilding
     assert built[0].stat().st_mtime_ns == stamp
+
+
+@needs_kernel
+def test_native_under_cpu_autocast():
+    torch.manual_seed(0)
+    m, x = MinLSTM(3, 64, scan="native"), torch.randn(8, 200, 3)
+    with torch.no_grad():
+        want = m(x)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the projection stays float32 for the kernel
+            torch.testing.assert_close(m(x)[0], want)

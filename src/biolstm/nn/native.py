@@ -1,11 +1,14 @@
 """A small native kernel for MinLSTM / MinGRU on the CPU, compiled at first use.
 
 ``kernels/minrnn.c`` fuses a layer's gates and its recurrence into one pass over time forward
-and one backward (see that file). It is plain C with no dependency, built once with the
-system C compiler (``$CC``, else ``cc``) into a user cache folder (``$BIOLSTM_CACHE``, else
+and one backward (see that file). It is plain C, built once with the system C compiler
+(``$CC``, else ``cc``) into a user cache folder (``$BIOLSTM_CACHE``, else
 ``$XDG_CACHE_HOME/biolstm`` or ``~/.cache/biolstm``) under a name made from a hash of the
-source, the flags and the CPU, and loaded with ctypes; calls on several threads release the
-GIL. Where no compiler is found, the build fails, or ``BIOLSTM_NATIVE=0`` is set,
+source, the flags and the CPU, and loaded with ctypes. Built with OpenMP it runs on torch's
+own OpenMP thread pool (the process has loaded torch's libgomp.so.1 before, and the loader
+reuses it), so its threads do not fight torch's spinning workers for the cores; where OpenMP
+is missing it is built without and split over Python threads (ctypes releases the GIL).
+Where no compiler is found, the build fails, or ``BIOLSTM_NATIVE=0`` is set,
 :func:`kernel` returns None (with the reason in :func:`unavailable_reason`) and the layers use
 their PyTorch scan, which gives the same values.
 """
@@ -29,6 +32,7 @@ from torch import Tensor
 
 _SOURCE = Path(__file__).with_name("kernels") / "minrnn.c"
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-std=c99"]
+_OPENMP = ["-fopenmp"]  # tried first; without it the kernel still builds, threads come from Python
 _BLOCK = 128  # hidden units per lane, as BLOCK in minrnn.c
 _lock = threading.Lock()
 _state: dict = {}
@@ -50,30 +54,42 @@ def _cpu_signature() -> str:
     return platform.machine() + flags
 
 
+def _compile(cc: str, flags: list[str]) -> Path:
+    """The library built with ``flags``, from the cache or compiled into it."""
+    source = _SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join([cc, *flags, _cpu_signature()]).encode()).hexdigest()[:16]
+    target = cache_dir() / f"minrnn-{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        res = subprocess.run([cc, *flags, "-o", tmp, str(_SOURCE)], capture_output=True, text=True, timeout=120)
+        if res.returncode != 0:
+            raise OSError(f"{cc} failed: {res.stderr.strip()[-500:]}")
+        os.replace(tmp, target)  # atomic: another process sees no library or the whole of it
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
 def _build() -> ctypes.CDLL:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
         raise OSError("no C compiler (set CC or install gcc)")
-    source = _SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join([cc, *_FLAGS, _cpu_signature()]).encode()).hexdigest()[:16]
-    target = cache_dir() / f"minrnn-{key}.so"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-        os.close(fd)
-        try:
-            res = subprocess.run([cc, *_FLAGS, "-o", tmp, str(_SOURCE)], capture_output=True, text=True, timeout=120)
-            if res.returncode != 0:
-                raise OSError(f"{cc} failed: {res.stderr.strip()[-500:]}")
-            os.replace(tmp, target)  # atomic: another process sees the old state or the whole library
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    lib = ctypes.CDLL(str(target))
-    i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.minrnn_forward.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, ctypes.c_int, i64, i64]
-    lib.minrnn_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, ctypes.c_int, i64, i64]
+    try:
+        path = _compile(cc, _FLAGS + _OPENMP)
+    except (OSError, subprocess.SubprocessError):
+        path = _compile(cc, _FLAGS)
+    lib = ctypes.CDLL(str(path))
+    i64, ptr, int_ = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+    lib.minrnn_forward.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, int_, i64, i64, int_]
+    lib.minrnn_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, int_, i64, i64, int_]
     lib.minrnn_forward.restype = lib.minrnn_backward.restype = None
+    lib.minrnn_openmp.restype = int_
+    lib.openmp = bool(lib.minrnn_openmp())
     return lib
 
 
@@ -103,20 +119,23 @@ def usable(x: Tensor) -> bool:
 
 
 _pool: dict[int, ThreadPoolExecutor] = {}
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads: start afresh
+    os.register_at_fork(after_in_child=_pool.clear)
 
 
 def _run(fn, lanes: int, work: int, *args) -> None:
-    """Call ``fn(*args, lane0, lane1)`` over ``lanes`` lanes, split over torch's thread count
-    when there is enough ``work`` (elements) to pay for the threads."""
+    """Call ``fn(*args, lane0, lane1, threads)`` over ``lanes`` lanes, split over torch's thread
+    count when there is enough ``work`` (elements) to pay for the threads: by OpenMP inside the
+    kernel when it was built with it, else by one call per Python thread."""
     n = max(1, min(torch.get_num_threads(), lanes, work // 65536 or 1))
-    if n == 1:
-        fn(*args, 0, lanes)
+    if n == 1 or kernel().openmp:
+        fn(*args, 0, lanes, n)
         return
     pool = _pool.get(n)
     if pool is None:
         pool = _pool[n] = ThreadPoolExecutor(n, thread_name_prefix="biolstm-minrnn")
     bounds = [lanes * k // n for k in range(n + 1)]
-    for f in [pool.submit(fn, *args, lo, hi) for lo, hi in itertools.pairwise(bounds)]:
+    for f in [pool.submit(fn, *args, lo, hi, 1) for lo, hi in itertools.pairwise(bounds)]:
         f.result()
 
 
@@ -132,7 +151,8 @@ class MinRNNLayer(torch.autograd.Function):
         B, T, D = x.shape
         H = h0.shape[1]
         x2 = x.reshape(B * T, D)
-        pre = (x2 @ weight.t()).view(B, T, -1)
+        with torch.autocast("cpu", enabled=False):  # the kernel reads float32
+            pre = (x2 @ weight.t()).view(B, T, -1)
         bias_ = bias.detach().contiguous() if bias is not None else torch.zeros(weight.shape[0])
         h0 = h0.contiguous()
         out = torch.empty((B, T, H), dtype=x.dtype)
