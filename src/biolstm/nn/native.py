@@ -85,8 +85,8 @@ def _build() -> ctypes.CDLL:
         path = _compile(cc, _FLAGS)
     lib = ctypes.CDLL(str(path))
     i64, ptr, int_ = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
-    lib.minrnn_forward.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, int_, i64, i64, int_]
-    lib.minrnn_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, int_, i64, i64, int_]
+    lib.minrnn_forward.argtypes = [ptr] * 6 + [i64] * 4 + [int_, i64, i64, int_]
+    lib.minrnn_backward.argtypes = [ptr] * 12 + [i64] * 4 + [int_, i64, i64, int_]
     lib.minrnn_forward.restype = lib.minrnn_backward.restype = None
     lib.minrnn_openmp.restype = int_
     lib.openmp = bool(lib.minrnn_openmp())
@@ -139,26 +139,35 @@ def _run(fn, lanes: int, work: int, *args) -> None:
         f.result()
 
 
+PROJECT_MAX = 32  # inputs up to this width are projected inside the kernel (see minrnn.c): faster here to D=32
+
+
 class MinRNNLayer(torch.autograd.Function):
     """One MinLSTM / MinGRU layer: ``minrnn(x, weight, bias, h0, lstm)`` with x (B, T, D),
-    weight (G*H, D), bias (G*H,) or None, h0 (B, H) -> output (B, T, H). The input projection
-    is one matrix product; the kernel adds the bias, runs the gates and the recurrence, and
-    backward returns the bias gradient from the same pass."""
+    weight (G*H, D), bias (G*H,) or None, h0 (B, H) -> output (B, T, H). For D above
+    :data:`PROJECT_MAX` the input projection is one matrix product and the kernel adds the
+    bias, runs the gates and the recurrence; for small D (one-hot DNA, D=4) the kernel projects
+    each step itself and the (B, T, G*H) pre-activations and their gradient never exist.
+    Backward returns the bias gradient from the same pass."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor, lstm: bool) -> Tensor:
         lib = kernel()
         B, T, D = x.shape
         H = h0.shape[1]
-        x2 = x.reshape(B * T, D)
-        with torch.autocast("cpu", enabled=False):  # the kernel reads float32
-            pre = (x2 @ weight.t()).view(B, T, -1)
+        x = x.contiguous()
+        weight = weight.detach()
         bias_ = bias.detach().contiguous() if bias is not None else torch.zeros(weight.shape[0])
         h0 = h0.contiguous()
+        if D <= PROJECT_MAX:
+            pre, wt = None, weight.t().contiguous()
+        else:
+            with torch.autocast("cpu", enabled=False):  # the kernel reads float32
+                pre, wt = (x.view(B * T, D) @ weight.t()).view(B, T, -1), None
         out = torch.empty((B, T, H), dtype=x.dtype)
-        _run(lib.minrnn_forward, B * -(-H // _BLOCK), B * T * H, pre.data_ptr(), bias_.data_ptr(), h0.data_ptr(),
-             out.data_ptr(), B, T, H, int(lstm))  # fmt: skip
-        ctx.save_for_backward(x2, weight, bias_, pre, h0, out)
+        _run(lib.minrnn_forward, B * -(-H // _BLOCK), B * T * H, _ptr(pre), x.data_ptr(), _ptr(wt), bias_.data_ptr(),
+             h0.data_ptr(), out.data_ptr(), B, T, H, D, int(lstm))  # fmt: skip
+        ctx.save_for_backward(x, weight, wt, bias_, pre, h0, out)
         ctx.lstm, ctx.has_bias = lstm, bias is not None
         return out
 
@@ -166,17 +175,31 @@ class MinRNNLayer(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         lib = kernel()
-        x2, weight, bias_, pre, h0, out = ctx.saved_tensors
+        x, weight, wt, bias_, pre, h0, out = ctx.saved_tensors
         grad = grad.contiguous()
         B, T, H = out.shape
-        grad_pre, grad_h0 = torch.empty_like(pre), torch.empty_like(h0)
-        grad_bias = torch.empty((B, pre.shape[2]), dtype=pre.dtype)
-        _run(lib.minrnn_backward, B * -(-H // _BLOCK), B * T * H, pre.data_ptr(), bias_.data_ptr(), h0.data_ptr(),
-             out.data_ptr(), grad.data_ptr(), grad_pre.data_ptr(), grad_h0.data_ptr(), grad_bias.data_ptr(), B, T, H,
-             int(ctx.lstm))  # fmt: skip
-        g2 = grad_pre.view(B * T, -1)
+        D, GH = x.shape[2], weight.shape[0]
+        lanes = B * -(-H // _BLOCK)
+        grad_h0, grad_bias = torch.empty_like(h0), torch.empty((B, GH), dtype=x.dtype)
+        if pre is not None:
+            grad_pre, grad_xl, grad_wt = torch.empty_like(pre), None, None
+        else:
+            grad_xl = torch.empty((lanes, T, D)) if ctx.needs_input_grad[0] else None
+            grad_pre, grad_wt = None, torch.zeros((B, D, GH))
+        _run(lib.minrnn_backward, lanes, B * T * H, _ptr(pre), x.data_ptr(), _ptr(wt), bias_.data_ptr(), h0.data_ptr(),
+             out.data_ptr(), grad.data_ptr(), _ptr(grad_pre), _ptr(grad_xl), _ptr(grad_wt), grad_h0.data_ptr(),
+             grad_bias.data_ptr(), B, T, H, D, int(ctx.lstm))  # fmt: skip
         need_x, need_w, need_b, need_h0, _ = ctx.needs_input_grad
-        grad_x = (g2 @ weight).view(B, T, -1) if need_x else None
-        grad_w = (x2.t() @ g2).t() if need_w else None
+        if pre is not None:
+            g2 = grad_pre.view(B * T, -1)
+            grad_x = (g2 @ weight).view(B, T, D) if need_x else None
+            grad_w = (x.view(B * T, D).t() @ g2).t() if need_w else None
+        else:
+            grad_x = grad_xl.view(B, -1, T, D).sum(1) if need_x else None
+            grad_w = grad_wt.sum(0).t() if need_w else None
         grad_b = grad_bias.sum(0) if need_b and ctx.has_bias else None
         return grad_x, grad_w, grad_b, grad_h0 if need_h0 else None, None
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()

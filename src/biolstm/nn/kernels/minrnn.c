@@ -3,7 +3,9 @@
  * the gradient and the gradient of the pre-activations, in one pass over time each.
  *
  * Layout: pre (B, T, G*H) float32, contiguous, G = 3 (MinLSTM: f | i | h~) or 2 (MinGRU:
- * z | h~); out and grad (B, T, H); h0 (B, H). Work is split into lanes (a batch row and a
+ * z | h~); out and grad (B, T, H); h0 (B, H). For a small input (one-hot DNA: D = 4) the
+ * pre-activations are instead projected inside the kernel from x (B, T, D), and their
+ * gradient folded into the weight and input gradients there, which saves the largest tensors. Work is split into lanes (a batch row and a
  * block of hidden units); a call handles lanes [lane0, lane1). Built with -fopenmp, a call
  * runs its lanes on `threads` OpenMP threads: loaded into a process where torch has loaded
  * its libgomp.so.1, that is torch's own thread pool, so the two never compete for cores.
@@ -82,30 +84,61 @@ static inline float gru_decay(float x) {
     return (x >= 0.0f ? e : 1.0f) / (1.0f + e);
 }
 
-/* One lane forward: batch row b, hidden units [j0, j0 + n). A function of its own so that its
- * restrict-qualified pointers survive OpenMP outlining and the inner loops vectorise. */
-static void forward_lane(const float *restrict pre, const float *restrict bias, const float *restrict h0,
-                         float *restrict out, int64_t T, int64_t H, int lstm, int64_t b, int64_t j0, int n) {
-    const int64_t G = lstm ? 3 : 2;
-    float h[BLOCK];
-    memcpy(h, h0 + b * H + j0, n * sizeof(float));
-    const float *restrict c = bias + j0, *restrict ck = c + (G - 1) * H;
+/* The pre-activations of one step for a lane's units, bias added, into p (G rows of BLOCK).
+ * Either read from pre (its row at this step) or, with a small input, projected here from the
+ * input row xv (D values) and the transposed weight wt (D, G*H): the (B, T, G*H) tensor of
+ * pre-activations is then never written to memory. */
+static inline void step_pre(const float *restrict row, const float *restrict xv, const float *restrict wt,
+                            const float *restrict bias, int64_t G, int64_t H, int64_t D, int64_t j0, int n,
+                            float *restrict p) {
+    for (int64_t r = 0; r < G; r++) {
+        float *restrict q = p + r * BLOCK;
+        const float *restrict c = bias + r * H + j0;
+        if (row) {
+            const float *restrict y = row + r * H;
+            for (int j = 0; j < n; j++) q[j] = y[j] + c[j];
+        } else {
+            for (int j = 0; j < n; j++) q[j] = c[j];
+            for (int64_t d = 0; d < D; d++) {
+                const float xd = xv[d], *restrict w = wt + d * G * H + r * H + j0;
+                for (int j = 0; j < n; j++) q[j] += xd * w[j];
+            }
+        }
+    }
+}
+
+/* The operands of one lane: batch row b, hidden units [j0, j0 + n). pre is NULL when the
+ * pre-activations are projected from x (B, T, D) and wt (D, G*H) inside the kernel. */
+typedef struct {
+    const float *pre, *x, *wt, *bias, *h0;
+    int64_t T, H, D, G, b, j0;
+    int n, lstm;
+} lane_t;
+
+/* One lane forward. A function of its own so that its restrict-qualified pointers survive
+ * OpenMP outlining and the inner loops vectorise. */
+static void forward_lane(const lane_t *L, float *restrict out) {
+    const int64_t T = L->T, H = L->H, G = L->G, b = L->b, j0 = L->j0;
+    const int n = L->n;
+    float h[BLOCK], p[3 * BLOCK];
+    const float *restrict pf = p, *restrict pi = p + BLOCK, *restrict pk = p + (G - 1) * BLOCK;
+    memcpy(h, L->h0 + b * H + j0, n * sizeof(float));
     for (int64_t t = 0; t < T; t++) {
-        const float *restrict x = pre + (b * T + t) * G * H + j0;
-        const float *restrict k = x + (G - 1) * H;
+        const float *row = L->pre ? L->pre + (b * T + t) * G * H + j0 : NULL;
+        if (row && t + AHEAD < T) prefetch(row + AHEAD * G * H, G, H, n);
+        step_pre(row, L->x + (b * T + t) * L->D, L->wt, L->bias, G, H, L->D, j0, n, p);
         float *restrict o = out + (b * T + t) * H + j0;
-        if (t + AHEAD < T) prefetch(x + AHEAD * G * H, G, H, n);
-        if (lstm) {
+        if (L->lstm) {
             for (int j = 0; j < n; j++) {
                 float sf, si, dg;
-                float a = lstm_decay(x[j] + c[j], x[H + j] + c[H + j], &sf, &si), g = g_act(k[j] + ck[j], &dg);
+                float a = lstm_decay(pf[j], pi[j], &sf, &si), g = g_act(pk[j], &dg);
                 h[j] = a * h[j] + (1.0f - a) * g;
                 o[j] = h[j];
             }
         } else {
             for (int j = 0; j < n; j++) {
                 float dg;
-                float a = gru_decay(x[j] + c[j]), g = g_act(k[j] + ck[j], &dg);
+                float a = gru_decay(pf[j]), g = g_act(pk[j], &dg);
                 h[j] = a * h[j] + (1.0f - a) * g;
                 o[j] = h[j];
             }
@@ -114,89 +147,123 @@ static void forward_lane(const float *restrict pre, const float *restrict bias, 
 }
 
 /* One lane backward. The gradient of the state runs backwards as its own linear recurrence:
- * dL/dh_t = grad_t + a_{t+1} dL/dh_{t+1}; the gates are recomputed from pre. */
-static void backward_lane(const float *restrict pre, const float *restrict bias, const float *restrict h0,
-                          const float *restrict out, const float *restrict grad, float *restrict grad_pre,
-                          float *restrict grad_h0, float *restrict grad_bias, int64_t T, int64_t H, int lstm,
-                          int64_t b, int64_t j0, int n) {
-    const int64_t G = lstm ? 3 : 2;
-    float carry[BLOCK];                          /* a_{t+1} dL/dh_{t+1} */
-    float sum0[BLOCK], sum1[BLOCK], sum2[BLOCK]; /* this lane's bias gradients */
-    const float *restrict c = bias + j0, *restrict ck = c + (G - 1) * H;
-    for (int j = 0; j < n; j++) carry[j] = sum0[j] = sum1[j] = sum2[j] = 0.0f;
+ * dL/dh_t = grad_t + a_{t+1} dL/dh_{t+1}; the gates are recomputed. With pre given, the
+ * gradient of the pre-activations goes to grad_pre; with x given, it is folded at once into
+ * this lane's share of the weight gradient (grad_wt, D x G rows of H) and of the input
+ * gradient (grad_x, T x D), so it is never stored either. */
+static void backward_lane(const lane_t *L, const float *restrict out, const float *restrict grad,
+                          float *restrict grad_pre, float *restrict grad_x, float *restrict grad_wt,
+                          float *restrict grad_h0, float *restrict grad_bias) {
+    const int64_t T = L->T, H = L->H, G = L->G, D = L->D, b = L->b, j0 = L->j0;
+    const int n = L->n;
+    float carry[BLOCK]; /* a_{t+1} dL/dh_{t+1} */
+    float p[3 * BLOCK], gp[3 * BLOCK] = {0}, sum[3 * BLOCK] = {0};
+    const float *restrict pf = p, *restrict pi = p + BLOCK, *restrict pk = p + (G - 1) * BLOCK;
+    float *restrict gf = gp, *restrict gi = gp + BLOCK, *restrict gk = gp + (G - 1) * BLOCK;
+    for (int j = 0; j < n; j++) carry[j] = 0.0f;
     for (int64_t t = T - 1; t >= 0; t--) {
-        const int64_t row = (b * T + t) * G * H + j0;
-        const float *restrict x = pre + row, *restrict k = x + (G - 1) * H;
+        const float *row = L->pre ? L->pre + (b * T + t) * G * H + j0 : NULL;
+        const float *restrict xv = L->x + (b * T + t) * D;
         const float *restrict gr = grad + (b * T + t) * H + j0;
-        const float *restrict hp = t > 0 ? out + (b * T + t - 1) * H + j0 : h0 + b * H + j0;
-        float *restrict gx = grad_pre + row;
-        float *restrict gk = gx + (G - 1) * H;
+        const float *restrict hp = t > 0 ? out + (b * T + t - 1) * H + j0 : L->h0 + b * H + j0;
         if (t >= AHEAD) {
-            prefetch(x - AHEAD * G * H, G, H, n);
+            if (row) prefetch(row - AHEAD * G * H, G, H, n);
             prefetch(gr - AHEAD * H, 1, H, n);
             prefetch(hp - AHEAD * H, 1, H, n);
         }
-        if (lstm) {
+        step_pre(row, xv, L->wt, L->bias, G, H, D, j0, n, p);
+        if (L->lstm) {
             for (int j = 0; j < n; j++) {
                 float sf, si, dg;
-                float a = lstm_decay(x[j] + c[j], x[H + j] + c[H + j], &sf, &si), g = g_act(k[j] + ck[j], &dg);
+                float a = lstm_decay(pf[j], pi[j], &sf, &si), g = g_act(pk[j], &dg);
                 float gh = gr[j] + carry[j];
                 float du = gh * (hp[j] - g) * a * (1.0f - a); /* h = a h_prev + (1 - a) g; a = sigmoid(u) */
-                float g0 = du * sf, g1 = -du * si;             /* du/df = sigmoid(-f), du/di = -sigmoid(-i) */
-                float g2 = gh * (1.0f - a) * dg;
-                gx[j] = g0;
-                gx[H + j] = g1;
-                gk[j] = g2;
-                sum0[j] += g0;
-                sum1[j] += g1;
-                sum2[j] += g2;
+                gf[j] = du * sf;                               /* du/df = sigmoid(-f) */
+                gi[j] = -du * si;                              /* du/di = -sigmoid(-i) */
+                gk[j] = gh * (1.0f - a) * dg;
                 carry[j] = a * gh;
             }
         } else {
             for (int j = 0; j < n; j++) {
                 float dg;
-                float a = gru_decay(x[j] + c[j]), g = g_act(k[j] + ck[j], &dg);
+                float a = gru_decay(pf[j]), g = g_act(pk[j], &dg);
                 float gh = gr[j] + carry[j];
-                float g0 = -gh * (hp[j] - g) * a * (1.0f - a), g2 = gh * (1.0f - a) * dg; /* da/dx = -a (1 - a) */
-                gx[j] = g0;
-                gk[j] = g2;
-                sum0[j] += g0;
-                sum2[j] += g2;
+                gf[j] = -gh * (hp[j] - g) * a * (1.0f - a); /* da/dx = -a (1 - a) */
+                gk[j] = gh * (1.0f - a) * dg;
                 carry[j] = a * gh;
+            }
+        }
+        for (int64_t r = 0; r < G; r++) {
+            const float *restrict q = gp + r * BLOCK;
+            float *restrict s = sum + r * BLOCK;
+            for (int j = 0; j < n; j++) s[j] += q[j];
+            if (row) {
+                float *restrict y = grad_pre + (b * T + t) * G * H + r * H + j0;
+                for (int j = 0; j < n; j++) y[j] = q[j];
+            }
+        }
+        if (!row) {
+            for (int64_t d = 0; d < D; d++) {
+                const float xd = xv[d], *restrict w = L->wt + d * G * H + j0;
+                float *restrict acc = grad_wt + d * G * H + j0;
+                for (int64_t r = 0; r < G; r++) {
+                    const float *restrict q = gp + r * BLOCK;
+                    for (int j = 0; j < n; j++) acc[r * H + j] += xd * q[j];
+                }
+                if (grad_x) { /* sum_j,r q w: products in a vector loop, then eight running sums */
+                    float prod[BLOCK], part[8] = {0};
+                    for (int j = 0; j < n; j++) prod[j] = gf[j] * w[j] + gk[j] * w[(G - 1) * H + j];
+                    if (L->lstm)
+                        for (int j = 0; j < n; j++) prod[j] += gi[j] * w[H + j];
+                    int j = 0;
+                    for (; j + 8 <= n; j += 8)
+                        for (int k = 0; k < 8; k++) part[k] += prod[j + k];
+                    float dx = 0.0f;
+                    for (; j < n; j++) dx += prod[j];
+                    for (int k = 0; k < 8; k++) dx += part[k];
+                    grad_x[t * D + d] = dx;
+                }
             }
         }
     }
     memcpy(grad_h0 + b * H + j0, carry, n * sizeof(float));
-    float *gb = grad_bias + b * G * H + j0;
-    memcpy(gb, sum0, n * sizeof(float));
-    if (lstm) memcpy(gb + H, sum1, n * sizeof(float));
-    memcpy(gb + (G - 1) * H, sum2, n * sizeof(float));
+    for (int64_t r = 0; r < G; r++) memcpy(grad_bias + b * G * H + r * H + j0, sum + r * BLOCK, n * sizeof(float));
 }
 
-/* pre (B, T, G*H) with bias (G*H) added -> out (B, T, H), from h0 (B, H). */
-void minrnn_forward(const float *pre, const float *bias, const float *h0, float *out, int64_t B, int64_t T,
-                    int64_t H, int lstm, int64_t lane0, int64_t lane1, int threads) {
-    const int64_t blocks = (H + BLOCK - 1) / BLOCK;
+static lane_t lane_of(const float *pre, const float *x, const float *wt, const float *bias, const float *h0,
+                      int64_t T, int64_t H, int64_t D, int lstm, int64_t lane) {
+    const int64_t blocks = (H + BLOCK - 1) / BLOCK, j0 = (lane % blocks) * BLOCK;
+    lane_t L = {pre, x, wt, bias, h0, T, H, D, lstm ? 3 : 2, lane / blocks, j0,
+                (int)(H - j0 < BLOCK ? H - j0 : BLOCK), lstm};
+    return L;
+}
+
+/* Pre-activations (pre (B, T, G*H); or, pre NULL, x (B, T, D) times wt (D, G*H)) plus bias
+ * (G*H) -> out (B, T, H), from h0 (B, H). */
+void minrnn_forward(const float *pre, const float *x, const float *wt, const float *bias, const float *h0,
+                    float *out, int64_t B, int64_t T, int64_t H, int64_t D, int lstm, int64_t lane0, int64_t lane1,
+                    int threads) {
     (void)B; /* lanes carry the batch row */
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t lane = lane0; lane < lane1; lane++) {
-        const int64_t j0 = (lane % blocks) * BLOCK;
-        forward_lane(pre, bias, h0, out, T, H, lstm, lane / blocks, j0, (int)(H - j0 < BLOCK ? H - j0 : BLOCK));
+        lane_t L = lane_of(pre, x, wt, bias, h0, T, H, D, lstm, lane);
+        forward_lane(&L, out);
     }
 }
 
-/* grad: dL/d out; writes dL/d pre (grad_pre, same layout as pre), dL/d h0 (grad_h0) and, per
- * batch row, the sum over time of dL/d pre (grad_bias, (B, G*H): summed over rows by the
- * caller). */
-void minrnn_backward(const float *pre, const float *bias, const float *h0, const float *out, const float *grad,
-                     float *grad_pre, float *grad_h0, float *grad_bias, int64_t B, int64_t T, int64_t H, int lstm,
+/* grad: dL/d out. Writes dL/d h0 (grad_h0, (B, H)) and per batch row the bias gradient
+ * (grad_bias, (B, G*H)); with pre, dL/d pre (grad_pre, its layout); with x, per lane the
+ * input gradient (grad_x, (lanes, T, D); NULL when not needed) and the weight gradient (grad_wt,
+ * (B, D, G*H), zeroed by the caller). The caller sums these over lanes and rows. */
+void minrnn_backward(const float *pre, const float *x, const float *wt, const float *bias, const float *h0,
+                     const float *out, const float *grad, float *grad_pre, float *grad_x, float *grad_wt,
+                     float *grad_h0, float *grad_bias, int64_t B, int64_t T, int64_t H, int64_t D, int lstm,
                      int64_t lane0, int64_t lane1, int threads) {
-    const int64_t blocks = (H + BLOCK - 1) / BLOCK;
     (void)B;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t lane = lane0; lane < lane1; lane++) {
-        const int64_t j0 = (lane % blocks) * BLOCK;
-        backward_lane(pre, bias, h0, out, grad, grad_pre, grad_h0, grad_bias, T, H, lstm, lane / blocks, j0,
-                      (int)(H - j0 < BLOCK ? H - j0 : BLOCK));
+        lane_t L = lane_of(pre, x, wt, bias, h0, T, H, D, lstm, lane);
+        backward_lane(&L, out, grad, grad_pre, pre || !grad_x ? NULL : grad_x + lane * T * D,
+                      pre ? NULL : grad_wt + L.b * D * L.G * H, grad_h0, grad_bias);
     }
 }
