@@ -40,6 +40,11 @@ from .init import chrono_init_, forget_bias_
 from .trace import GATE_NAMES, Trace
 
 ENGINES = ("auto", "fused", "transparent", "autograd")
+# Checkpointing through time returns the heap's free pages to the system every this many
+# segment calls: at every call resident memory is lowest, but each segment's workspace is
+# faulted in afresh (about 35% more time at T=10,000, B=8, H=128); every 16th keeps nearly
+# all of the saving (51 against 46 MiB; 87 without) at no measurable cost.
+_TRIM_EVERY = 16
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 _FUSED = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
 
@@ -356,9 +361,9 @@ class RNNBase(nn.Module):
         """Gradient checkpointing through time: the sequence runs in segments whose internals
         are recomputed during backward (torch.utils.checkpoint), so only the state at each
         segment boundary and one segment's workspace are held: memory grows as about sqrt(T)
-        for segments of sqrt(T) steps, and the gradients are exact. On the CPU each segment
-        first returns the heap's free pages to the system (glibc's malloc_trim), or the freed
-        workspaces of earlier segments would stay resident."""
+        for segments of sqrt(T) steps, and the gradients are exact. On the CPU every 16th segment
+        call first returns the heap's free pages to the system (glibc's malloc_trim), or the
+        freed workspaces of earlier segments would stay resident."""
         from torch.utils.checkpoint import checkpoint as run_checkpointed
 
         x = input if self.batch_first else input.transpose(0, 1)  # (B, T, D)
@@ -374,8 +379,11 @@ class RNNBase(nn.Module):
             h, c = (hx[0], hx[1]) if self.mode == "LSTM" else (hx, None)
         n = None if lengths is None else self._check_lengths(lengths, B, T)
 
+        calls = [0]
+
         def segment(xs, h, c, ns):
-            if xs.device.type == "cpu":  # the last segment's freed workspace goes back to the system
+            calls[0] += 1
+            if xs.device.type == "cpu" and calls[0] % _TRIM_EVERY == 0:  # freed workspaces back to the system
                 release_free_memory()
             self._in_segment = True
             try:
