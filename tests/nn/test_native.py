@@ -118,8 +118,10 @@ def test_auto_falls_back_and_native_says_why(monkeypatch, tmp_path):
 @needs_kernel
 def test_native_refuses_what_it_cannot_run():
     m = MinGRU(2, 3, scan="native").double()
-    with pytest.raises(RuntimeError, match="x is not a CPU float32 tensor"):
+    with pytest.raises(RuntimeError, match="x, h0 and the parameters are not all CPU float32"):
         m(torch.randn(1, 4, 2, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="not all CPU float32"):  # float64 weights, float32 input
+        m(torch.randn(1, 4, 2))
     m.scan = "auto"  # auto takes the PyTorch scan for float64
     assert m(torch.randn(1, 4, 2, dtype=torch.float64))[0].dtype == torch.float64
 

@@ -201,9 +201,9 @@ class _MinimalBase(nn.Module):
             x = x.transpose(0, 1)
         h0 = self._initial(x, h0)
         finals = []
-        fused = self.scan in ("auto", "native") and native.usable(x)
+        fused = self.scan in ("auto", "native") and native.usable(x, h0, *self.parameters())
         if self.scan == "native" and not fused:
-            why = "x is not a CPU float32 tensor" if native.kernel() else native.unavailable_reason()
+            why = "x, h0 and the parameters are not all CPU float32" if native.kernel() else native.unavailable_reason()
             raise RuntimeError(f"scan='native': the native kernel cannot run here ({why}); use scan='auto'")
         for k, layer in enumerate(self.layers):
             if fused:

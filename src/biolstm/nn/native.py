@@ -113,9 +113,10 @@ def unavailable_reason() -> str | None:
     return _state.get("why")
 
 
-def usable(x: Tensor) -> bool:
-    """Whether the native kernel can run on ``x``: a CPU float32 tensor, kernel available."""
-    return x.device.type == "cpu" and x.dtype == torch.float32 and kernel() is not None
+def usable(*tensors: Tensor) -> bool:
+    """Whether the native kernel can run on these tensors (input, parameters, state): all on
+    the CPU in float32, and the kernel available."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) and kernel() is not None
 
 
 _pool: dict[int, ThreadPoolExecutor] = {}
