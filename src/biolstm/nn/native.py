@@ -79,11 +79,13 @@ def _build() -> ctypes.CDLL:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
         raise OSError("no C compiler (set CC or install gcc)")
-    try:
-        path = _compile(cc, _FLAGS + _OPENMP)
-    except (OSError, subprocess.SubprocessError):
-        path = _compile(cc, _FLAGS)
-    lib = ctypes.CDLL(str(path))
+    for flags in (_FLAGS + _OPENMP, _FLAGS):  # without OpenMP where it does not build or load
+        try:
+            lib = ctypes.CDLL(str(_compile(cc, flags)))
+            break
+        except (OSError, subprocess.SubprocessError) as err:
+            if flags == _FLAGS:
+                raise OSError(str(err)) from err
     i64, ptr, int_ = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
     lib.minrnn_forward.argtypes = [ptr] * 6 + [i64] * 4 + [int_, i64, i64, int_]
     lib.minrnn_backward.argtypes = [ptr] * 12 + [i64] * 4 + [int_, i64, i64, int_]
