@@ -148,3 +148,15 @@ def test_native_under_cpu_autocast():
         want = m(x)[0]
         with torch.autocast("cpu", dtype=torch.bfloat16):  # the projection stays float32 for the kernel
             torch.testing.assert_close(m(x)[0], want)
+
+
+@needs_kernel
+@pytest.mark.parametrize("inputs", [4, 40])  # projected in the kernel, or by a matrix product
+def test_native_propagates_nan(inputs):
+    # a diverged weight must show as NaN in the output (the Trainer's non-finite check relies
+    # on it), not be hidden by the kernel's clamped exponential
+    m = MinLSTM(inputs, 8, scan="native")
+    with torch.no_grad():
+        m.layers[0].weight[3, 0] = float("nan")
+    out = m(torch.randn(2, 5, inputs))[0]
+    assert torch.isnan(out[..., 3]).all() and torch.isfinite(out[..., :3]).all()

@@ -34,7 +34,8 @@ static inline void prefetch(const float *p, int64_t G, int64_t H, int n) {
 }
 
 /* exp(x) for x <= 0 (every exponent below is minus an absolute value): Cody-Waite range
- * reduction and a degree-6 polynomial, within 2e-7 relative; below -87 it returns exp(-87). */
+ * reduction and a degree-6 polynomial, within 2.5e-7 relative on [-87, 0] (checked against
+ * double exp at steps of 1e-4); below -87 it returns exp(-87); NaN stays NaN. */
 static inline float exp_neg(float x) {
     x = x < -87.0f ? -87.0f : x;
     float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest (1.5 * 2^23 trick) */
