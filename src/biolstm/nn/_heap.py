@@ -10,24 +10,24 @@ amount of freed memory: resident memory ends far above what live tensors need.
 from __future__ import annotations
 
 import ctypes
+import functools
 
-_trim = None
-_looked = False
+
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, or None where the C library has none."""
+    try:
+        fn = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
+    return fn
 
 
 def release_free_memory() -> bool:
     """Return the heap's free pages to the system; True where glibc's malloc_trim ran."""
-    global _trim, _looked
-    if not _looked:
-        _looked = True
-        try:
-            fn = ctypes.CDLL(None).malloc_trim
-        except (OSError, AttributeError):
-            fn = None
-        if fn is not None:
-            fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
-        _trim = fn
-    if _trim is None:
+    trim = _malloc_trim()
+    if trim is None:
         return False
-    _trim(0)
+    trim(0)
     return True

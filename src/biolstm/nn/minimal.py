@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..validation import check_positive_int
+from ..validation import check_choice, check_positive_int
 from . import native
 
 _SCANS = ("auto", "native", "linear", "log")
@@ -156,8 +156,7 @@ class _MinimalBase(nn.Module):
         scan: str = "auto",
     ):
         super().__init__()
-        if scan not in _SCANS:
-            raise ValueError(f"scan: expected one of {', '.join(map(repr, _SCANS))}, got {scan!r}")
+        check_choice(scan, _SCANS, "scan")
         self.scan = scan
         check_positive_int(input_size, "input_size")
         check_positive_int(hidden_size, "hidden_size")
@@ -208,16 +207,15 @@ class _MinimalBase(nn.Module):
         for k, layer in enumerate(self.layers):
             if fused:
                 x = native.MinRNNLayer.apply(x, layer.weight, layer.bias, h0[k], self.gates == 3)
-                finals.append(x[:, -1])
-                continue
-            if self.scan != "log":
+            elif self.scan != "log":
                 x = linear_scan(*self._step_coefficients(layer(x)), h0[k])
-                finals.append(x[:, -1])
-                continue
-            log_a, log_b = self._coefficients(layer(x))
-            log_b = torch.cat([log_b[:, :1].logaddexp(log_a[:, :1] + torch.log(h0[k]).unsqueeze(1)), log_b[:, 1:]], 1)
-            log_a = torch.cat([torch.zeros_like(log_a[:, :1]), log_a[:, 1:]], 1)  # h_{-1} already in b_0
-            x = parallel_scan_log(log_a, log_b)
+            else:
+                log_a, log_b = self._coefficients(layer(x))
+                log_b = torch.cat(
+                    [log_b[:, :1].logaddexp(log_a[:, :1] + torch.log(h0[k]).unsqueeze(1)), log_b[:, 1:]], 1
+                )
+                log_a = torch.cat([torch.zeros_like(log_a[:, :1]), log_a[:, 1:]], 1)  # h_{-1} already in b_0
+                x = parallel_scan_log(log_a, log_b)
             finals.append(x[:, -1])
         out = x if self.batch_first else x.transpose(0, 1)
         return out, torch.stack(finals)

@@ -168,7 +168,7 @@ class MinRNNLayer(torch.autograd.Function):
             with torch.autocast("cpu", enabled=False):  # the kernel reads float32
                 pre, wt = (x.view(B * T, D) @ weight.t()).view(B, T, -1), None
         out = torch.empty((B, T, H), dtype=x.dtype)
-        _run(lib.minrnn_forward, B * -(-H // _BLOCK), B * T * H, _ptr(pre), x.data_ptr(), _ptr(wt), bias_.data_ptr(),
+        _run(lib.minrnn_forward, _lanes(B, H), B * T * H, _ptr(pre), x.data_ptr(), _ptr(wt), bias_.data_ptr(),
              h0.data_ptr(), out.data_ptr(), B, T, H, D, int(lstm))  # fmt: skip
         ctx.save_for_backward(x, weight, wt, bias_, pre, h0, out)
         ctx.lstm, ctx.has_bias = lstm, bias is not None
@@ -182,17 +182,17 @@ class MinRNNLayer(torch.autograd.Function):
         grad = grad.contiguous()
         B, T, H = out.shape
         D, GH = x.shape[2], weight.shape[0]
-        lanes = B * -(-H // _BLOCK)
+        lanes = _lanes(B, H)
+        need_x, need_w, need_b, need_h0, _ = ctx.needs_input_grad
         grad_h0, grad_bias = torch.empty_like(h0), torch.empty((B, GH), dtype=x.dtype)
         if pre is not None:
             grad_pre, grad_xl, grad_wt = torch.empty_like(pre), None, None
         else:
-            grad_xl = torch.empty((lanes, T, D)) if ctx.needs_input_grad[0] else None
+            grad_xl = torch.empty((lanes, T, D)) if need_x else None
             grad_pre, grad_wt = None, torch.zeros((B, D, GH))
         _run(lib.minrnn_backward, lanes, B * T * H, _ptr(pre), x.data_ptr(), _ptr(wt), bias_.data_ptr(), h0.data_ptr(),
              out.data_ptr(), grad.data_ptr(), _ptr(grad_pre), _ptr(grad_xl), _ptr(grad_wt), grad_h0.data_ptr(),
              grad_bias.data_ptr(), B, T, H, D, int(ctx.lstm))  # fmt: skip
-        need_x, need_w, need_b, need_h0, _ = ctx.needs_input_grad
         if pre is not None:
             g2 = grad_pre.view(B * T, -1)
             grad_x = (g2 @ weight).view(B, T, D) if need_x else None
@@ -202,6 +202,11 @@ class MinRNNLayer(torch.autograd.Function):
             grad_w = grad_wt.sum(0).t() if need_w else None
         grad_b = grad_bias.sum(0) if need_b and ctx.has_bias else None
         return grad_x, grad_w, grad_b, grad_h0 if need_h0 else None, None
+
+
+def _lanes(B: int, H: int) -> int:
+    """Work items of the kernel: each batch row's hidden units in blocks of _BLOCK."""
+    return B * -(-H // _BLOCK)
 
 
 def _ptr(t: Tensor | None) -> int | None:
