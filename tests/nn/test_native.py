@@ -50,6 +50,23 @@ def test_native_equals_the_float64_scan(cls, inputs, hidden, layers, bias, batch
 
 
 @needs_kernel
+@pytest.mark.parametrize("cls", [MinLSTM, MinGRU])
+def test_native_on_one_hot_input_equals_the_float64_scan(cls):
+    # the kernel skips the zero entries of x in its projection and weight gradient; the input
+    # gradient still covers them
+    torch.manual_seed(1)
+    m = cls(4, 24, num_layers=2, scan="native")
+    exact = cls(4, 24, num_layers=2, scan="linear").double()
+    exact.load_state_dict(m.state_dict())
+    x = torch.nn.functional.one_hot(torch.randint(0, 4, (3, 50)), 4).float()
+    x[0, :5] = 0.0  # an N: no base at all
+    h0 = torch.rand(2, 3, 24)
+    got, want = _run(m, x, h0), _run(exact, x.double(), h0.double())
+    for g, w in zip([*got[:4], *got[4]], [*want[:4], *want[4]]):
+        assert (g.double() - w).abs().max().item() < 2e-5 * (w.abs().max().item() + 1.0)
+
+
+@needs_kernel
 def test_native_is_deterministic_across_thread_counts_and_matches_the_module_step():
     torch.manual_seed(0)
     m = MinLSTM(4, 40, num_layers=2, scan="native")
@@ -159,4 +176,10 @@ def test_native_propagates_nan(inputs):
     with torch.no_grad():
         m.layers[0].weight[3, 0] = float("nan")
     out = m(torch.randn(2, 5, inputs))[0]
+    assert torch.isnan(out[..., 3]).all() and torch.isfinite(out[..., :3]).all()
+    # one-hot input: the kernel skips zero entries only while every weight is finite, so the
+    # NaN weight of a base that never occurs still reaches the output, as 0 * NaN does in torch
+    x = torch.zeros(2, 5, inputs)
+    x[..., 1] = 1.0
+    out = m(x)[0]
     assert torch.isnan(out[..., 3]).all() and torch.isfinite(out[..., :3]).all()

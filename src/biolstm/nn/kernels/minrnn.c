@@ -5,17 +5,28 @@
  * Layout: pre (B, T, G*H) float32, contiguous, G = 3 (MinLSTM: f | i | h~) or 2 (MinGRU:
  * z | h~); out and grad (B, T, H); h0 (B, H). For a small input (one-hot DNA: D = 4) the
  * pre-activations are instead projected inside the kernel from x (B, T, D), and their
- * gradient folded into the weight and input gradients there, which saves the largest tensors. Work is split into lanes (a batch row and a
- * block of hidden units); a call handles lanes [lane0, lane1). Built with -fopenmp, a call
- * runs its lanes on `threads` OpenMP threads: loaded into a process where torch has loaded
- * its libgomp.so.1, that is torch's own thread pool, so the two never compete for cores.
- * Built without, a call is sequential and callers run several calls on threads. The inner
- * loops over hidden units vectorise. */
-#include <math.h>
+ * gradient folded into the weight and input gradients there, which saves the largest tensors;
+ * the zero entries of x are skipped (one-hot input: a quarter of the work), unless a weight is
+ * not finite (0 * inf must still give NaN). Work is split into lanes (a batch row and a block
+ * of hidden units); a call handles lanes [lane0, lane1). Built with -fopenmp, a call runs its
+ * lanes on `threads` OpenMP threads: loaded into a process where torch has loaded its
+ * libgomp.so.1, that is torch's own thread pool, so the two never compete for cores. Built
+ * without, a call is sequential and callers run several calls on threads.
+ *
+ * The arithmetic is written on vectors of 8 floats (GCC / Clang vector extensions: AVX on
+ * x86-64 with -march=native, pairs of 4-wide registers elsewhere), the units of a lane in
+ * 16 such vectors. */
 #include <stdint.h>
 #include <string.h>
 
-#define BLOCK 128
+#define BLOCK 128 /* hidden units per lane */
+#define VL 8      /* floats per vector */
+#define NV (BLOCK / VL)
+#define MAXD 32 /* widest input projected here (native.PROJECT_MAX) */
+#define AHEAD 4 /* steps ahead to prefetch: the gate maths leaves the hardware prefetcher behind */
+
+typedef float v8 __attribute__((vector_size(VL * sizeof(float))));
+typedef int32_t v8i __attribute__((vector_size(VL * sizeof(int32_t))));
 
 /* 1 when built with OpenMP: one call may use several threads. */
 int minrnn_openmp(void) {
@@ -25,7 +36,37 @@ int minrnn_openmp(void) {
     return 0;
 #endif
 }
-#define AHEAD 4 /* steps ahead to prefetch: the gate maths leaves the hardware prefetcher behind */
+
+static inline v8 splat(float s) { return (v8){s, s, s, s, s, s, s, s}; }
+static inline v8i splati(int32_t s) { return (v8i){s, s, s, s, s, s, s, s}; }
+static inline v8 sel(v8i m, v8 a, v8 b) { return (v8)((m & (v8i)a) | (~m & (v8i)b)); } /* m ? a : b */
+static inline v8 vabs(v8 x) { return (v8)((v8i)x & splati(0x7fffffff)); }
+
+/* c floats at p (c < VL: the rest 0, nothing read past p + c). */
+static inline v8 ld(const float *p, int c) {
+    v8 v;
+    if (c >= VL) {
+        memcpy(&v, p, sizeof v);
+    } else {
+        v = splat(0.0f);
+        for (int k = 0; k < c; k++) v[k] = p[k];
+    }
+    return v;
+}
+
+/* The first c of v to p (all VL when c >= VL). */
+static inline void st(float *p, v8 v, int c) {
+    if (c >= VL)
+        memcpy(p, &v, sizeof v);
+    else
+        for (int k = 0; k < c; k++) p[k] = v[k];
+}
+
+static inline float hsum(v8 v) {
+    float s = 0.0f;
+    for (int k = 0; k < VL; k++) s += v[k];
+    return s;
+}
 
 /* Ask for the cache lines of n floats at p, G rows H apart, before they are needed. */
 static inline void prefetch(const float *p, int64_t G, int64_t H, int n) {
@@ -33,117 +74,117 @@ static inline void prefetch(const float *p, int64_t G, int64_t H, int n) {
         for (int j = 0; j < n; j += 16) __builtin_prefetch(p + r * H + j);
 }
 
-/* exp(x) for x <= 0 (every exponent below is minus an absolute value): Cody-Waite range
- * reduction and a degree-6 polynomial, within 2.5e-7 relative on [-87, 0] (checked against
- * double exp at steps of 1e-4); below -87 it returns exp(-87); NaN stays NaN. */
-static inline float exp_neg(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest (1.5 * 2^23 trick) */
-    float r = x - n * 0.693145752f;
+/* exp(x) for x <= 0 (every exponent below is minus an absolute value or a minimum with 0):
+ * Cody-Waite range reduction and a degree-6 polynomial, within 2.5e-7 relative on [-87, 0];
+ * below -87 it returns exp(-87); NaN stays NaN. */
+static inline v8 vexp_neg(v8 x) {
+    x = sel(x < splat(-87.0f), splat(-87.0f), x);
+    v8 n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest (1.5 * 2^23 trick) */
+    v8 r = x - n * 0.693145752f;
     r = r - n * 1.42860677e-6f;
-    float p = 1.38888889e-3f;
+    v8 p = splat(1.38888889e-3f);
     p = p * r + 8.33333333e-3f;
     p = p * r + 4.16666667e-2f;
     p = p * r + 1.66666667e-1f;
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &e, sizeof scale);
-    return p * scale;
+    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
+    return p * (v8)e;
 }
 
-/* MinLSTM decay a = sigmoid(f) / (sigmoid(f) + sigmoid(i)), written as Ai Bf / (Ai Bf + Af Bi)
- * with 1 / sigmoid(x) = A / B, A = 1 + exp(-|x|), B = exp(min(x, 0)), Bf and Bi divided by the
- * larger of them so that the denominator is at least 1 (no 0/0 when both gates underflow).
- * sf, si: sigmoid(-f), sigmoid(-i), which the backward pass needs. */
-static inline float lstm_decay(float f, float i, float *sf, float *si) {
-    float p = exp_neg(-fabsf(f)), q = exp_neg(-fabsf(i));
-    float mf = f < 0.0f ? f : 0.0f, mi = i < 0.0f ? i : 0.0f;
-    float r = exp_neg(-fabsf(mf - mi));
-    float bf = mf >= mi ? 1.0f : r, bi = mf >= mi ? r : 1.0f;
-    float af = 1.0f + p, ai = 1.0f + q;
-    float num = ai * bf;
-    float ra = 1.0f / af, ri = 1.0f / ai;
-    *sf = f >= 0.0f ? p * ra : ra;
-    *si = i >= 0.0f ? q * ri : ri;
-    return num / (num + af * bi);
+/* MinLSTM: with m = min(f, i, 0), E0 = e^m, Ef = e^(m - f), Ei = e^(m - i) (one of the three
+ * is 1, so two exponentials, and none overflows):
+ *   sigmoid(f) = E0 / (E0 + Ef), so a = sigmoid(f) / (sigmoid(f) + sigmoid(i)) = (E0 + Ei) / den,
+ *   1 - a = (E0 + Ef) / den, den = 2 E0 + Ef + Ei >= 1 (exact when both gates underflow),
+ *   da/df = Ef (E0 + Ei) / den^2, da/di = -Ei (E0 + Ef) / den^2. */
+static inline void lstm_terms(v8 f, v8 i, v8 *e0, v8 *ef, v8 *ei) {
+    const v8 one = splat(1.0f), zero = splat(0.0f);
+    v8i pos = (f >= zero) & (i >= zero), fmin = f <= i; /* m = 0; else m = f where f <= i, else i */
+    v8 x1 = vexp_neg(sel(pos, -f, sel(fmin, f, i)));
+    v8 x2 = vexp_neg(sel(pos, -i, -vabs(f - i)));
+    *e0 = sel(pos, one, x1);
+    *ef = sel(pos, x1, sel(fmin, one, x2));
+    *ei = sel(pos | fmin, x2, one);
 }
 
-/* g(x) = x + 0.5 for x >= 0, sigmoid(x) below; dg: its derivative. */
-static inline float g_act(float x, float *dg) {
-    float e = exp_neg(-fabsf(x));
-    float s = e / (1.0f + e);
-    *dg = x >= 0.0f ? 1.0f : s * (1.0f - s);
-    return x >= 0.0f ? x + 0.5f : s;
+/* MinGRU decay a = 1 - z = sigmoid(-x), from e = exp(-|x|). */
+static inline v8 gru_decay(v8 x, v8 e, v8 r1e) { return sel(x >= splat(0.0f), e, splat(1.0f)) * r1e; }
+
+/* The operands of one lane: batch row b, hidden units [j0, j0 + n). pre is NULL when the
+ * pre-activations are projected from x (B, T, D) and wt (D, G*H) inside the kernel; dense: use
+ * every input entry, zeros included (a weight is not finite). */
+typedef struct {
+    const float *pre, *x, *wt, *bias, *h0;
+    int64_t T, H, D, G, b, j0;
+    int n, lstm, dense;
+} lane_t;
+
+/* Step t's input entries that take part in the projection: their positions into idx. */
+static inline int nonzero(const lane_t *L, const float *xv, int *idx) {
+    int nz = 0;
+    for (int d = 0; d < L->D; d++)
+        if (L->dense || xv[d] != 0.0f) idx[nz++] = d;
+    return nz;
 }
 
-/* MinGRU decay a = 1 - z = sigmoid(-x). */
-static inline float gru_decay(float x) {
-    float e = exp_neg(-fabsf(x));
-    return (x >= 0.0f ? e : 1.0f) / (1.0f + e);
-}
-
-/* The pre-activations of one step for a lane's units, bias added, into p (G rows of BLOCK).
- * Either read from pre (its row at this step) or, with a small input, projected here from the
- * input row xv (D values) and the transposed weight wt (D, G*H): the (B, T, G*H) tensor of
- * pre-activations is then never written to memory. */
-static inline void step_pre(const float *restrict row, const float *restrict xv, const float *restrict wt,
-                            const float *restrict bias, int64_t G, int64_t H, int64_t D, int64_t j0, int n,
-                            float *restrict p) {
+/* The pre-activations of one step for a lane's units, bias added, into z (G rows of NV
+ * vectors): from the row of pre at this step, or projected from the input's entries listed in
+ * idx (nz of them) through wt (D, G*H). */
+static inline void step_pre(const float *row, const float *xv, const int *idx, int nz, const float *wt,
+                            const float *bias, int64_t G, int64_t H, int64_t j0, int n, v8 z[][NV]) {
+    const int nv = (n + VL - 1) / VL;
     for (int64_t r = 0; r < G; r++) {
-        float *restrict q = p + r * BLOCK;
-        const float *restrict c = bias + r * H + j0;
-        if (row) {
-            const float *restrict y = row + r * H;
-            for (int j = 0; j < n; j++) q[j] = y[j] + c[j];
-        } else {
-            for (int j = 0; j < n; j++) q[j] = c[j];
-            for (int64_t d = 0; d < D; d++) {
-                const float xd = xv[d], *restrict w = wt + d * G * H + r * H + j0;
-                for (int j = 0; j < n; j++) q[j] += xd * w[j];
-            }
+        const int64_t off = r * H + j0;
+        for (int v = 0; v < nv; v++) z[r][v] = ld(bias + off + v * VL, n - v * VL);
+        if (row)
+            for (int v = 0; v < nv; v++) z[r][v] += ld(row + off + v * VL, n - v * VL);
+        for (int k = 0; k < nz; k++) {
+            const v8 xd = splat(xv[idx[k]]);
+            const float *w = wt + idx[k] * G * H + off;
+            for (int v = 0; v < nv; v++) z[r][v] += xd * ld(w + v * VL, n - v * VL);
         }
     }
 }
 
-/* The operands of one lane: batch row b, hidden units [j0, j0 + n). pre is NULL when the
- * pre-activations are projected from x (B, T, D) and wt (D, G*H) inside the kernel. */
-typedef struct {
-    const float *pre, *x, *wt, *bias, *h0;
-    int64_t T, H, D, G, b, j0;
-    int n, lstm;
-} lane_t;
-
-/* One lane forward. A function of its own so that its restrict-qualified pointers survive
- * OpenMP outlining and the inner loops vectorise. */
-static void forward_lane(const lane_t *L, float *restrict out) {
-    const int64_t T = L->T, H = L->H, G = L->G, b = L->b, j0 = L->j0;
-    const int n = L->n;
-    float h[BLOCK], p[3 * BLOCK];
-    const float *restrict pf = p, *restrict pi = p + BLOCK, *restrict pk = p + (G - 1) * BLOCK;
-    memcpy(h, L->h0 + b * H + j0, n * sizeof(float));
+/* One lane forward. A function of its own so that its pointers survive OpenMP outlining. */
+static void forward_lane(const lane_t *L, float *out) {
+    const int64_t T = L->T, H = L->H, G = L->G, GH = G * H, b = L->b, j0 = L->j0;
+    const int n = L->n, nv = (n + VL - 1) / VL;
+    v8 h[NV], z[3][NV];
+    int idx[MAXD];
+    for (int v = 0; v < nv; v++) h[v] = ld(L->h0 + b * H + j0 + v * VL, n - v * VL);
     for (int64_t t = 0; t < T; t++) {
-        const float *row = L->pre ? L->pre + (b * T + t) * G * H + j0 : NULL;
-        if (row && t + AHEAD < T) prefetch(row + AHEAD * G * H, G, H, n);
-        step_pre(row, L->x + (b * T + t) * L->D, L->wt, L->bias, G, H, L->D, j0, n, p);
-        float *restrict o = out + (b * T + t) * H + j0;
+        const float *row = L->pre ? L->pre + (b * T + t) * GH : NULL;
+        const float *xv = L->x + (b * T + t) * L->D;
+        if (row && t + AHEAD < T) prefetch(row + AHEAD * GH + j0, G, H, n);
+        const int nz = row ? 0 : nonzero(L, xv, idx);
+        step_pre(row, xv, idx, nz, L->wt, L->bias, G, H, j0, n, z);
+        float *o = out + (b * T + t) * H + j0;
         if (L->lstm) {
-            for (int j = 0; j < n; j++) {
-                float sf, si, dg;
-                float a = lstm_decay(pf[j], pi[j], &sf, &si), g = g_act(pk[j], &dg);
-                h[j] = a * h[j] + (1.0f - a) * g;
-                o[j] = h[j];
+#pragma GCC unroll 2
+            for (int v = 0; v < nv; v++) {
+                v8 zf = z[0][v], zi = z[1][v], zk = z[2][v], e0, ef, ei;
+                v8 ek = vexp_neg(-vabs(zk));
+                lstm_terms(zf, zi, &e0, &ef, &ei);
+                v8 den = e0 + e0 + ef + ei, one_e = 1.0f + ek;
+                v8 r = 1.0f / (den * one_e); /* one division for a and for g's sigmoid */
+                v8 a = (e0 + ei) * one_e * r, s = ek * den * r;
+                v8 g = sel(zk >= splat(0.0f), zk + 0.5f, s); /* g(x) = x + 0.5 for x >= 0, sigmoid(x) below */
+                h[v] = a * h[v] + (1.0f - a) * g;
             }
         } else {
-            for (int j = 0; j < n; j++) {
-                float dg;
-                float a = gru_decay(pf[j]), g = g_act(pk[j], &dg);
-                h[j] = a * h[j] + (1.0f - a) * g;
-                o[j] = h[j];
+#pragma GCC unroll 2
+            for (int v = 0; v < nv; v++) {
+                v8 zf = z[0][v], zk = z[1][v];
+                v8 ek = vexp_neg(-vabs(zk)), ef = vexp_neg(-vabs(zf)), one_e = 1.0f + ef, one_k = 1.0f + ek;
+                v8 r = 1.0f / (one_e * one_k);
+                v8 a = gru_decay(zf, ef, one_k * r), s = ek * one_e * r;
+                v8 g = sel(zk >= splat(0.0f), zk + 0.5f, s);
+                h[v] = a * h[v] + (1.0f - a) * g;
             }
         }
+        for (int v = 0; v < nv; v++) st(o + v * VL, h[v], n - v * VL);
     }
 }
 
@@ -152,102 +193,113 @@ static void forward_lane(const lane_t *L, float *restrict out) {
  * gradient of the pre-activations goes to grad_pre; with x given, it is folded at once into
  * this lane's share of the weight gradient (grad_wt, D x G rows of H) and of the input
  * gradient (grad_x, T x D), so it is never stored either. */
-static void backward_lane(const lane_t *L, const float *restrict out, const float *restrict grad,
-                          float *restrict grad_pre, float *restrict grad_x, float *restrict grad_wt,
-                          float *restrict grad_h0, float *restrict grad_bias) {
-    const int64_t T = L->T, H = L->H, G = L->G, D = L->D, b = L->b, j0 = L->j0;
-    const int n = L->n;
-    float carry[BLOCK]; /* a_{t+1} dL/dh_{t+1} */
-    float p[3 * BLOCK], gp[3 * BLOCK] = {0}, sum[3 * BLOCK] = {0};
-    const float *restrict pf = p, *restrict pi = p + BLOCK, *restrict pk = p + (G - 1) * BLOCK;
-    float *restrict gf = gp, *restrict gi = gp + BLOCK, *restrict gk = gp + (G - 1) * BLOCK;
-    for (int j = 0; j < n; j++) carry[j] = 0.0f;
+static void backward_lane(const lane_t *L, const float *out, const float *grad, float *grad_pre, float *grad_x,
+                          float *grad_wt, float *grad_h0, float *grad_bias) {
+    const int64_t T = L->T, H = L->H, G = L->G, GH = G * H, D = L->D, b = L->b, j0 = L->j0;
+    const int n = L->n, nv = (n + VL - 1) / VL;
+    v8 carry[NV], sum[3][NV], z[3][NV], gp[3][NV]; /* a_{t+1} dL/dh_{t+1}; bias gradient; gates; their gradient */
+    int idx[MAXD];
+    for (int v = 0; v < nv; v++) carry[v] = sum[0][v] = sum[1][v] = sum[2][v] = splat(0.0f);
     for (int64_t t = T - 1; t >= 0; t--) {
-        const float *row = L->pre ? L->pre + (b * T + t) * G * H + j0 : NULL;
-        const float *restrict xv = L->x + (b * T + t) * D;
-        const float *restrict gr = grad + (b * T + t) * H + j0;
-        const float *restrict hp = t > 0 ? out + (b * T + t - 1) * H + j0 : L->h0 + b * H + j0;
+        const float *row = L->pre ? L->pre + (b * T + t) * GH : NULL;
+        const float *xv = L->x + (b * T + t) * D;
+        const float *gr = grad + (b * T + t) * H + j0;
+        const float *hp = t > 0 ? out + (b * T + t - 1) * H + j0 : L->h0 + b * H + j0;
         if (t >= AHEAD) {
-            if (row) prefetch(row - AHEAD * G * H, G, H, n);
+            if (row) prefetch(row - AHEAD * GH + j0, G, H, n);
             prefetch(gr - AHEAD * H, 1, H, n);
             prefetch(hp - AHEAD * H, 1, H, n);
         }
-        step_pre(row, xv, L->wt, L->bias, G, H, D, j0, n, p);
+        const int nz = row ? 0 : nonzero(L, xv, idx);
+        step_pre(row, xv, idx, nz, L->wt, L->bias, G, H, j0, n, z);
         if (L->lstm) {
-            for (int j = 0; j < n; j++) {
-                float sf, si, dg;
-                float a = lstm_decay(pf[j], pi[j], &sf, &si), g = g_act(pk[j], &dg);
-                float gh = gr[j] + carry[j];
-                float du = gh * (hp[j] - g) * a * (1.0f - a); /* h = a h_prev + (1 - a) g; a = sigmoid(u) */
-                gf[j] = du * sf;                               /* du/df = sigmoid(-f) */
-                gi[j] = -du * si;                              /* du/di = -sigmoid(-i) */
-                gk[j] = gh * (1.0f - a) * dg;
-                carry[j] = a * gh;
+#pragma GCC unroll 2
+            for (int v = 0; v < nv; v++) {
+                const int c = n - v * VL;
+                v8 zf = z[0][v], zi = z[1][v], zk = z[2][v], e0, ef, ei;
+                v8 gh = ld(gr + v * VL, c) + carry[v], ek = vexp_neg(-vabs(zk));
+                v8i pos = zk >= splat(0.0f);
+                lstm_terms(zf, zi, &e0, &ef, &ei);
+                v8 den = e0 + e0 + ef + ei, one_e = 1.0f + ek;
+                v8 rd = 1.0f / den, rs = 1.0f / one_e, s = ek * rs;
+                v8 g = sel(pos, zk + 0.5f, s);
+                v8 dh = gh * (ld(hp + v * VL, c) - g) * rd * rd; /* dL/da / den^2 */
+                gp[0][v] = dh * ef * (e0 + ei);
+                gp[1][v] = -dh * ei * (e0 + ef);
+                gp[2][v] = gh * (e0 + ef) * rd * sel(pos, splat(1.0f), s * rs); /* g' = s (1 - s) below 0 */
+                carry[v] = (e0 + ei) * rd * gh;
             }
         } else {
-            for (int j = 0; j < n; j++) {
-                float dg;
-                float a = gru_decay(pf[j]), g = g_act(pk[j], &dg);
-                float gh = gr[j] + carry[j];
-                gf[j] = -gh * (hp[j] - g) * a * (1.0f - a); /* da/dx = -a (1 - a) */
-                gk[j] = gh * (1.0f - a) * dg;
-                carry[j] = a * gh;
+#pragma GCC unroll 2
+            for (int v = 0; v < nv; v++) {
+                const int c = n - v * VL;
+                v8 zf = z[0][v], zk = z[1][v];
+                v8 gh = ld(gr + v * VL, c) + carry[v], ek = vexp_neg(-vabs(zk)), ef = vexp_neg(-vabs(zf));
+                v8i pos = zk >= splat(0.0f);
+                v8 re = 1.0f / (1.0f + ef), rs = 1.0f / (1.0f + ek), s = ek * rs;
+                v8 a = gru_decay(zf, ef, re), g = sel(pos, zk + 0.5f, s);
+                gp[0][v] = -gh * (ld(hp + v * VL, c) - g) * a * (1.0f - a); /* da/dx = -a (1 - a) */
+                gp[1][v] = gh * (1.0f - a) * sel(pos, splat(1.0f), s * rs);
+                carry[v] = a * gh;
             }
         }
-        for (int64_t r = 0; r < G; r++) {
-            const float *restrict q = gp + r * BLOCK;
-            float *restrict s = sum + r * BLOCK;
-            for (int j = 0; j < n; j++) s[j] += q[j];
-            if (row) {
-                float *restrict y = grad_pre + (b * T + t) * G * H + r * H + j0;
-                for (int j = 0; j < n; j++) y[j] = q[j];
+        for (int64_t q = 0; q < G; q++)
+            for (int v = 0; v < nv; v++) sum[q][v] += gp[q][v];
+        if (row) {
+            for (int64_t q = 0; q < G; q++) {
+                float *y = grad_pre + (b * T + t) * GH + q * H + j0;
+                for (int v = 0; v < nv; v++) st(y + v * VL, gp[q][v], n - v * VL);
+            }
+            continue;
+        }
+        for (int k = 0; k < nz; k++) { /* weight gradient: x_d times the gate gradient */
+            const v8 xd = splat(xv[idx[k]]);
+            for (int64_t q = 0; q < G; q++) {
+                float *w = grad_wt + idx[k] * GH + q * H + j0;
+                for (int v = 0; v < nv; v++) st(w + v * VL, ld(w + v * VL, n - v * VL) + xd * gp[q][v], n - v * VL);
             }
         }
-        if (!row) {
+        if (grad_x) /* input gradient: the gate gradients through each input's weights */
             for (int64_t d = 0; d < D; d++) {
-                const float xd = xv[d], *restrict w = L->wt + d * G * H + j0;
-                float *restrict acc = grad_wt + d * G * H + j0;
-                for (int64_t r = 0; r < G; r++) {
-                    const float *restrict q = gp + r * BLOCK;
-                    for (int j = 0; j < n; j++) acc[r * H + j] += xd * q[j];
+                v8 acc = splat(0.0f);
+                for (int64_t q = 0; q < G; q++) {
+                    const float *w = L->wt + d * GH + q * H + j0;
+                    for (int v = 0; v < nv; v++) acc += gp[q][v] * ld(w + v * VL, n - v * VL);
                 }
-                if (grad_x) { /* sum_j,r q w: products in a vector loop, then eight running sums */
-                    float prod[BLOCK], part[8] = {0};
-                    for (int j = 0; j < n; j++) prod[j] = gf[j] * w[j] + gk[j] * w[(G - 1) * H + j];
-                    if (L->lstm)
-                        for (int j = 0; j < n; j++) prod[j] += gi[j] * w[H + j];
-                    int j = 0;
-                    for (; j + 8 <= n; j += 8)
-                        for (int k = 0; k < 8; k++) part[k] += prod[j + k];
-                    float dx = 0.0f;
-                    for (; j < n; j++) dx += prod[j];
-                    for (int k = 0; k < 8; k++) dx += part[k];
-                    grad_x[t * D + d] = dx;
-                }
+                grad_x[t * D + d] = hsum(acc);
             }
-        }
     }
-    memcpy(grad_h0 + b * H + j0, carry, n * sizeof(float));
-    for (int64_t r = 0; r < G; r++) memcpy(grad_bias + b * G * H + r * H + j0, sum + r * BLOCK, n * sizeof(float));
+    for (int v = 0; v < nv; v++) {
+        st(grad_h0 + b * H + j0 + v * VL, carry[v], n - v * VL);
+        for (int64_t q = 0; q < G; q++) st(grad_bias + b * GH + q * H + j0 + v * VL, sum[q][v], n - v * VL);
+    }
+}
+
+/* 1 when every weight is finite: then zero inputs may be skipped. */
+static int finite(const float *wt, int64_t count) {
+    for (int64_t k = 0; k < count; k++)
+        if (!(wt[k] - wt[k] == 0.0f)) return 0; /* inf - inf and NaN - NaN are NaN */
+    return 1;
 }
 
 static lane_t lane_of(const float *pre, const float *x, const float *wt, const float *bias, const float *h0,
-                      int64_t T, int64_t H, int64_t D, int lstm, int64_t lane) {
+                      int64_t T, int64_t H, int64_t D, int lstm, int dense, int64_t lane) {
     const int64_t blocks = (H + BLOCK - 1) / BLOCK, j0 = (lane % blocks) * BLOCK;
     lane_t L = {pre, x, wt, bias, h0, T, H, D, lstm ? 3 : 2, lane / blocks, j0,
-                (int)(H - j0 < BLOCK ? H - j0 : BLOCK), lstm};
+                (int)(H - j0 < BLOCK ? H - j0 : BLOCK), lstm, dense};
     return L;
 }
 
-/* Pre-activations (pre (B, T, G*H); or, pre NULL, x (B, T, D) times wt (D, G*H)) plus bias
- * (G*H) -> out (B, T, H), from h0 (B, H). */
+/* Pre-activations (pre (B, T, G*H); or, pre NULL, x (B, T, D) times wt (D, G*H), D <= MAXD)
+ * plus bias (G*H) -> out (B, T, H), from h0 (B, H). */
 void minrnn_forward(const float *pre, const float *x, const float *wt, const float *bias, const float *h0,
                     float *out, int64_t B, int64_t T, int64_t H, int64_t D, int lstm, int64_t lane0, int64_t lane1,
                     int threads) {
     (void)B; /* lanes carry the batch row */
+    const int dense = pre || !finite(wt, D * (lstm ? 3 : 2) * H);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t lane = lane0; lane < lane1; lane++) {
-        lane_t L = lane_of(pre, x, wt, bias, h0, T, H, D, lstm, lane);
+        lane_t L = lane_of(pre, x, wt, bias, h0, T, H, D, lstm, dense, lane);
         forward_lane(&L, out);
     }
 }
@@ -261,9 +313,10 @@ void minrnn_backward(const float *pre, const float *x, const float *wt, const fl
                      float *grad_h0, float *grad_bias, int64_t B, int64_t T, int64_t H, int64_t D, int lstm,
                      int64_t lane0, int64_t lane1, int threads) {
     (void)B;
+    const int dense = pre || !finite(wt, D * (lstm ? 3 : 2) * H);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t lane = lane0; lane < lane1; lane++) {
-        lane_t L = lane_of(pre, x, wt, bias, h0, T, H, D, lstm, lane);
+        lane_t L = lane_of(pre, x, wt, bias, h0, T, H, D, lstm, dense, lane);
         backward_lane(&L, out, grad, grad_pre, pre || !grad_x ? NULL : grad_x + lane * T * D,
                       pre ? NULL : grad_wt + L.b * D * L.G * H, grad_h0, grad_bias);
     }
