@@ -22,6 +22,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -144,6 +145,59 @@ def _run(fn, lanes: int, work: int, *args) -> None:
         f.result()
 
 
+class _Workspace:
+    """Reusable float32 buffers for the kernel's largest temporaries: the projected input of a
+    wide layer and its gradient (50 MB each at B=8, T=4096, 3H=384). glibc gives buffers above
+    32 MiB back to the system when they are freed, so each fresh one is faulted in again page by
+    page (about 20 ms for 50 MB on the benchmark machine, as long as the matrix product that
+    fills it). A buffer here is handed out again only once nothing refers to it: a tensor made by
+    ``torch.frombuffer`` holds a reference to its buffer for as long as its storage lives (views,
+    tensors saved for backward, a graph kept with retain_graph included). At most ``keep`` free
+    buffers are kept; :func:`clear_workspace` drops them all."""
+
+    MIN_BYTES = 8 << 20  # smaller buffers glibc recycles itself
+
+    def __init__(self, keep: int = 4):
+        self.keep = keep
+        self._bufs: list[bytearray] = []
+        self._lock = threading.Lock()
+        self._unused = self._refs_when_unused()
+
+    def _refs_when_unused(self) -> int:
+        self._bufs.append(bytearray(0))
+        try:
+            return next(sys.getrefcount(b) for b in self._bufs)  # the list, the loop name, the call
+        finally:
+            self._bufs.clear()
+
+    def empty(self, shape: tuple[int, ...]) -> Tensor:
+        """An uninitialised float32 tensor of ``shape``, on a kept buffer where one is free."""
+        nbytes = 4 * torch.Size(shape).numel()
+        if nbytes < self.MIN_BYTES:
+            return torch.empty(shape)
+        with self._lock:
+            buf = next((b for b in self._bufs if len(b) == nbytes and sys.getrefcount(b) == self._unused), None)
+            if buf is None:
+                buf = bytearray(nbytes)
+                free = [b for b in self._bufs if sys.getrefcount(b) == self._unused]
+                for old in free[: max(0, len(free) + 1 - self.keep)]:
+                    self._bufs.remove(old)
+                self._bufs.append(buf)
+            return torch.frombuffer(buf, dtype=torch.float32).view(shape)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._bufs.clear()  # buffers still in use live on with their tensors
+
+
+_workspace = _Workspace()
+
+
+def clear_workspace() -> None:
+    """Let go of the kernel's kept temporary buffers (see :class:`_Workspace`)."""
+    _workspace.clear()
+
+
 PROJECT_MAX = 32  # inputs up to this width are projected inside the kernel (see minrnn.c): faster here to D=32
 
 
@@ -167,8 +221,9 @@ class MinRNNLayer(torch.autograd.Function):
         if D <= PROJECT_MAX:
             pre, wt = None, weight.t().contiguous()
         else:
+            pre, wt = _workspace.empty((B, T, weight.shape[0])), None
             with torch.autocast("cpu", enabled=False):  # the kernel reads float32
-                pre, wt = (x.view(B * T, D) @ weight.t()).view(B, T, -1), None
+                torch.mm(x.view(B * T, D), weight.t(), out=pre.view(B * T, -1))
         out = torch.empty((B, T, H), dtype=x.dtype)
         _run(lib.minrnn_forward, _lanes(B, H), B * T * H, _ptr(pre), x.data_ptr(), _ptr(wt), bias_.data_ptr(),
              h0.data_ptr(), out.data_ptr(), B, T, H, D, int(lstm))  # fmt: skip
@@ -188,7 +243,7 @@ class MinRNNLayer(torch.autograd.Function):
         need_x, need_w, need_b, need_h0, _ = ctx.needs_input_grad
         grad_h0, grad_bias = torch.empty_like(h0), torch.empty((B, GH), dtype=x.dtype)
         if pre is not None:
-            grad_pre, grad_xl, grad_wt = torch.empty_like(pre), None, None
+            grad_pre, grad_xl, grad_wt = _workspace.empty(tuple(pre.shape)), None, None
         else:
             grad_xl = torch.empty((lanes, T, D)) if need_x else None
             grad_pre, grad_wt = None, torch.zeros((B, D, GH))
