@@ -220,3 +220,26 @@ def test_native_keeps_saved_buffers_through_a_retained_graph():
     loss.backward()
     for p, want in zip(m.parameters(), first):
         torch.testing.assert_close(p.grad, want, rtol=0, atol=0)
+
+
+@needs_kernel
+@pytest.mark.parametrize("inputs", [4, 40])
+def test_native_reads_broadcast_and_strided_output_gradients(inputs):
+    # the sum of the output gives a gradient of strides (0, 0, 0), a weighted sum over units per
+    # step one of stride 0 along the units, a time-major loss a permuted one: read in place
+    torch.manual_seed(2)
+    m = MinLSTM(inputs, 20, scan="native")
+    exact = MinLSTM(inputs, 20, scan="linear").double()
+    exact.load_state_dict(m.state_dict())
+    x, w, r = torch.randn(3, 30, inputs), torch.randn(3, 30), torch.randn(30, 3, 20)
+    losses = [lambda o: o.sum(), lambda o: (o.sum(-1) * w.to(o.dtype)).sum(),
+              lambda o: (o.transpose(0, 1) * r.to(o.dtype)).sum()]  # fmt: skip
+    for loss in losses:
+        grads = []
+        for model, xi in ((m, x), (exact, x.double())):
+            xi = xi.clone().requires_grad_()
+            loss(model(xi)[0]).backward()
+            grads.append([xi.grad, *(p.grad.clone() for p in model.parameters())])
+            model.zero_grad()
+        for g, want in zip(*grads):
+            assert (g.double() - want).abs().max().item() < 2e-5 * (want.abs().max().item() + 1.0)

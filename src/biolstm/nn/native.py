@@ -91,7 +91,7 @@ def _build() -> ctypes.CDLL:
                 raise OSError(str(err)) from err
     i64, ptr, int_ = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
     lib.minrnn_forward.argtypes = [ptr] * 6 + [i64] * 4 + [int_, i64, i64, int_]
-    lib.minrnn_backward.argtypes = [ptr] * 12 + [i64] * 4 + [int_, i64, i64, int_]
+    lib.minrnn_backward.argtypes = [ptr] * 7 + [ctypes.POINTER(i64)] + [ptr] * 5 + [i64] * 4 + [int_, i64, i64, int_]
     lib.minrnn_forward.restype = lib.minrnn_backward.restype = None
     lib.minrnn_openmp.restype = int_
     lib.openmp = bool(lib.minrnn_openmp())
@@ -236,7 +236,9 @@ class MinRNNLayer(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         lib = kernel()
         x, weight, wt, bias_, pre, h0, out = ctx.saved_tensors
-        grad = grad.contiguous()
+        if grad.stride(-1) not in (0, 1):  # the kernel reads units in a row, or one value for all (sum's gradient)
+            grad = grad.contiguous()
+        gstride = (ctypes.c_int64 * 3)(*grad.stride())
         B, T, H = out.shape
         D, GH = x.shape[2], weight.shape[0]
         lanes = _lanes(B, H)
@@ -248,7 +250,7 @@ class MinRNNLayer(torch.autograd.Function):
             grad_xl = torch.empty((lanes, T, D)) if need_x else None
             grad_pre, grad_wt = None, torch.zeros((B, D, GH))
         _run(lib.minrnn_backward, lanes, B * T * H, _ptr(pre), x.data_ptr(), _ptr(wt), bias_.data_ptr(), h0.data_ptr(),
-             out.data_ptr(), grad.data_ptr(), _ptr(grad_pre), _ptr(grad_xl), _ptr(grad_wt), grad_h0.data_ptr(),
+             out.data_ptr(), grad.data_ptr(), gstride, _ptr(grad_pre), _ptr(grad_xl), _ptr(grad_wt), grad_h0.data_ptr(),
              grad_bias.data_ptr(), B, T, H, D, int(ctx.lstm))  # fmt: skip
         if pre is not None:
             g2 = grad_pre.view(B * T, -1)

@@ -193,8 +193,8 @@ static void forward_lane(const lane_t *L, float *out) {
  * gradient of the pre-activations goes to grad_pre; with x given, it is folded at once into
  * this lane's share of the weight gradient (grad_wt, D x G rows of H) and of the input
  * gradient (grad_x, T x D), so it is never stored either. */
-static void backward_lane(const lane_t *L, const float *out, const float *grad, float *grad_pre, float *grad_x,
-                          float *grad_wt, float *grad_h0, float *grad_bias) {
+static void backward_lane(const lane_t *L, const float *out, const float *grad, const int64_t *gs, float *grad_pre,
+                          float *grad_x, float *grad_wt, float *grad_h0, float *grad_bias) {
     const int64_t T = L->T, H = L->H, G = L->G, GH = G * H, D = L->D, b = L->b, j0 = L->j0;
     const int n = L->n, nv = (n + VL - 1) / VL;
     v8 carry[NV], sum[3][NV], z[3][NV], gp[3][NV]; /* a_{t+1} dL/dh_{t+1}; bias gradient; gates; their gradient */
@@ -203,11 +203,11 @@ static void backward_lane(const lane_t *L, const float *out, const float *grad, 
     for (int64_t t = T - 1; t >= 0; t--) {
         const float *row = L->pre ? L->pre + (b * T + t) * GH : NULL;
         const float *xv = L->x + (b * T + t) * D;
-        const float *gr = grad + (b * T + t) * H + j0;
+        const float *gr = grad + b * gs[0] + t * gs[1] + j0 * gs[2];
         const float *hp = t > 0 ? out + (b * T + t - 1) * H + j0 : L->h0 + b * H + j0;
         if (t >= AHEAD) {
             if (row) prefetch(row - AHEAD * GH + j0, G, H, n);
-            prefetch(gr - AHEAD * H, 1, H, n);
+            if (gs[2]) prefetch(gr - AHEAD * gs[1], 1, H, n);
             prefetch(hp - AHEAD * H, 1, H, n);
         }
         const int nz = row ? 0 : nonzero(L, xv, idx);
@@ -217,7 +217,7 @@ static void backward_lane(const lane_t *L, const float *out, const float *grad, 
             for (int v = 0; v < nv; v++) {
                 const int c = n - v * VL;
                 v8 zf = z[0][v], zi = z[1][v], zk = z[2][v], e0, ef, ei;
-                v8 gh = ld(gr + v * VL, c) + carry[v], ek = vexp_neg(-vabs(zk));
+                v8 gh = (gs[2] ? ld(gr + v * VL, c) : splat(*gr)) + carry[v], ek = vexp_neg(-vabs(zk));
                 v8i pos = zk >= splat(0.0f);
                 lstm_terms(zf, zi, &e0, &ef, &ei);
                 v8 den = e0 + e0 + ef + ei, one_e = 1.0f + ek;
@@ -234,7 +234,8 @@ static void backward_lane(const lane_t *L, const float *out, const float *grad, 
             for (int v = 0; v < nv; v++) {
                 const int c = n - v * VL;
                 v8 zf = z[0][v], zk = z[1][v];
-                v8 gh = ld(gr + v * VL, c) + carry[v], ek = vexp_neg(-vabs(zk)), ef = vexp_neg(-vabs(zf));
+                v8 gh = (gs[2] ? ld(gr + v * VL, c) : splat(*gr)) + carry[v];
+                v8 ek = vexp_neg(-vabs(zk)), ef = vexp_neg(-vabs(zf));
                 v8i pos = zk >= splat(0.0f);
                 v8 re = 1.0f / (1.0f + ef), rs = 1.0f / (1.0f + ek), s = ek * rs;
                 v8 a = gru_decay(zf, ef, re), g = sel(pos, zk + 0.5f, s);
@@ -304,20 +305,21 @@ void minrnn_forward(const float *pre, const float *x, const float *wt, const flo
     }
 }
 
-/* grad: dL/d out. Writes dL/d h0 (grad_h0, (B, H)) and per batch row the bias gradient
- * (grad_bias, (B, G*H)); with pre, dL/d pre (grad_pre, its layout); with x, per lane the
- * input gradient (grad_x, (lanes, T, D); NULL when not needed) and the weight gradient (grad_wt,
- * (B, D, G*H), zeroed by the caller). The caller sums these over lanes and rows. */
+/* grad: dL/d out, (B, T, H) with strides gstride (in floats; the last 1, or 0 for a gradient
+ * broadcast along the units, as the sum of the output gives). Writes dL/d h0 (grad_h0, (B, H))
+ * and per batch row the bias gradient (grad_bias, (B, G*H)); with pre, dL/d pre (grad_pre, its
+ * layout); with x, per lane the input gradient (grad_x, (lanes, T, D); NULL when not needed)
+ * and the weight gradient (grad_wt, (B, D, G*H), zeroed by the caller). The caller sums these over lanes and rows. */
 void minrnn_backward(const float *pre, const float *x, const float *wt, const float *bias, const float *h0,
-                     const float *out, const float *grad, float *grad_pre, float *grad_x, float *grad_wt,
-                     float *grad_h0, float *grad_bias, int64_t B, int64_t T, int64_t H, int64_t D, int lstm,
-                     int64_t lane0, int64_t lane1, int threads) {
+                     const float *out, const float *grad, const int64_t *gstride, float *grad_pre, float *grad_x,
+                     float *grad_wt, float *grad_h0, float *grad_bias, int64_t B, int64_t T, int64_t H, int64_t D,
+                     int lstm, int64_t lane0, int64_t lane1, int threads) {
     (void)B;
     const int dense = pre || !finite(wt, D * (lstm ? 3 : 2) * H);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t lane = lane0; lane < lane1; lane++) {
         lane_t L = lane_of(pre, x, wt, bias, h0, T, H, D, lstm, dense, lane);
-        backward_lane(&L, out, grad, grad_pre, pre || !grad_x ? NULL : grad_x + lane * T * D,
+        backward_lane(&L, out, grad, gstride, grad_pre, pre || !grad_x ? NULL : grad_x + lane * T * D,
                       pre ? NULL : grad_wt + L.b * D * L.G * H, grad_h0, grad_bias);
     }
 }
