@@ -51,6 +51,25 @@ def test_native_equals_the_float64_scan(cls, inputs, hidden, layers, bias, batch
 
 @needs_kernel
 @pytest.mark.parametrize("cls", [MinLSTM, MinGRU])
+@pytest.mark.parametrize("steps", [1, 7, 61])
+def test_native_wide_input_in_time_chunks_equals_the_float64_scan(cls, steps, monkeypatch):
+    # a wide input is projected and run a time chunk at a time (state and gradient carried
+    # across chunks); chunks of 1 and 7 steps (the last one short) and one of the whole sequence
+    B, T, D, H = 3, 61, 40, 20
+    monkeypatch.setattr(native, "_CHUNK_BYTES", 4 * B * 3 * H * steps)
+    assert len(native._chunks(B, T, 3 * H)) == -(-T // steps)
+    torch.manual_seed(steps)
+    m = cls(D, H, num_layers=2, scan="native")
+    exact = cls(D, H, num_layers=2, scan="linear").double()
+    exact.load_state_dict(m.state_dict())
+    x, h0 = torch.randn(B, T, D), torch.rand(2, B, H)
+    got, want = _run(m, x, h0), _run(exact, x.double(), h0.double())
+    for g, w in zip([*got[:4], *got[4]], [*want[:4], *want[4]]):
+        assert (g.double() - w).abs().max().item() < 2e-5 * (w.abs().max().item() + 1.0)
+
+
+@needs_kernel
+@pytest.mark.parametrize("cls", [MinLSTM, MinGRU])
 def test_native_on_one_hot_input_equals_the_float64_scan(cls):
     # the kernel skips the zero entries of x in its projection and weight gradient; the input
     # gradient still covers them

@@ -90,8 +90,9 @@ def _build() -> ctypes.CDLL:
             if flags == _FLAGS:
                 raise OSError(str(err)) from err
     i64, ptr, int_ = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
-    lib.minrnn_forward.argtypes = [ptr] * 6 + [i64] * 4 + [int_, i64, i64, int_]
-    lib.minrnn_backward.argtypes = [ptr] * 7 + [ctypes.POINTER(i64)] + [ptr] * 5 + [i64] * 4 + [int_, i64, i64, int_]
+    strides = ctypes.POINTER(i64)
+    lib.minrnn_forward.argtypes = [ptr] * 6 + [strides] + [i64] * 4 + [int_, i64, i64, int_]
+    lib.minrnn_backward.argtypes = [ptr] * 7 + [strides] + [ptr] * 5 + [i64] * 4 + [int_, i64, i64, int_]
     lib.minrnn_forward.restype = lib.minrnn_backward.restype = None
     lib.minrnn_openmp.restype = int_
     lib.openmp = bool(lib.minrnn_openmp())
@@ -201,32 +202,54 @@ def clear_workspace() -> None:
 PROJECT_MAX = 32  # inputs up to this width are projected inside the kernel (see minrnn.c): faster here to D=32
 
 
+_CHUNK_BYTES = 2 << 20  # one time chunk of a wide layer's projected input: it stays in cache for the kernel
+
+
+def _chunks(B: int, T: int, GH: int) -> list[tuple[int, int]]:
+    """Time chunks [t0, t1) of a wide layer: the projection of each is made (and, backward, its
+    gradient used) just before or after the kernel reads (writes) it, while it is in cache."""
+    step = max(1, min(T, _CHUNK_BYTES // (4 * B * GH)))
+    return [(t0, min(T, t0 + step)) for t0 in range(0, T, step)]
+
+
+def _strides(*values: int):
+    return (ctypes.c_int64 * len(values))(*values)
+
+
 class MinRNNLayer(torch.autograd.Function):
     """One MinLSTM / MinGRU layer: ``minrnn(x, weight, bias, h0, lstm)`` with x (B, T, D),
-    weight (G*H, D), bias (G*H,) or None, h0 (B, H) -> output (B, T, H). For D above
-    :data:`PROJECT_MAX` the input projection is one matrix product and the kernel adds the
-    bias, runs the gates and the recurrence; for small D (one-hot DNA, D=4) the kernel projects
-    each step itself and the (B, T, G*H) pre-activations and their gradient never exist.
-    Backward returns the bias gradient from the same pass."""
+    weight (G*H, D), bias (G*H,) or None, h0 (B, H) -> output (B, T, H). For small D (one-hot
+    DNA, D=4; up to :data:`PROJECT_MAX`) the kernel projects each step itself and the
+    (B, T, G*H) pre-activations and their gradient never exist. For wider inputs the projection
+    is a matrix product per time chunk, stored chunk after chunk for backward; the kernel adds the
+    bias, runs the gates and the recurrence over the chunk while it is in cache. Backward runs the
+    chunks in reverse, each chunk's gradient of the projection going into the weight and input
+    gradients at once. Backward returns the bias gradient from the same pass."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor, lstm: bool) -> Tensor:
         lib = kernel()
         B, T, D = x.shape
-        H = h0.shape[1]
+        H, GH = h0.shape[1], weight.shape[0]
         x = x.contiguous()
         weight = weight.detach()
-        bias_ = bias.detach().contiguous() if bias is not None else torch.zeros(weight.shape[0])
+        bias_ = bias.detach().contiguous() if bias is not None else torch.zeros(GH)
         h0 = h0.contiguous()
+        out = torch.empty((B, T, H), dtype=x.dtype)
         if D <= PROJECT_MAX:
             pre, wt = None, weight.t().contiguous()
+            _run(lib.minrnn_forward, _lanes(B, H), B * T * H, None, x.data_ptr(), wt.data_ptr(), bias_.data_ptr(),
+                 h0.data_ptr(), out.data_ptr(), _strides(T * D, H, T * H), B, T, H, D, int(lstm))  # fmt: skip
         else:
-            pre, wt = _workspace.empty((B, T, weight.shape[0])), None
-            with torch.autocast("cpu", enabled=False):  # the kernel reads float32
-                torch.mm(x.view(B * T, D), weight.t(), out=pre.view(B * T, -1))
-        out = torch.empty((B, T, H), dtype=x.dtype)
-        _run(lib.minrnn_forward, _lanes(B, H), B * T * H, _ptr(pre), x.data_ptr(), _ptr(wt), bias_.data_ptr(),
-             h0.data_ptr(), out.data_ptr(), B, T, H, D, int(lstm))  # fmt: skip
+            pre, wt = _workspace.empty((B * T * GH,)), None  # chunk after chunk, each (B, t1 - t0, G*H)
+            for t0, t1 in _chunks(B, T, GH):
+                chunk = pre[B * t0 * GH : B * t1 * GH].view(B * (t1 - t0), GH)
+                with torch.autocast("cpu", enabled=False):  # the kernel reads float32
+                    torch.mm(x[:, t0:t1].reshape(-1, D), weight.t(), out=chunk)
+                start, stride = _state_before(h0, out, t0)
+                _run(lib.minrnn_forward, _lanes(B, H), B * (t1 - t0) * H, chunk.data_ptr(), _at(x, t0), None,
+                     bias_.data_ptr(), start, _at(out, t0), _strides(T * D, stride, T * H), B, t1 - t0, H, D,
+                     int(lstm))  # fmt: skip
         ctx.save_for_backward(x, weight, wt, bias_, pre, h0, out)
         ctx.lstm, ctx.has_bias = lstm, bias is not None
         return out
@@ -238,29 +261,49 @@ class MinRNNLayer(torch.autograd.Function):
         x, weight, wt, bias_, pre, h0, out = ctx.saved_tensors
         if grad.stride(-1) not in (0, 1):  # the kernel reads units in a row, or one value for all (sum's gradient)
             grad = grad.contiguous()
-        gstride = (ctypes.c_int64 * 3)(*grad.stride())
         B, T, H = out.shape
         D, GH = x.shape[2], weight.shape[0]
         lanes = _lanes(B, H)
         need_x, need_w, need_b, need_h0, _ = ctx.needs_input_grad
-        grad_h0, grad_bias = torch.empty_like(h0), torch.empty((B, GH), dtype=x.dtype)
-        if pre is not None:
-            grad_pre, grad_xl, grad_wt = _workspace.empty(tuple(pre.shape)), None, None
-        else:
+        carry, grad_bias = torch.zeros_like(h0), torch.zeros((B, GH), dtype=x.dtype)  # carry ends as dL/dh0
+        if pre is None:
             grad_xl = torch.empty((lanes, T, D)) if need_x else None
-            grad_pre, grad_wt = None, torch.zeros((B, D, GH))
-        _run(lib.minrnn_backward, lanes, B * T * H, _ptr(pre), x.data_ptr(), _ptr(wt), bias_.data_ptr(), h0.data_ptr(),
-             out.data_ptr(), grad.data_ptr(), gstride, _ptr(grad_pre), _ptr(grad_xl), _ptr(grad_wt), grad_h0.data_ptr(),
-             grad_bias.data_ptr(), B, T, H, D, int(ctx.lstm))  # fmt: skip
-        if pre is not None:
-            g2 = grad_pre.view(B * T, -1)
-            grad_x = (g2 @ weight).view(B, T, D) if need_x else None
-            grad_w = (x.view(B * T, D).t() @ g2).t() if need_w else None
-        else:
+            grad_wt = torch.zeros((B, D, GH))
+            _run(lib.minrnn_backward, lanes, B * T * H, None, x.data_ptr(), wt.data_ptr(), bias_.data_ptr(),
+                 h0.data_ptr(), out.data_ptr(), grad.data_ptr(), _strides(T * D, H, T * H, *grad.stride()), None,
+                 _ptr(grad_xl), grad_wt.data_ptr(), carry.data_ptr(), grad_bias.data_ptr(), B, T, H, D,
+                 int(ctx.lstm))  # fmt: skip
             grad_x = grad_xl.view(B, -1, T, D).sum(1) if need_x else None
             grad_w = grad_wt.sum(0).t() if need_w else None
+        else:
+            chunks = _chunks(B, T, GH)
+            gpre = torch.empty(B * max(t1 - t0 for t0, t1 in chunks) * GH)  # one chunk's dL/d pre, reused
+            grad_x = torch.empty((B, T, D)) if need_x else None
+            grad_w = torch.zeros((GH, D)) if need_w else None
+            for t0, t1 in reversed(chunks):
+                n = t1 - t0
+                start, stride = _state_before(h0, out, t0)
+                _run(lib.minrnn_backward, lanes, B * n * H, pre.data_ptr() + 4 * B * t0 * GH, _at(x, t0), None,
+                     bias_.data_ptr(), start, _at(out, t0), grad.data_ptr() + 4 * t0 * grad.stride(1),
+                     _strides(T * D, stride, T * H, *grad.stride()), gpre.data_ptr(), None, None, carry.data_ptr(),
+                     grad_bias.data_ptr(), B, n, H, D, int(ctx.lstm))  # fmt: skip
+                g2 = gpre[: B * n * GH].view(B * n, GH)
+                if need_w:
+                    grad_w.addmm_(g2.t(), x[:, t0:t1].reshape(-1, D))
+                if need_x:
+                    grad_x[:, t0:t1] = (g2 @ weight).view(B, n, D)
         grad_b = grad_bias.sum(0) if need_b and ctx.has_bias else None
-        return grad_x, grad_w, grad_b, grad_h0 if need_h0 else None, None
+        return grad_x, grad_w, grad_b, carry if need_h0 else None, None
+
+
+def _at(t: Tensor, step: int) -> int:
+    """Address of step ``step`` of batch row 0 of a contiguous (B, T, ...) float32 tensor."""
+    return t.data_ptr() + 4 * step * t.stride(1)
+
+
+def _state_before(h0: Tensor, out: Tensor, t0: int) -> tuple[int, int]:
+    """Address and batch stride of the state before step t0: h0, or the output at t0 - 1."""
+    return (h0.data_ptr(), h0.stride(0)) if t0 == 0 else (_at(out, t0 - 1), out.stride(0))
 
 
 def _lanes(B: int, H: int) -> int:

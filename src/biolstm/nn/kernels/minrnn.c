@@ -116,7 +116,7 @@ static inline v8 gru_decay(v8 x, v8 e, v8 r1e) { return sel(x >= splat(0.0f), e,
  * every input entry, zeros included (a weight is not finite). */
 typedef struct {
     const float *pre, *x, *wt, *bias, *h0;
-    int64_t T, H, D, G, b, j0;
+    int64_t T, H, D, G, b, j0, xsb, hsb, osb; /* batch strides of x, h0 and out */
     int n, lstm, dense;
 } lane_t;
 
@@ -153,14 +153,14 @@ static void forward_lane(const lane_t *L, float *out) {
     const int n = L->n, nv = (n + VL - 1) / VL;
     v8 h[NV], z[3][NV];
     int idx[MAXD];
-    for (int v = 0; v < nv; v++) h[v] = ld(L->h0 + b * H + j0 + v * VL, n - v * VL);
+    for (int v = 0; v < nv; v++) h[v] = ld(L->h0 + b * L->hsb + j0 + v * VL, n - v * VL);
     for (int64_t t = 0; t < T; t++) {
         const float *row = L->pre ? L->pre + (b * T + t) * GH : NULL;
-        const float *xv = L->x + (b * T + t) * L->D;
+        const float *xv = L->x + b * L->xsb + t * L->D;
         if (row && t + AHEAD < T) prefetch(row + AHEAD * GH + j0, G, H, n);
         const int nz = row ? 0 : nonzero(L, xv, idx);
         step_pre(row, xv, idx, nz, L->wt, L->bias, G, H, j0, n, z);
-        float *o = out + (b * T + t) * H + j0;
+        float *o = out + b * L->osb + t * H + j0;
         if (L->lstm) {
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++) {
@@ -194,17 +194,20 @@ static void forward_lane(const lane_t *L, float *out) {
  * this lane's share of the weight gradient (grad_wt, D x G rows of H) and of the input
  * gradient (grad_x, T x D), so it is never stored either. */
 static void backward_lane(const lane_t *L, const float *out, const float *grad, const int64_t *gs, float *grad_pre,
-                          float *grad_x, float *grad_wt, float *grad_h0, float *grad_bias) {
+                          float *grad_x, float *grad_wt, float *carry_io, float *grad_bias) {
     const int64_t T = L->T, H = L->H, G = L->G, GH = G * H, D = L->D, b = L->b, j0 = L->j0;
     const int n = L->n, nv = (n + VL - 1) / VL;
     v8 carry[NV], sum[3][NV], z[3][NV], gp[3][NV]; /* a_{t+1} dL/dh_{t+1}; bias gradient; gates; their gradient */
     int idx[MAXD];
-    for (int v = 0; v < nv; v++) carry[v] = sum[0][v] = sum[1][v] = sum[2][v] = splat(0.0f);
+    for (int v = 0; v < nv; v++) {
+        carry[v] = ld(carry_io + b * H + j0 + v * VL, n - v * VL);
+        sum[0][v] = sum[1][v] = sum[2][v] = splat(0.0f);
+    }
     for (int64_t t = T - 1; t >= 0; t--) {
         const float *row = L->pre ? L->pre + (b * T + t) * GH : NULL;
-        const float *xv = L->x + (b * T + t) * D;
+        const float *xv = L->x + b * L->xsb + t * D;
         const float *gr = grad + b * gs[0] + t * gs[1] + j0 * gs[2];
-        const float *hp = t > 0 ? out + (b * T + t - 1) * H + j0 : L->h0 + b * H + j0;
+        const float *hp = t > 0 ? out + b * L->osb + (t - 1) * H + j0 : L->h0 + b * L->hsb + j0;
         if (t >= AHEAD) {
             if (row) prefetch(row - AHEAD * GH + j0, G, H, n);
             if (gs[2]) prefetch(gr - AHEAD * gs[1], 1, H, n);
@@ -271,8 +274,11 @@ static void backward_lane(const lane_t *L, const float *out, const float *grad, 
             }
     }
     for (int v = 0; v < nv; v++) {
-        st(grad_h0 + b * H + j0 + v * VL, carry[v], n - v * VL);
-        for (int64_t q = 0; q < G; q++) st(grad_bias + b * GH + q * H + j0 + v * VL, sum[q][v], n - v * VL);
+        st(carry_io + b * H + j0 + v * VL, carry[v], n - v * VL);
+        for (int64_t q = 0; q < G; q++) {
+            float *y = grad_bias + b * GH + q * H + j0 + v * VL;
+            st(y, ld(y, n - v * VL) + sum[q][v], n - v * VL);
+        }
     }
 }
 
@@ -284,42 +290,48 @@ static int finite(const float *wt, int64_t count) {
 }
 
 static lane_t lane_of(const float *pre, const float *x, const float *wt, const float *bias, const float *h0,
-                      int64_t T, int64_t H, int64_t D, int lstm, int dense, int64_t lane) {
+                      const int64_t *st, int64_t T, int64_t H, int64_t D, int lstm, int dense, int64_t lane) {
     const int64_t blocks = (H + BLOCK - 1) / BLOCK, j0 = (lane % blocks) * BLOCK;
-    lane_t L = {pre, x, wt, bias, h0, T, H, D, lstm ? 3 : 2, lane / blocks, j0,
+    lane_t L = {pre, x, wt, bias, h0, T, H, D, lstm ? 3 : 2, lane / blocks, j0, st[0], st[1], st[2],
                 (int)(H - j0 < BLOCK ? H - j0 : BLOCK), lstm, dense};
     return L;
 }
 
-/* Pre-activations (pre (B, T, G*H); or, pre NULL, x (B, T, D) times wt (D, G*H), D <= MAXD)
- * plus bias (G*H) -> out (B, T, H), from h0 (B, H). */
+/* A call covers T steps: a whole sequence, or one chunk of it (then x, out and grad point at the
+ * chunk's first step, and h0 at the state before it: h0, or the row of out before the chunk).
+ * st (in floats): the batch strides of x, h0 and out, then the three strides of grad (its last
+ * 1, or 0 for a gradient broadcast along the units, as the sum of the output gives). pre, when
+ * given, is the chunk's own (B, T, G*H), contiguous. */
+
+/* Pre-activations (pre; or, pre NULL, x (B, T, D) times wt (D, G*H), D <= MAXD) plus bias
+ * (G*H) -> out (B, T, H), from h0 (B, H). */
 void minrnn_forward(const float *pre, const float *x, const float *wt, const float *bias, const float *h0,
-                    float *out, int64_t B, int64_t T, int64_t H, int64_t D, int lstm, int64_t lane0, int64_t lane1,
-                    int threads) {
+                    float *out, const int64_t *st, int64_t B, int64_t T, int64_t H, int64_t D, int lstm, int64_t lane0,
+                    int64_t lane1, int threads) {
     (void)B; /* lanes carry the batch row */
     const int dense = pre || !finite(wt, D * (lstm ? 3 : 2) * H);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t lane = lane0; lane < lane1; lane++) {
-        lane_t L = lane_of(pre, x, wt, bias, h0, T, H, D, lstm, dense, lane);
+        lane_t L = lane_of(pre, x, wt, bias, h0, st, T, H, D, lstm, dense, lane);
         forward_lane(&L, out);
     }
 }
 
-/* grad: dL/d out, (B, T, H) with strides gstride (in floats; the last 1, or 0 for a gradient
- * broadcast along the units, as the sum of the output gives). Writes dL/d h0 (grad_h0, (B, H))
- * and per batch row the bias gradient (grad_bias, (B, G*H)); with pre, dL/d pre (grad_pre, its
- * layout); with x, per lane the input gradient (grad_x, (lanes, T, D); NULL when not needed)
- * and the weight gradient (grad_wt, (B, D, G*H), zeroed by the caller). The caller sums these over lanes and rows. */
+/* grad: dL/d out. carry (B, H): on entry dL/dh at the chunk's last step from the steps after it
+ * (zero for the whole sequence), on return dL/dh0. Adds per batch row the bias gradient to
+ * grad_bias ((B, G*H)); with pre, writes dL/d pre (grad_pre, its layout); with x, per lane the
+ * input gradient (grad_x, (lanes, T, D); NULL when not needed) and adds the weight gradient
+ * (grad_wt, (B, D, G*H)). The caller zeroes what is added to and sums over lanes and rows. */
 void minrnn_backward(const float *pre, const float *x, const float *wt, const float *bias, const float *h0,
-                     const float *out, const float *grad, const int64_t *gstride, float *grad_pre, float *grad_x,
-                     float *grad_wt, float *grad_h0, float *grad_bias, int64_t B, int64_t T, int64_t H, int64_t D,
+                     const float *out, const float *grad, const int64_t *st, float *grad_pre, float *grad_x,
+                     float *grad_wt, float *carry, float *grad_bias, int64_t B, int64_t T, int64_t H, int64_t D,
                      int lstm, int64_t lane0, int64_t lane1, int threads) {
     (void)B;
     const int dense = pre || !finite(wt, D * (lstm ? 3 : 2) * H);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t lane = lane0; lane < lane1; lane++) {
-        lane_t L = lane_of(pre, x, wt, bias, h0, T, H, D, lstm, dense, lane);
-        backward_lane(&L, out, grad, gstride, grad_pre, pre || !grad_x ? NULL : grad_x + lane * T * D,
-                      pre ? NULL : grad_wt + L.b * D * L.G * H, grad_h0, grad_bias);
+        lane_t L = lane_of(pre, x, wt, bias, h0, st, T, H, D, lstm, dense, lane);
+        backward_lane(&L, out, grad, st + 3, grad_pre, pre || !grad_x ? NULL : grad_x + lane * T * D,
+                      pre ? NULL : grad_wt + L.b * D * L.G * H, carry, grad_bias);
     }
 }
