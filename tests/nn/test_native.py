@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from biolstm.nn import MinGRU, MinLSTM, native
+from biolstm.nn.functional import release_workspace
 
 needs_kernel = pytest.mark.skipif(native.kernel() is None, reason=f"no native kernel: {native.unavailable_reason()}")
 
@@ -221,6 +222,9 @@ def test_workspace_hands_a_buffer_out_again_only_when_nothing_holds_it():
     assert len(ws._bufs) <= 3 and ws.empty((10,)).shape == (10,)  # small requests are plain tensors
     ws.clear()
     assert ws._bufs == []
+    native._workspace.empty(shape)
+    release_workspace()  # the one call that frees every kept buffer
+    assert native._workspace._bufs == []
 
 
 @needs_kernel

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from . import native
 from .activations import Activation
 
 
@@ -77,8 +78,11 @@ def _workspace(name: str, like: Tensor, features: int | None = None) -> Tensor:
 
 
 def release_workspace() -> None:
-    """Free the scratch buffers the backward passes keep for reuse (this thread's)."""
+    """Free the scratch buffers the backward passes keep for reuse (this thread's), and the
+    buffers the native MinLSTM / MinGRU kernel keeps (those still in use live on with their
+    tensors)."""
     _WORKSPACE.__dict__.clear()
+    native._workspace.clear()
 
 
 def _active(batch_sizes: Sequence[int] | None, t: int, B: int) -> int:

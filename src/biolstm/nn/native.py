@@ -154,7 +154,7 @@ class _Workspace:
     fills it). A buffer here is handed out again only once nothing refers to it: a tensor made by
     ``torch.frombuffer`` holds a reference to its buffer for as long as its storage lives (views,
     tensors saved for backward, a graph kept with retain_graph included). At most ``keep`` free
-    buffers are kept; :func:`clear_workspace` drops them all."""
+    buffers are kept; ``biolstm.nn.functional.release_workspace()`` drops them all."""
 
     MIN_BYTES = 8 << 20  # smaller buffers glibc recycles itself
 
@@ -192,11 +192,6 @@ class _Workspace:
 
 
 _workspace = _Workspace()
-
-
-def clear_workspace() -> None:
-    """Let go of the kernel's kept temporary buffers (see :class:`_Workspace`)."""
-    _workspace.clear()
 
 
 PROJECT_MAX = 32  # inputs up to this width are projected inside the kernel (see minrnn.c): faster here to D=32
