@@ -266,3 +266,26 @@ def test_native_reads_broadcast_and_strided_output_gradients(inputs):
             model.zero_grad()
         for g, want in zip(*grads):
             assert (g.double() - want).abs().max().item() < 2e-5 * (want.abs().max().item() + 1.0)
+
+
+@needs_kernel
+@pytest.mark.parametrize("inputs", [4, 40])
+def test_native_built_without_openmp_splits_lanes_over_python_threads(inputs, monkeypatch, tmp_path):
+    torch.manual_seed(3)
+    m = MinLSTM(inputs, 130, num_layers=2, scan="native")  # two lane blocks per batch row
+    x, h0 = torch.randn(4, 300, inputs), torch.rand(2, 4, 130)  # enough work for two threads
+    want = _run(m, x, h0)  # the OpenMP build (where the compiler has it)
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setattr(native, "_OPENMP", [])
+    monkeypatch.setattr(native, "_pool", {})
+    monkeypatch.setenv("BIOLSTM_CACHE", str(tmp_path))
+    assert native.kernel() is not None and not native.kernel().openmp
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        got = _run(m, x, h0)
+    finally:
+        torch.set_num_threads(before)
+    assert 2 in native._pool  # the lanes went to two Python threads
+    for g, w in zip([*got[:4], *got[4]], [*want[:4], *want[4]]):
+        assert torch.equal(g, w)  # the same lanes, the same sums, whichever threads run them
