@@ -220,6 +220,8 @@ def test_workspace_hands_a_buffer_out_again_only_when_nothing_holds_it():
     assert ws.empty(shape).data_ptr() == first  # free again: reused, no fresh pages
     del b, c
     assert len(ws._bufs) <= 3 and ws.empty((10,)).shape == (10,)  # small requests are plain tensors
+    huge = ws.empty((native.WORKSPACE_MAX_BYTES // 4 + 1,))  # and so are huge ones: not kept after use
+    assert all(len(buf) != 4 * huge.numel() for buf in ws._bufs)
     ws.clear()
     assert ws._bufs == []
     native._workspace.empty(shape)

@@ -48,7 +48,6 @@ def use_fast_tanh(device: torch.device) -> bool:
 
 
 _WORKSPACE = threading.local()
-_WORKSPACE_MAX_BYTES = 256 * 2**20
 
 
 def _workspace(name: str, like: Tensor, features: int | None = None) -> Tensor:
@@ -70,7 +69,7 @@ def _workspace(name: str, like: Tensor, features: int | None = None) -> Tensor:
     if hit is not None and hit[0] == key:
         return hit[1]
     t = torch.empty(T, B, F, **opts).transpose(1, 2) if bm else torch.empty(T, F, B, **opts)
-    if t.numel() * t.element_size() <= _WORKSPACE_MAX_BYTES:  # keep only moderate buffers
+    if t.numel() * t.element_size() <= native.WORKSPACE_MAX_BYTES:  # keep only moderate buffers
         cache[name] = (key, t)
     else:
         cache.pop(name, None)

@@ -146,15 +146,19 @@ def _run(fn, lanes: int, work: int, *args) -> None:
         f.result()
 
 
+WORKSPACE_MAX_BYTES = 256 * 2**20  # kept scratch buffers are at most this large (here and in functional)
+
+
 class _Workspace:
-    """Reusable float32 buffers for the kernel's largest temporaries: the projected input of a
-    wide layer and its gradient (50 MB each at B=8, T=4096, 3H=384). glibc gives buffers above
-    32 MiB back to the system when they are freed, so each fresh one is faulted in again page by
-    page (about 20 ms for 50 MB on the benchmark machine, as long as the matrix product that
-    fills it). A buffer here is handed out again only once nothing refers to it: a tensor made by
+    """Reusable float32 buffers for the kernel's largest temporary: the projected input of a
+    wide layer, kept from forward for backward (50 MB at B=8, T=4096, 3H=384). glibc gives
+    buffers above 32 MiB back to the system when they are freed, so each fresh one is faulted in
+    again page by page (about 20 ms for 50 MB on the benchmark machine, as long as the matrix
+    product that fills it). A buffer here is handed out again only once nothing refers to it: a tensor made by
     ``torch.frombuffer`` holds a reference to its buffer for as long as its storage lives (views,
     tensors saved for backward, a graph kept with retain_graph included). At most ``keep`` free
-    buffers are kept; ``biolstm.nn.functional.release_workspace()`` drops them all."""
+    buffers are kept, none above WORKSPACE_MAX_BYTES (a 100,000-step sequence would otherwise
+    keep 1.2 GB after its step); ``biolstm.nn.functional.release_workspace()`` drops them all."""
 
     MIN_BYTES = 8 << 20  # smaller buffers glibc recycles itself
 
@@ -174,7 +178,7 @@ class _Workspace:
     def empty(self, shape: tuple[int, ...]) -> Tensor:
         """An uninitialised float32 tensor of ``shape``, on a kept buffer where one is free."""
         nbytes = 4 * torch.Size(shape).numel()
-        if nbytes < self.MIN_BYTES:
+        if not self.MIN_BYTES <= nbytes <= WORKSPACE_MAX_BYTES:
             return torch.empty(shape)
         with self._lock:
             buf = next((b for b in self._bufs if len(b) == nbytes and sys.getrefcount(b) == self._unused), None)
