@@ -58,7 +58,7 @@ def test_native_wide_input_in_time_chunks_equals_the_float64_scan(cls, steps, mo
     # across chunks); chunks of 1 and 7 steps (the last one short) and one of the whole sequence
     B, T, D, H = 3, 61, 40, 20
     monkeypatch.setattr(native, "_CHUNK_BYTES", 4 * B * 3 * H * steps)
-    assert len(native._chunks(B, T, 3 * H)) == -(-T // steps)
+    assert len(native._spans(B, T, 3 * H, True)) == -(-T // steps)
     torch.manual_seed(steps)
     m = cls(D, H, num_layers=2, scan="native")
     exact = cls(D, H, num_layers=2, scan="linear").double()

@@ -172,9 +172,10 @@ def _project_inputs(x: Tensor, w_ih: Tensor, b: Tensor | None, out: Tensor) -> T
     return out
 
 
-def _chunks(T: int, per_step: int):
-    """(t0, t1) ranges of steps, sized so a (features, steps*B) block holds ~1M numbers."""
-    step = _chunk_steps(T, per_step)
+def _chunks(T: int, per_step: int, budget: int = 1 << 20):
+    """(t0, t1) ranges of steps, sized so a (features, steps*B) block holds about ``budget``
+    numbers (1M by default)."""
+    step = _chunk_steps(T, per_step, budget)
     return [(t0, min(T, t0 + step)) for t0 in range(0, T, step)]
 
 

@@ -154,9 +154,9 @@ class _Workspace:
     wide layer, kept from forward for backward (50 MB at B=8, T=4096, 3H=384). glibc gives
     buffers above 32 MiB back to the system when they are freed, so each fresh one is faulted in
     again page by page (about 20 ms for 50 MB on the benchmark machine, as long as the matrix
-    product that fills it). A buffer here is handed out again only once nothing refers to it: a tensor made by
-    ``torch.frombuffer`` holds a reference to its buffer for as long as its storage lives (views,
-    tensors saved for backward, a graph kept with retain_graph included). At most ``keep`` free
+    product that fills it). A buffer here is handed out again only once nothing refers to it: a
+    tensor made by ``torch.frombuffer`` holds a reference to its buffer for as long as its
+    storage lives (views, tensors saved for backward, a graph kept with retain_graph included). At most ``keep`` free
     buffers are kept, none above WORKSPACE_MAX_BYTES (a 100,000-step sequence would otherwise
     keep 1.2 GB after its step); ``biolstm.nn.functional.release_workspace()`` drops them all."""
 
@@ -204,11 +204,13 @@ PROJECT_MAX = 32  # inputs up to this width are projected inside the kernel (see
 _CHUNK_BYTES = 2 << 20  # one time chunk of a wide layer's projected input: it stays in cache for the kernel
 
 
-def _chunks(B: int, T: int, GH: int) -> list[tuple[int, int]]:
-    """Time chunks [t0, t1) of a wide layer: the projection of each is made (and, backward, its
-    gradient used) just before or after the kernel reads (writes) it, while it is in cache."""
-    step = max(1, min(T, _CHUNK_BYTES // (4 * B * GH)))
-    return [(t0, min(T, t0 + step)) for t0 in range(0, T, step)]
+def _spans(B: int, T: int, GH: int, wide: bool) -> list[tuple[int, int]]:
+    """The kernel calls' time spans [t0, t1): the whole sequence for a narrow input; for a wide
+    one, chunks whose projection is made (and, backward, its gradient used) just before or after
+    the kernel reads (writes) it, while it is in cache."""
+    from .functional import _chunks  # functional imports this module
+
+    return _chunks(T, B * GH, budget=_CHUNK_BYTES // 4) if wide else [(0, T)]
 
 
 def _strides(*values: int):
@@ -235,20 +237,19 @@ class MinRNNLayer(torch.autograd.Function):
         bias_ = bias.detach().contiguous() if bias is not None else torch.zeros(GH)
         h0 = h0.contiguous()
         out = torch.empty((B, T, H), dtype=x.dtype)
-        if D <= PROJECT_MAX:
-            pre, wt = None, weight.t().contiguous()
-            _run(lib.minrnn_forward, _lanes(B, H), B * T * H, None, x.data_ptr(), wt.data_ptr(), bias_.data_ptr(),
-                 h0.data_ptr(), out.data_ptr(), _strides(T * D, H, T * H), B, T, H, D, int(lstm))  # fmt: skip
-        else:
-            pre, wt = _workspace.empty((B * T * GH,)), None  # chunk after chunk, each (B, t1 - t0, G*H)
-            for t0, t1 in _chunks(B, T, GH):
+        wide = D > PROJECT_MAX
+        pre = _workspace.empty((B * T * GH,)) if wide else None  # chunk after chunk, each (B, t1 - t0, G*H)
+        wt = None if wide else weight.t().contiguous()
+        for t0, t1 in _spans(B, T, GH, wide):
+            chunk = None
+            if wide:
                 chunk = pre[B * t0 * GH : B * t1 * GH].view(B * (t1 - t0), GH)
                 with torch.autocast("cpu", enabled=False):  # the kernel reads float32
                     torch.mm(x[:, t0:t1].reshape(-1, D), weight.t(), out=chunk)
-                start, stride = _state_before(h0, out, t0)
-                _run(lib.minrnn_forward, _lanes(B, H), B * (t1 - t0) * H, chunk.data_ptr(), _at(x, t0), None,
-                     bias_.data_ptr(), start, _at(out, t0), _strides(T * D, stride, T * H), B, t1 - t0, H, D,
-                     int(lstm))  # fmt: skip
+            start, stride = _state_before(h0, out, t0)
+            _run(lib.minrnn_forward, _lanes(B, H), B * (t1 - t0) * H, _ptr(chunk), _at(x, t0), _ptr(wt),
+                 bias_.data_ptr(), start, _at(out, t0), _strides(T * D, stride, T * H), B, t1 - t0, H, D,
+                 int(lstm))  # fmt: skip
         ctx.save_for_backward(x, weight, wt, bias_, pre, h0, out)
         ctx.lstm, ctx.has_bias = lstm, bias is not None
         return out
@@ -264,33 +265,32 @@ class MinRNNLayer(torch.autograd.Function):
         D, GH = x.shape[2], weight.shape[0]
         lanes = _lanes(B, H)
         need_x, need_w, need_b, need_h0, _ = ctx.needs_input_grad
+        wide = pre is not None
+        spans = _spans(B, T, GH, wide)
         carry, grad_bias = torch.zeros_like(h0), torch.zeros((B, GH), dtype=x.dtype)  # carry ends as dL/dh0
-        if pre is None:
-            grad_xl = torch.empty((lanes, T, D)) if need_x else None
-            grad_wt = torch.zeros((B, D, GH))
-            _run(lib.minrnn_backward, lanes, B * T * H, None, x.data_ptr(), wt.data_ptr(), bias_.data_ptr(),
-                 h0.data_ptr(), out.data_ptr(), grad.data_ptr(), _strides(T * D, H, T * H, *grad.stride()), None,
-                 _ptr(grad_xl), grad_wt.data_ptr(), carry.data_ptr(), grad_bias.data_ptr(), B, T, H, D,
-                 int(ctx.lstm))  # fmt: skip
-            grad_x = grad_xl.view(B, -1, T, D).sum(1) if need_x else None
-            grad_w = grad_wt.sum(0).t() if need_w else None
-        else:
-            chunks = _chunks(B, T, GH)
-            gpre = torch.empty(B * max(t1 - t0 for t0, t1 in chunks) * GH)  # one chunk's dL/d pre, reused
-            grad_x = torch.empty((B, T, D)) if need_x else None
-            grad_w = torch.zeros((GH, D)) if need_w else None
-            for t0, t1 in reversed(chunks):
-                n = t1 - t0
-                start, stride = _state_before(h0, out, t0)
-                _run(lib.minrnn_backward, lanes, B * n * H, pre.data_ptr() + 4 * B * t0 * GH, _at(x, t0), None,
-                     bias_.data_ptr(), start, _at(out, t0), grad.data_ptr() + 4 * t0 * grad.stride(1),
-                     _strides(T * D, stride, T * H, *grad.stride()), gpre.data_ptr(), None, None, carry.data_ptr(),
-                     grad_bias.data_ptr(), B, n, H, D, int(ctx.lstm))  # fmt: skip
+        # wide: one chunk's dL/d pre at a time, folded into grad_x and grad_w after each chunk;
+        # narrow: the kernel's own per-lane input gradient and per-row weight gradient, summed after
+        gpre = torch.empty(B * max(t1 - t0 for t0, t1 in spans) * GH) if wide else None
+        grad_x = torch.empty((B, T, D)) if need_x and wide else None
+        grad_w = torch.zeros((GH, D)) if need_w and wide else None
+        grad_xl = torch.empty((lanes, T, D)) if need_x and not wide else None
+        grad_wt = None if wide else torch.zeros((B, D, GH))
+        for t0, t1 in reversed(spans):
+            n = t1 - t0
+            start, stride = _state_before(h0, out, t0)
+            _run(lib.minrnn_backward, lanes, B * n * H, pre.data_ptr() + 4 * B * t0 * GH if wide else None, _at(x, t0),
+                 _ptr(wt), bias_.data_ptr(), start, _at(out, t0), grad.data_ptr() + 4 * t0 * grad.stride(1),
+                 _strides(T * D, stride, T * H, *grad.stride()), _ptr(gpre), _ptr(grad_xl), _ptr(grad_wt),
+                 carry.data_ptr(), grad_bias.data_ptr(), B, n, H, D, int(ctx.lstm))  # fmt: skip
+            if wide:
                 g2 = gpre[: B * n * GH].view(B * n, GH)
                 if need_w:
                     grad_w.addmm_(g2.t(), x[:, t0:t1].reshape(-1, D))
                 if need_x:
                     grad_x[:, t0:t1] = (g2 @ weight).view(B, n, D)
+        if not wide:
+            grad_x = grad_xl.view(B, -1, T, D).sum(1) if need_x else None
+            grad_w = grad_wt.sum(0).t() if need_w else None
         grad_b = grad_bias.sum(0) if need_b and ctx.has_bias else None
         return grad_x, grad_w, grad_b, carry if need_h0 else None, None
 

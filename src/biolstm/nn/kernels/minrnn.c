@@ -3,7 +3,8 @@
  * the gradient and the gradient of the pre-activations, in one pass over time each.
  *
  * Layout: pre (B, T, G*H) float32, contiguous, G = 3 (MinLSTM: f | i | h~) or 2 (MinGRU:
- * z | h~); out and grad (B, T, H); h0 (B, H). For a small input (one-hot DNA: D = 4) the
+ * z | h~); x (B, T, D), out and grad (B, T, H) and h0 (B, H) with the strides a call is given
+ * (see minrnn_forward); a call may cover a time chunk of the sequence. For a small input (one-hot DNA: D = 4) the
  * pre-activations are instead projected inside the kernel from x (B, T, D), and their
  * gradient folded into the weight and input gradients there, which saves the largest tensors;
  * the zero entries of x are skipped (one-hot input: a quarter of the work), unless a weight is
@@ -147,7 +148,7 @@ static inline void step_pre(const float *row, const float *xv, const int *idx, i
     }
 }
 
-/* One lane forward. A function of its own so that its pointers survive OpenMP outlining. */
+/* One lane forward. */
 static void forward_lane(const lane_t *L, float *out) {
     const int64_t T = L->T, H = L->H, G = L->G, GH = G * H, b = L->b, j0 = L->j0;
     const int n = L->n, nv = (n + VL - 1) / VL;
