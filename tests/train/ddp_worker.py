@@ -3,12 +3,16 @@ python ddp_worker.py RUN_DIR EPOCHS [--resume], alone or under torchrun.
 
 A 1-layer LSTM classifier on fixed data (99 sequences, batch 16: the last global batch has 3
 rows, so the shards of 2 processes differ in size), Adam, accuracy and AUC logged. On
-finishing, rank 0 writes final.safetensors and history.json into RUN_DIR.
+finishing, rank 0 writes final.safetensors and history.json into RUN_DIR; at exit, after
+biolstm's own exit handler, each rank writes exit-RANK.json saying whether its process group
+is still alive.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import sys
 
 import torch
@@ -29,8 +33,15 @@ class Net(torch.nn.Module):
         return torch.sigmoid(self.head(self.lstm(x)[0][:, -1])).squeeze(-1)
 
 
+def _report_group(run_dir: str, rank: str) -> None:
+    with open(f"{run_dir}/exit-{rank}.json", "w") as fh:
+        json.dump({"group_alive": torch.distributed.is_initialized()}, fh)
+
+
 def main(argv):
     run_dir, epochs, resume = argv[0], int(argv[1]), "--resume" in argv
+    # registered before the Trainer creates the group, so it runs after biolstm's teardown
+    atexit.register(_report_group, run_dir, os.environ.get("RANK", "0"))
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(5)
     x = torch.randn(99, 12, 3, generator=g)

@@ -38,6 +38,10 @@ def test_two_gloo_processes_equal_one_and_resume_with_another_count(tmp_path):
     for k in ("loss", "accuracy", "auc"):  # logged over the whole epoch, not one shard
         assert two["history"][k] == pytest.approx(one["history"][k], abs=1e-5)
     assert len(list((tmp_path / "two").glob("ckpt-*"))) == 2  # written once, by rank 0
+    # the group biolstm created was destroyed before exit in both processes (left to interpreter
+    # shutdown, gloo's threads can abort a finished process)
+    for r in (0, 1):
+        assert json.loads((tmp_path / "two" / f"exit-{r}.json").read_text()) == {"group_alive": False}
     # 2 epochs on 2 processes, then the third on one process: the same as 3 epochs on one
     _run(tmp_path / "mixed", 2, 2)
     mixed = _run(tmp_path / "mixed", 3, 1, resume=True)
@@ -75,3 +79,17 @@ def test_cli_nproc_trains_one_run_folder(tmp_path):
     assert res.returncode == 1 and res.stderr.count("error:") == 1 and "epocs" in res.stderr
     assert "torch.distributed" not in res.stderr
     assert {p: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_teardown_leaves_a_group_the_caller_created(tmp_path):
+    import torch.distributed as dist
+
+    from biolstm.train import distributed as dd
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        dd.setup()  # a group exists already: not biolstm's
+        dd.teardown()
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()

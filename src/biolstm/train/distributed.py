@@ -13,10 +13,16 @@ from torchrun's environment when nobody has) and then:
 * writes checkpoints, history.csv and grad_norms.csv from rank 0 only; every rank reads the
   same checkpoint on resume, and the checkpoint counts global batches, so a run can resume
   with a different number of processes.
+
+A process group that ``setup()`` created is destroyed when the process exits (``teardown``,
+registered with atexit): left to interpreter shutdown, gloo's worker threads can be destroyed
+while still joinable, and the process aborts ("terminate called without an active exception")
+after its work is done. A group the caller created is the caller's to destroy.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -32,11 +38,27 @@ def launched() -> bool:
 def setup() -> None:
     """Create the process group from torchrun's environment if there is one and none exists:
     NCCL when CUDA is available, else gloo."""
+    global _created
     if launched() and dist.is_available() and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend)
+        if not _created:
+            atexit.register(teardown)
+        _created = True
+
+
+_created = False  # setup() made the default group, so teardown() may destroy it
+
+
+def teardown() -> None:
+    """Destroy the process group that ``setup()`` created, if it still exists (run at exit; may
+    also be called earlier). Groups created by the caller are left alone."""
+    global _created
+    if _created and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    _created = False
 
 
 def active() -> bool:
