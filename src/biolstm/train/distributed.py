@@ -44,9 +44,8 @@ def setup() -> None:
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend)
-        if not _created:
-            atexit.register(teardown)
         _created = True
+        atexit.register(teardown)  # runs before the exit handlers registered earlier
 
 
 _created = False  # setup() made the default group, so teardown() may destroy it
