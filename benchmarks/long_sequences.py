@@ -23,8 +23,7 @@ import sys
 CHILD = r"""
 import json, sys, time, torch
 import biolstm.nn as bnn
-def hwm():  # peak resident set in MiB
-    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+from biolstm.nn._heap import peak_resident_mib as hwm, reset_peak_resident
 torch.set_num_threads(2)
 case, T, loss = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 B, D, H = 8, 128, 128
@@ -44,8 +43,7 @@ def objective(out):
         return out[0].sum()
     final = out[1] if case == "minlstm" else out[1][0]  # h_n
     return final[-1].sum()
-with open("/proc/self/clear_refs", "w") as fh:  # reset the peak (it is inherited across exec)
-    fh.write("5")
+reset_peak_resident()
 base = hwm()
 t = time.perf_counter()
 if case == "truncated":

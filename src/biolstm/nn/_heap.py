@@ -1,4 +1,4 @@
-"""Handing freed heap memory back to the operating system.
+"""Handing freed heap memory back to the operating system; the process's peak resident memory.
 
 glibc keeps memory that tensors of a few MiB freed inside the process's heap (it grows its
 mmap threshold to 32 MiB after the first large free), so a loop that allocates and frees
@@ -31,3 +31,16 @@ def release_free_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+def reset_peak_resident() -> None:
+    """Set the process's peak resident memory (VmHWM, Linux) to its current resident memory, so
+    that a later :func:`peak_resident_mib` measures from here (the peak is inherited across exec)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def peak_resident_mib() -> float:
+    """The process's peak resident memory (VmHWM, Linux) in MiB."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024
