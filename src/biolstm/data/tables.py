@@ -1,4 +1,5 @@
-"""One reader for the tables biolstm takes: CSV, TSV (``.tsv``, ``.tab``, ``.txt``) or Parquet."""
+"""One reader for the tables biolstm takes: CSV, TSV (``.tsv``, ``.tab``, ``.txt``) or Parquet
+(``.parquet``, ``.pq``, read with pyarrow, a dependency)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,40 @@ from pathlib import Path
 
 from ..errors import InputError
 
+PARQUET = (".parquet", ".pq")
+
+
+def _one_line(err: BaseException) -> str:
+    """An error's message on one line (pyarrow's may span several)."""
+    return " ".join(str(err).split())
+
 
 def read_table(path: str | os.PathLike, **csv_options):
     """A DataFrame from ``path`` (the format from the suffix); ``csv_options`` go to
-    ``pandas.read_csv``. ValueError names the file when it is missing or unreadable."""
+    ``pandas.read_csv``. InputError (a ValueError) names the file when it is missing, damaged
+    or unreadable, in one line."""
     import pandas as pd
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: expected a CSV/TSV/Parquet table, found no such file")
+    if p.suffix.lower() in PARQUET:
+        return _read_parquet(p)
+    sep = "\t" if p.suffix.lower() in (".tsv", ".tab", ".txt") else ","
     try:
-        if p.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(p)
-        sep = "\t" if p.suffix.lower() in (".tsv", ".tab", ".txt") else ","
         return pd.read_csv(p, sep=sep, **csv_options)
     except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise InputError(f"{p}: expected a CSV/TSV/Parquet table, got an error ({str(err).strip()})") from err
+        raise InputError(f"{p}: expected a CSV/TSV/Parquet table, got an error ({_one_line(err)})") from err
+
+
+def _read_parquet(p: Path):
+    try:
+        import pyarrow as pa
+    except ImportError as err:  # a dependency, but a broken install should still read as one line
+        raise InputError(f"{p}: reading Parquet needs pyarrow, which is not installed (pip install pyarrow)") from err
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(p, engine="pyarrow")  # the engine biolstm depends on
+    except (pa.ArrowException, OSError, ValueError) as err:  # damaged: bad footer, thrift, pages, ...
+        raise InputError(f"{p}: expected a Parquet table, got an error ({_one_line(err)})") from err
