@@ -135,7 +135,10 @@ def best_match(motif: Motif, consensus: str) -> tuple[int, str]:
 
 
 def write_meme(motifs: list[Motif], path: str | Path) -> Path:
-    """Motifs in MEME minimal format (letter-probability matrices), atomically."""
+    """Motifs in MEME minimal format (letter-probability matrices), atomically.
+
+    Each matrix line gives ``nsites=``, the number of windows (seqlets) averaged into the
+    motif, and no ``E=``: the format makes it optional, and no significance is computed here."""
     from .._io import atomic_write_text
 
     if not motifs:
@@ -145,7 +148,7 @@ def write_meme(motifs: list[Motif], path: str | Path) -> Path:
     if alphabet == DNA:
         lines += ["strands: + -", "", "Background letter frequencies", "A 0.25 C 0.25 G 0.25 T 0.25", ""]
     for m in motifs:
-        head = f"letter-probability matrix: alength= {len(alphabet)} w= {len(m.pwm)} nsites= {m.sites} E= 0"
+        head = f"letter-probability matrix: alength= {len(alphabet)} w= {len(m.pwm)} nsites= {m.sites}"
         lines += [f"MOTIF {m.name} {m.consensus}", "", head]
         lines += [" " + " ".join(f"{p:.4f}" for p in row) for row in m.pwm]
         lines.append("")
