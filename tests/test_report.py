@@ -41,6 +41,33 @@ def test_report_is_self_contained(report):
     assert "default-src 'none'" in page  # the browser itself refuses any request
 
 
+def test_gradient_flow_captions_say_what_was_computed(report, tmp_path):
+    import html
+    import json
+
+    from biolstm.report import OLD_CAPTIONS, build_report
+
+    page = report.read_text()
+    summary = json.loads((report.parent / "explain" / "explain.json").read_text())
+    flow = summary["gradient_flow"]["model"]
+    trained, cells = summary["captions"]["gradient_flow"], summary["captions"]["gradient_flow_cells"]
+    assert f"<figcaption>{html.escape(trained)}</figcaption>" in page  # the caption explain wrote with the numbers
+    assert f"<figcaption>{html.escape(cells)}</figcaption>" in page
+    assert f"layer '{flow['layer']}'" in trained and f"({flow['loss']})" in trained
+    assert f"the {flow['n']} examples of the run's test split" in trained
+    assert cells.startswith("Illustration, not this run's model or data: ") and "(untrained)" in cells
+    assert "on the same task" not in page
+    # an explain.json from before captions were saved: its figure showed untrained cells, and says so
+    old = tmp_path / "old"
+    shutil.copytree(report.parent, old)
+    del summary["captions"]
+    (old / "explain" / "explain.json").write_text(json.dumps(summary))
+    page = build_report(old, explain=False).read_text()
+    assert page.count(f"<figcaption>{html.escape(OLD_CAPTIONS['gradient_flow'])}</figcaption>") == 1
+    assert OLD_CAPTIONS["gradient_flow"].startswith("Illustration, not this run's model: ")
+    assert "on the same task" not in page
+
+
 def test_bad_run_folder(tmp_path):
     res = runner.invoke(app, ["report", str(tmp_path)])
     assert res.exit_code == 1 and "expected a finished run folder" in res.output

@@ -17,6 +17,12 @@ from ._io import atomic_write_text
 
 # the page may load nothing from anywhere: only its own inline style, script and data: images
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+GRADIENT_FLOW = ("gradient_flow", "gradient_flow_cells")  # the trained model; untrained cells (illustration)
+# explain.json written before captions were saved: its gradient_flow figure showed untrained cells
+OLD_CAPTIONS = {
+    "gradient_flow": "Illustration, not this run's model: norm of dLoss/dh_t against t for freshly initialised "
+    "(untrained) RNN, GRU and LSTM cells on synthetic noise",
+}
 
 
 def _asset(name: str) -> str:
@@ -123,14 +129,10 @@ def build_report(run_dir, explain: bool = True) -> Path:
                 '<p class="note">Motifs are also in explain/motifs.meme (MEME format) '
                 "for comparison with motif databases.</p></section>",
             ]
-        parts += [
-            '<section><h2>Gradient flow</h2><div class="grid">',
-            _figure(
-                ex_dir / "gradient_flow.png",
-                "Norm of dLoss/dh_t against t for RNN, GRU and LSTM cells on the same task",
-            ),
-            "</div></section>",
-        ]
+        # captions come from explain.json, written with the numbers, so they say what was computed
+        captions = summary.get("captions", OLD_CAPTIONS)
+        flows = "".join(_figure(ex_dir / f"{f}.png", captions[f]) for f in GRADIENT_FLOW if f in captions)
+        parts += ['<section><h2>Gradient flow</h2><div class="grid">', flows, "</div></section>"]
     viewer = json.dumps({"examples": summary.get("examples", [])}).replace("</", "<\\/")
     css, script = _asset("report.css"), _asset("viewer.js")
     page = f"""<!DOCTYPE html>

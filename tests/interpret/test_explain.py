@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from biolstm.cli import app
@@ -24,14 +25,75 @@ def test_explain_writes_figures_and_numbers(tmp_path):
     for name in summary["figures"]:
         assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.svg").is_file(), name
     assert {"gate_saturation", "timescales", "gates_example1", "gates_example2", "attribution_example1",
-            "gradient_flow"} <= set(summary["figures"])  # fmt: skip
+            "gradient_flow", "gradient_flow_cells"} <= set(summary["figures"])  # fmt: skip
     assert summary["integrated_gradients_completeness"]["max_relative_error"] < 0.01
     assert len(summary["examples"]) == 2 and set(summary["examples"][0]["gates"]) == {"i", "f", "g", "o", "c", "h"}
     assert len(summary["examples"][0]["bases"]) == 40
-    assert summary["gradient_flow"]["lstm"]["first_over_last"] > summary["gradient_flow"]["rnn"]["first_over_last"]
-    if "motifs" in summary:
-        assert (out / "motifs.meme").read_text().startswith("MEME version 4")
+    # gradient flow through the trained model on the test split, captioned with what was computed
+    flow, caption = summary["gradient_flow"]["model"], summary["captions"]["gradient_flow"]
+    assert (flow["layer"], flow["target"], flow["loss"], flow["n"]) == ("rnn", "loss", "bce_with_logits", summary["n"])
+    assert len(flow["norms"]) == 20 and flow["counts"] == [summary["n"]] * 20  # 40 bases, pooled by 2
+    assert caption.startswith(
+        "Gradient flow through the trained model: norm of the gradient of each example's own training loss "
+        "(bce_with_logits) with respect to the input x_t of its recurrent layer 'rnn' at step t, mean over the "
+        f"{summary['n']} examples of the run's test split"
+    )
+    assert "both directions" in caption and "reverse complement" not in caption  # a BiLSTM, rc_average off
+    # untrained cells, said to be an illustration
+    cells = summary["gradient_flow"]["cells"]
+    assert cells["lstm"]["first_over_last"] > cells["rnn"]["first_over_last"]
+    assert summary["captions"]["gradient_flow_cells"].startswith("Illustration, not this run's model or data")
+    assert "64 sequences of 50 standard-normal steps" in summary["captions"]["gradient_flow_cells"]
+    if "motifs" in summary:  # MEME minimal format, nsites as found
+        from Bio import motifs
+
+        with (out / "motifs.meme").open() as handle:
+            record = motifs.parse(handle, "minimal")
+        assert [(m.name, m.num_occurrences) for m in record] == [(m["name"], m["sites"]) for m in summary["motifs"]]
     # new data: a FASTA file
     res = runner.invoke(app, ["explain", str(tmp_path / "run"), str(tmp_path / "bound.fa"), "-o", str(tmp_path / "e2")])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "e2" / "explain.json").read_text())["n"] == 60
+    new = json.loads((tmp_path / "e2" / "explain.json").read_text())
+    assert new["n"] == 60 and new["gradient_flow"]["model"]["target"] == "output"  # no labels in a new FASTA
+    assert "of bound.fa that reach step t" in new["captions"]["gradient_flow"]
+    assert "the model's output (the data has no targets)" in new["captions"]["gradient_flow"]
+
+
+@pytest.mark.slow
+def test_gradient_flow_of_a_forecaster_and_of_visits_read_from_parquet(tmp_path):
+    """The forecaster's own loss (quantile) on its test windows, and a BiLSTM on longitudinal
+    visits (variable lengths, static covariates) read from Parquet: captions say which."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    t = np.arange(120)
+    pd.DataFrame({"time": t, "value": 50 + 40 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 2, 120)}).to_csv(
+        tmp_path / "s.csv", index=False
+    )
+    rows = [
+        {"id": i, "day": 100 * k, "a": rng.normal(2.0 * (i % 2) * k), "sex": "fm"[i % 3 == 0], "status": i % 2}
+        for i in range(40)
+        for k in range(int(rng.integers(2, 6)))
+    ]
+    pd.DataFrame(rows).to_parquet(tmp_path / "visits.parquet")
+    configs = {
+        "fc": {"task": "forecast", "data": {"file": "s.csv", "lookback": 24, "horizon": 3, "test": 20, "val": 10},
+               "model": {"hidden_size": 8, "output": "quantile"}, "train": {"epochs": 1}},
+        "lon": {"task": "longitudinal", "data": {"file": "visits.parquet", "time_col": "day", "variables": ["a"],
+                "static": ["sex"]}, "model": {"conv_filters": 0, "hidden_size": 8, "pooling": "last"},
+                "train": {"epochs": 1}},
+    }  # fmt: skip
+    for name, cfg in configs.items():
+        cfg_file = write_config(tmp_path / f"{name}.yaml", cfg)
+        res = runner.invoke(app, ["train", str(cfg_file), "-o", str(tmp_path / name), "-q"])
+        assert res.exit_code == 0, res.output
+        assert runner.invoke(app, ["explain", str(tmp_path / name)]).exit_code == 0
+    fc = json.loads((tmp_path / "fc" / "explain" / "explain.json").read_text())
+    flow, caption = fc["gradient_flow"]["model"], fc["captions"]["gradient_flow"]
+    assert flow["loss"] == "model" and len(flow["norms"]) == 24 and flow["counts"] == [flow["n"]] * 24
+    assert "training loss (Forecaster.loss)" in caption and "both directions" not in caption  # one direction
+    lon = json.loads((tmp_path / "lon" / "explain" / "explain.json").read_text())
+    flow, caption = lon["gradient_flow"]["model"], lon["captions"]["gradient_flow"]
+    assert flow["loss"] == "bce_with_logits" and flow["counts"][0] == flow["n"] > flow["counts"][-1] > 0  # lengths
+    assert len(flow["norms"]) == 5 and "both directions" in caption

@@ -1,4 +1,5 @@
-"""Interpretation: gate statistics, attributions, in-silico mutagenesis and gradient flow."""
+"""Interpretation: gate statistics, attributions, in-silico mutagenesis, motifs and gradient flow
+(through a trained model, and through untrained cells as an illustration)."""
 
 from .attributions import METHODS, Attribution, attribute, in_silico_mutagenesis, transparent
 from .gates import (
@@ -9,7 +10,7 @@ from .gates import (
     traces,
     tracking_cells,
 )
-from .gradient_flow import CELLS, GradientFlow, gradient_flow
+from .gradient_flow import CELLS, GradientFlow, ModelGradientFlow, gradient_flow, model_gradient_flow
 from .motifs import Motif, best_match, find_motifs, logo, position_scores, write_meme
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Attribution",
     "GateStatistics",
     "GradientFlow",
+    "ModelGradientFlow",
     "Motif",
     "TrackingCells",
     "attribute",
@@ -28,6 +30,7 @@ __all__ = [
     "hidden_trajectories",
     "in_silico_mutagenesis",
     "logo",
+    "model_gradient_flow",
     "position_scores",
     "traces",
     "tracking_cells",

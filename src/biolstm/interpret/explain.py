@@ -2,8 +2,10 @@
 
 Writes ``RUN_DIR/explain/`` (or ``out``): PNG and SVG figures of gate saturation, forget-gate
 time scales, gate heatmaps for chosen examples, attribution logos and motif logos (DNA), the
-gradient flow through RNN/GRU/LSTM, ``motifs.meme``, and ``explain.json`` with the numbers
-behind them (and the gate values of the chosen examples, for the interactive report).
+gradient flow through the trained recurrent layer on the run's data and, for comparison,
+through untrained RNN/GRU/LSTM cells on synthetic noise, ``motifs.meme``, and ``explain.json``
+with the numbers behind them, each figure's caption (what was computed, for the report) and
+the gate values of the chosen examples (for the interactive report).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from .._io import atomic_write_text
 from .attributions import attribute
 from .gates import gate_statistics, traces
-from .gradient_flow import CELLS, gradient_flow
+from .gradient_flow import CELLS, gradient_flow, model_gradient_flow
 from .motifs import find_motifs, logo, position_scores, write_meme
 
 
@@ -39,40 +41,40 @@ def _save(fig, out: Path, name: str, written: list) -> None:
 
 
 def _inputs(run_dir: Path, data_path: str | None, limit: int):
-    """(task, data config, model, inputs dict, ids) of up to ``limit`` examples of the run's test
-    split or of DATA."""
+    """(task, data config, model, inputs dict, ids, targets or None, the training loss's name) of
+    up to ``limit`` examples of the run's test split or of DATA."""
     from ..pipeline import load_run
 
-    task, data, model, state, _ = load_run(run_dir)
+    task, data, model, state, train = load_run(run_dir)
     if data_path is None:
         prep = task.prepare(data, lambda msg: None)
-        inputs, ids = prep.test[0], prep.test_ids
+        (inputs, y), ids = prep.test, prep.test_ids
     elif task.name == "forecast":
         prep = task.prepare_new(data, state, data_path)
-        inputs, ids = prep.test[0], prep.test_ids
+        (inputs, y), ids = prep.test, prep.test_ids
     else:
-        inputs, ids, _ = task.read_new(data, state, data_path)
+        inputs, ids, y = task.read_new(data, state, data_path)
     if not isinstance(inputs, dict):
         inputs = {"x": inputs}
     # a seeded random subset (files are often sorted by class)
-    pick = np.sort(np.random.default_rng(0).permutation(len(ids))[:limit])
+    pick = torch.from_numpy(np.sort(np.random.default_rng(0).permutation(len(ids))[:limit]))
     if "x" in inputs and not isinstance(inputs["x"], torch.Tensor):  # an on-demand source
-        inputs = inputs["x"].take(torch.from_numpy(pick))
+        inputs = inputs["x"].take(pick)
     else:
-        inputs = {k: v[torch.from_numpy(pick)] for k, v in inputs.items()}
-    return task, data, model, inputs, [ids[i] for i in pick]
+        inputs = {k: v[pick] for k, v in inputs.items()}
+    return task, data, model, inputs, [ids[i] for i in pick], None if y is None else y[pick], train.loss
 
 
 def explain_run(run_dir, data_path: str | None = None, out=None, examples: int = 3, limit: int = 800) -> Path:
     """Write the interpretation figures and ``explain.json``; returns the output folder."""
     plt = _plt()
     run_dir = Path(run_dir)
-    task, data, model, inputs, ids = _inputs(run_dir, data_path, limit)
+    task, data, model, inputs, ids, y, loss = _inputs(run_dir, data_path, limit)
     out = Path(out) if out is not None else run_dir / "explain"
     out.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     written: list[str] = []
-    summary: dict = {"task": task.name, "n": len(ids), "figures": written}
+    summary: dict = {"task": task.name, "n": len(ids), "figures": written, "captions": {}}
     x = inputs["x"]
     lengths = inputs.get("lengths")
 
@@ -182,16 +184,59 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
                     )
                     _save(fig, out, f"motif_{m.name}", written)
 
-    # --- gradient flow through the three cells on the same task
-    steps = int(min(200, x.shape[1] if x.dim() >= 2 else 100))
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    summary["gradient_flow"] = {}
-    for c in CELLS:
-        gf = gradient_flow(c, steps=steps)
-        ax.semilogy(np.arange(1, steps + 1), np.maximum(gf.norms, 1e-45), label=c.upper())
-        summary["gradient_flow"][c] = {"first_over_last": gf.ratio}
-    ax.set(xlabel="step t", ylabel="||dLoss/dh_t||", title="Gradient flow (loss at the last step)")
-    ax.legend()
-    _save(fig, out, "gradient_flow", written)
+    # --- gradient flow: the trained model on these examples, and untrained cells for comparison
+    where = "the run's test split" if data_path is None else Path(data_path).name
+    steps = int(min(200, max(50, x.shape[1] if x.dim() >= 2 else 100)))  # about as long as the run's
+    _gradient_flow(plt, model, inputs, y, loss, where, steps, out, written, summary)
     atomic_write_text(out / "explain.json", json.dumps(summary))
     return out
+
+
+def _gradient_flow(plt, model, inputs, y, loss: str, where: str, steps: int, out: Path, written: list, summary: dict):
+    """Two figures, each captioned with exactly what was computed: the trained model on the
+    examples explained (``gradient_flow``), and untrained cells on synthetic noise, an
+    illustration of vanishing gradients by cell type (``gradient_flow_cells``)."""
+    flow = model_gradient_flow(model, inputs, y, None if y is None else loss)
+    if y is None:
+        what, ylabel = "the model's output (the data has no targets)", "||dOutput/dx_t||"
+    else:
+        name = f"{type(model).__name__}.loss" if loss == "model" else loss  # 'model': the model's own loss method
+        what, ylabel = f"each example's own training loss ({name})", "||dLoss/dx_t||"
+    caption = (
+        f"Gradient flow through the trained model: norm of the gradient of {what} with respect to the input x_t "
+        f"of its recurrent layer '{flow.layer}' at step t, mean over the {flow.n} examples of {where} that reach step t"
+    )
+    if flow.calls > 1:
+        rc = getattr(getattr(model, "config", None), "rc_average", False)
+        caption += " and over both strands (the model also reads each reverse complement)" if rc else (
+            f" and over the layer's {flow.calls} calls per example")  # fmt: skip
+    if flow.bidirectional:
+        caption += "; the layer reads both directions, so the signal reaches x_t from both ends"
+    summary["captions"]["gradient_flow"] = caption + "."
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    t = np.arange(1, len(flow.norms) + 1)
+    ax.semilogy(t, np.maximum(flow.norms, 1e-45), marker="." if len(t) < 40 else None)
+    ax.set(xlabel=f"step t of {flow.layer}", ylabel=ylabel, title="Gradient flow, trained model")
+    _save(fig, out, "gradient_flow", written)
+    summary["gradient_flow"] = {
+        "model": {"layer": flow.layer, "target": flow.target, "loss": None if y is None else loss, "n": flow.n,
+                  "calls": flow.calls, "bidirectional": flow.bidirectional, "first_over_last": flow.ratio,
+                  "norms": flow.norms.tolist(), "counts": flow.counts.tolist()},
+        "cells": {},
+    }  # fmt: skip
+
+    batch, hidden = 64, 32
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for c in CELLS:
+        gf = gradient_flow(c, steps=steps, batch=batch, hidden_size=hidden)
+        ax.semilogy(np.arange(1, steps + 1), np.maximum(gf.norms, 1e-45), label=c.upper())
+        summary["gradient_flow"]["cells"][c] = {"first_over_last": gf.ratio}
+    ax.set(xlabel="step t", ylabel="||dLoss/dh_t||", title="Untrained cells on synthetic noise (illustration)")
+    ax.legend()
+    _save(fig, out, "gradient_flow_cells", written)
+    summary["captions"]["gradient_flow_cells"] = (
+        f"Illustration, not this run's model or data: norm of dLoss/dh_t against t for freshly initialised "
+        f"(untrained) RNN, GRU and LSTM cells of {hidden} units (LSTM forget-gate bias 1) reading {batch} "
+        f"sequences of {steps} standard-normal steps, with a target (the sign of the first step) read at the "
+        f"last step: how fast the error signal fades, by cell type."
+    )
