@@ -82,3 +82,12 @@ def test_both_strands_forecasts_and_errors():
         model_gradient_flow(model, x, layer="lstm")
     with pytest.raises(ValueError, match="y, loss: expected both"):
         model_gradient_flow(model, x, y)
+
+
+@pytest.mark.gpu
+def test_on_cuda_in_eval_mode_as_on_cpu():
+    """cuDNN refuses an RNN backward in eval mode; the transparent engine, forced here, does not."""
+    model, (x, lengths, y) = _model(), _data()
+    cpu = model_gradient_flow(model, {"x": x, "lengths": lengths}, y, "bce_with_logits")
+    cuda = model_gradient_flow(model.cuda(), {"x": x, "lengths": lengths}, y.cuda(), "bce_with_logits")
+    np.testing.assert_allclose(cuda.norms, cpu.norms, rtol=1e-4, atol=1e-8)
