@@ -7,6 +7,14 @@ import tempfile
 from pathlib import Path
 
 
+def follow_umask(path: str | os.PathLike, folder: bool = False) -> None:
+    """Give ``path`` the permissions a plain ``open``/``mkdir`` would (0666/0777 less the umask):
+    temporary files and folders start as 0600/0700, but labs share run folders."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically: a temp file in the same folder, fsync, rename.
 
@@ -15,10 +23,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    umask = os.umask(0)
-    os.umask(umask)
     try:
-        os.chmod(tmp, 0o666 & ~umask)
+        follow_umask(tmp)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -99,15 +99,31 @@ def _overrides(args: list[str]) -> list[str]:
     return out
 
 
+def _override_taken_as_config(config: Path, args: list[str]) -> tuple[Path | None, list[str]]:
+    """``train --resume -o RUN --train.epochs 5``: click binds the first override to the optional
+    CONFIG argument; give it back to the overrides."""
+    text = str(config)
+    if text.startswith("--") or ("=" in text and "." in text.split("=", 1)[0]):
+        return None, [text, *args]
+    return config, args
+
+
 _BAD_INPUT = (ValueError, TypeError, FileNotFoundError, PermissionError, KeyError)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(
     ctx: typer.Context,
-    config: Path = typer.Argument(..., help="YAML config (sections task, data, model, train)."),
+    config: Path = typer.Argument(
+        None, help="YAML config (sections task, data, model, train); not needed with --resume."
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<config name>-<time>)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --out from its newest checkpoint, with its own config."
+    ),
+    restart: bool = typer.Option(
+        False, "--restart", help="With --resume: train the run again from epoch 1 when no checkpoint can be resumed."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine (via torchrun)."),
 ) -> None:
@@ -115,11 +131,14 @@ def train(
     from .pipeline import train as run_train
 
     try:
-        overrides = _overrides(ctx.args)
+        args = list(ctx.args)
+        if config is not None:
+            config, args = _override_taken_as_config(config, args)
+        overrides = _overrides(args)
         if nproc > 1:
             _launch(config, overrides, out, resume, quiet, nproc)
             return
-        run_train(config, overrides, out=out, resume=resume, verbose=0 if quiet else 1)
+        run_train(config, overrides, out=out, resume=resume, verbose=0 if quiet else 1, restart=restart)
     except _BAD_INPUT as err:
         _fail(err)
 
@@ -132,11 +151,14 @@ def _launch(config: Path, overrides: list[str], out: Path | None, resume: bool, 
 
     from .pipeline.run import check_config
 
+    if config is None and not resume:
+        raise ValueError("CONFIG: expected a YAML config file (only --resume --out RUN goes without one)")
     if out is None:  # one folder name for every process
         out = Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     check_config(config, overrides, out, resume)  # config errors once, here, not in every process
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "biolstm", "train", str(config), "--out", str(out), *(["--resume"] if resume else []),
+           "-m", "biolstm", "train", *([str(config)] if config is not None else []), "--out", str(out),
+           *(["--resume"] if resume else []),
            *(["--quiet"] if quiet else []), *overrides]  # fmt: skip
     code = subprocess.run(cmd).returncode
     if code:
@@ -149,33 +171,41 @@ def evaluate(
     data: str = typer.Argument(None, help="New labelled data (default: the run's own test split)."),
     labels: str = typer.Option(None, "--labels", help="CSV/TSV of id,label for a FASTA/FASTQ DATA file."),
     label: str = typer.Option(None, "--label", help="One class for every record of a FASTA/FASTQ DATA file."),
-    output: Path = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
+    output: Path = typer.Option(
+        None, "--json", help="Also write the metrics to this JSON file (a folder: evaluation.json in it)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
 ) -> None:
     """Metrics of a trained run (with baselines on its test split) or on new labelled DATA."""
     import json
 
     from ._io import atomic_write_text
     from .pipeline import evaluate as run_evaluate
+    from .pipeline.runfolder import output_path
 
     try:
+        if output is not None:  # before the work, not after it
+            output = output_path(output, "evaluation.json", "--json", overwrite)
         res = run_evaluate(run_dir, data, labels=labels, label=label)
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(output, json.dumps(res, indent=2))
     except _BAD_INPUT as err:
         _fail(err)
-    if output is not None:
-        atomic_write_text(output, json.dumps(res, indent=2))
 
 
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="A run folder written by `biolstm train`."),
     data: str = typer.Argument(..., help="Sequences, a table or a series in the format the run was trained on."),
-    output: Path = typer.Option(..., "--output", "-o", help="TSV file to write."),
+    output: Path = typer.Option(..., "--output", "-o", help="TSV file to write (a folder: predictions.tsv in it)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """Predict DATA with a trained run and write a TSV (ids and class probabilities, or forecasts)."""
     from .pipeline import predict as run_predict
 
     try:
-        run_predict(run_dir, data, output)
+        run_predict(run_dir, data, output, overwrite=overwrite)
     except _BAD_INPUT as err:
         _fail(err)
 

@@ -35,6 +35,15 @@ def write_config(path, cfg):
     return path
 
 
+def small_run(tmp, epochs: int, name: str = "ok.yaml"):
+    """A finished run of SEQ_CONFIG on 30 + 30 short motif sequences in ``tmp``: its config path."""
+    motif_fastas(tmp, n=30, length=30)
+    cfg = write_config(tmp / name, SEQ_CONFIG)
+    res = runner.invoke(app, ["train", str(cfg), "-o", str(tmp / "run"), "-q", "--train.epochs", str(epochs)])
+    assert res.exit_code == 0, res.output
+    return cfg
+
+
 SEQ_CONFIG = {
     "task": "sequence",
     "data": {"files": {"bound": "bound.fa", "unbound": "unbound.fa"}, "positive": "bound", "kmer": 3},

@@ -22,6 +22,7 @@ from .._io import atomic_write_text, check_writable
 from ..config import apply_overrides, load_yaml, save_yaml
 from ..errors import InputError
 from . import evaluation as ev
+from .runfolder import check_resumable, is_run, locked, output_path, write_marker
 from .tasks import TASKS, ForecastTask, probabilities
 
 SECTIONS = ("task", "data", "model", "train")
@@ -145,76 +146,221 @@ def _paths_report(data, run_dir: Path) -> list[str]:
     return [f"reading {p}" for p in found] + [f"writing only into {run_dir.resolve()}"]
 
 
-def check_config(config: Path, overrides, out: str | Path | None, resume: bool):
+def check_config(config: Path | None, overrides, out: str | Path | None, resume: bool):
     """Every config key, type and file name, and the run folder, checked before any work:
-    (task, data, model section, train section)."""
+    (task, data, model section, train section, the config's name for messages). A resumed run
+    starts from its own resolved config; see :func:`_resume_config`."""
+    if resume:
+        return _resume_config(config, overrides, Path(out))
     raw = apply_overrides(load_yaml(config), list(overrides))
     task, data, model_cfg, train_raw = parse_config(raw, str(config), config.resolve().parent)
     _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config))
     if out is not None:
-        _check_run_folder(Path(out), resume)
-    return task, data, model_cfg, train_raw
+        _check_run_folder(Path(out))
+    return task, data, model_cfg, train_raw, str(config)
 
 
-def _check_run_folder(out: Path, resume: bool) -> None:
-    """The run folder is new (or resumed) and can be written, before the data is read."""
-    if out.is_dir() and any(out.iterdir()) and not resume:
-        raise InputError(f"--out: {out} already holds a run; choose another folder or pass --resume")
+# Training settings a resumed run may change: how long and how it runs, never what it learns from.
+RESUMABLE = ("epochs", "early_stopping", "keep_checkpoints", "checkpoint_every", "threads", "device", "log_grad_norms")
+
+
+def _resume_config(config: Path | None, overrides, run_dir: Path):
+    """The run's own resolved config, with the settings in RESUMABLE changed where CONFIG or an
+    override asks for it; any other key that differs from the run's is refused (one line), so a
+    resumed run keeps its model, its data and how it trains. Nothing is written here."""
+    user = apply_overrides(load_yaml(config) if config is not None else {}, list(overrides))
+    if config is not None:  # the config's own errors first, naming it
+        utask, udata, umodel, utrain = parse_config(user, str(config), config.resolve().parent)
+    check_resumable(run_dir)
+    source = run_dir / "config.yaml"
+    if not source.is_file():
+        raise InputError(f"--out: {run_dir} is a run folder without config.yaml; it cannot be resumed")
+    ran = load_yaml(source)
+    rtask, rdata, rmodel, rtrain = parse_config(ran, str(source), run_dir)
+    if config is None:
+        utask, udata, umodel, utrain = parse_config(apply_overrides(ran, list(overrides)), "override", run_dir)
+    where = str(config) if config is not None else "override"
+    if utask.name != rtask.name:
+        raise InputError(f"{where}: task {utask.name!r} differs from the run's {rtask.name!r} ({source})")
+    state = {"classes": [0, 1]}
+    run_train = _trainer_config(rtask, state, rtrain, str(source))
+    theirs = {"data": asdict(rdata), "model": asdict(rmodel), "train": asdict(run_train)}
+    mine = {
+        "data": asdict(udata),
+        "model": asdict(umodel),
+        "train": asdict(_trainer_config(utask, state, {"loss": theirs["train"]["loss"], **utrain}, where)),
+    }  # fmt: skip
+    merged = {**ran, "train": dict(ran.get("train", {}))}
+    for sec in ("data", "model", "train"):
+        for key in user.get(sec, {}) or {}:
+            a, b = _plain(mine[sec][key]), _plain(theirs[sec][key])
+            if a == b:
+                continue
+            if sec == "train" and key in RESUMABLE:
+                merged["train"][key] = a
+                continue
+            raise InputError(
+                f"{where}: {sec}.{key} is {a!r} but the run has {b!r} ({source}); a resumed run keeps its model, "
+                f"data and training settings (it may change only {', '.join('train.' + k for k in RESUMABLE)}); "
+                "start a new run with another --out"
+            )
+    task, data, model_cfg, train_raw = parse_config(merged, str(source), run_dir)
+    return task, data, model_cfg, train_raw, str(source)
+
+
+def _check_run_folder(out: Path) -> None:
+    """A new run's folder does not exist yet or is empty, and can be written, before the data is read."""
+    if out.is_dir() and any(out.iterdir()):
+        if is_run(out):
+            raise InputError(f"--out: {out} already holds a run; choose another folder or pass --resume")
+        raise InputError(f"--out: {out} already holds files that are not a biolstm run; choose another folder")
     check_writable(out, 16 * 2**20, what="--out")
 
 
+def _same(a, b, path: str = "") -> str | None:
+    """Where two JSON-like values differ (numbers to 1e-9 relative), or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            d = _same(a.get(k), b.get(k), f"{path}.{k}" if path else str(k)) if k in a and k in b else (path or str(k))
+            if d:
+                return d
+        return None
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return path or "(top)"
+        return next((d for x, y in zip(a, b) if (d := _same(x, y, path))), None)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        ok = a == b or (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        return None if ok else (path or "(top)")
+    return None if a == b else (path or "(top)")
+
+
+def _check_resume(run_dir: Path, state: dict, model, restart: bool, log) -> None:
+    """Before a resumed run writes anything: the data prepares to the same state as when the
+    run began, and a checkpoint verifies and fits the model (or ``restart`` says to begin again)."""
+    from ..train import latest_checkpoint
+
+    try:
+        saved = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(f"{run_dir / 'state.json'}: expected the run's preprocessing as JSON ({err})") from None
+    diff = _same(_plain(state), saved)
+    if diff is not None:
+        raise InputError(
+            f"--resume: the data no longer prepares to the run's {run_dir / 'state.json'} (it differs at {diff!r}): "
+            "the files the run read have changed since it began; start a new run with another --out"
+        )
+    notes: list[str] = []
+    found = latest_checkpoint(run_dir, notes)
+    if found is None:
+        if restart:
+            return
+        what = f"every checkpoint is refused ({'; '.join(notes)})" if notes else "it has no checkpoint yet"
+        raise InputError(f"--resume: {run_dir} cannot be resumed: {what}; --restart trains it again from epoch 1")
+    for note in notes:
+        log(f"note: {note}")
+    if restart:
+        raise InputError(
+            f"--restart: {run_dir} has a checkpoint that verifies ({found[0].name}); resume it without --restart"
+        )
+    try:
+        model.load_state_dict(found[1][0])
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[-1].strip()
+        raise InputError(f"{found[0]}: its weights do not fit the run's model ({first})") from None
+
+
 def train(
-    config: str | Path, overrides: list[str] = (), out: str | Path | None = None, resume: bool = False, verbose: int = 1
+    config: str | Path | None,
+    overrides: list[str] = (),
+    out: str | Path | None = None,
+    resume: bool = False,
+    verbose: int = 1,
+    restart: bool = False,
 ) -> Path:
     """Train from a config file; returns the run folder. Raises ValueError for bad input.
 
-    Under torchrun (WORLD_SIZE > 1) every process prepares the data and trains its share of
-    each batch; rank 0 alone writes the run folder, which ``out`` must name."""
+    ``resume`` continues the run folder ``out`` from its newest checkpoint, with its own config
+    (``config`` may be None); ``restart`` (with ``resume``) trains it again from epoch 1 when no
+    checkpoint can be resumed. Under torchrun (WORLD_SIZE > 1) every process prepares the data
+    and trains its share of each batch; rank 0 alone writes the run folder, which ``out`` must name."""
+    from contextlib import ExitStack
+
     from ..train import Trainer, seed_everything
     from ..train import distributed as dd
+    from ..train.checkpoint import is_own_checkpoint, list_checkpoints, remove_directory
 
     if dd.launched() and out is None:
         raise InputError("--out: several processes must write one run folder; name it with --out")
-    config = Path(config)
+    if resume and out is None:
+        raise InputError("--resume: expected the run folder to continue, as --out RUN")
+    if restart and not resume:
+        raise InputError("--restart: only together with --resume (it trains a run folder again from epoch 1)")
+    if config is None and not resume:
+        raise InputError("CONFIG: expected a YAML config file (only --resume --out RUN goes without one)")
+    config = Path(config) if config is not None else None
     run_dir = Path(out) if out is not None else Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    task, data, model_cfg, train_raw = check_config(config, overrides, run_dir, resume)
-    log = _Steps(verbose)
-    if os.environ.get("RANK", "0") == "0":  # one report under torchrun
-        for line in _paths_report(data, run_dir):
-            log(line)
-    try:
-        prep = task.prepare(data, log)
-    finally:
+    lead = int(os.environ.get("RANK", "0")) == 0  # before the process group exists: torchrun's variable
+    with ExitStack() as stack:
+        if resume and lead:  # held from before the first read of the run folder to the end
+            if config is not None:
+                check_config(config, overrides, None, False)  # the config's own errors come first
+            check_resumable(run_dir)
+            stack.enter_context(locked(run_dir))
+        task, data, model_cfg, train_raw, source = check_config(config, overrides, run_dir, resume)
+        log = _Steps(verbose)
+        if lead:  # one report under torchrun
+            for line in _paths_report(data, run_dir):
+                log(line)
+        try:
+            prep = task.prepare(data, log)
+        finally:
+            log.done()
+        tcfg = _trainer_config(task, prep.state, train_raw, source)
+        seed_everything(tcfg.seed)
+        model, mcfg = _model_from(task, model_cfg, prep.model_overrides)
+        if prep.pca is not None:
+            model.set_pca(*prep.pca)
+        if resume:
+            _check_resume(run_dir, prep.state, model, restart, log)
+        else:
+            _check_run_folder(run_dir)  # again: the data took time, and other processes check it too
+        dd.setup()
+        dd.barrier()  # every process has checked the folder before rank 0 writes into it
+        verbose = verbose if lead else 0
+        log = log if lead else _Steps(0)
+        resolved = _plain({"task": task.name, "data": asdict(data), "model": asdict(mcfg), "train": asdict(tcfg)})
+        if lead and not resume:
+            stack.enter_context(locked(run_dir))
+            others = sorted(p.name for p in run_dir.iterdir() if p.name not in (".biolstm.lock", ".biolstm.owner"))
+            if others:  # another process got here first
+                raise InputError(f"--out: {run_dir} already holds files ({others[0]}); choose another folder")
+            write_marker(run_dir)
+        if lead and (not resume or resolved != load_yaml(run_dir / "config.yaml")):
+            save_yaml(resolved, run_dir / "config.yaml")
+        if lead and not resume:
+            atomic_write_text(run_dir / "state.json", json.dumps(_plain(prep.state)))
+        if lead and restart:
+            for old in list_checkpoints(run_dir) + sorted(run_dir.glob("ckpt-*")):
+                if old.exists() and is_own_checkpoint(old):
+                    remove_directory(old)
+        seed_everything(tcfg.seed)  # the same start as a run that never checked a checkpoint
+        model, mcfg = _model_from(task, model_cfg, prep.model_overrides)
+        if prep.pca is not None:
+            model.set_pca(*prep.pca)
+        log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters())} parameters) in {run_dir}")
+        trainer = Trainer(model, tcfg, run_dir, model_config=_plain(asdict(mcfg)), verbose=verbose)
+        log.done()  # the Trainer's progress bars from here
+        hist = trainer.fit(*prep.train, validation_data=prep.val, resume=resume and not restart)
+        if not lead:  # the other processes' part ends with training
+            return run_dir
+        _save_model(model, run_dir)
+        log("evaluating on the test split")
+        out_t = trainer.predict(prep.test[0])
+        metrics = _report(task, prep, out_t, model, run_dir, hist.history, log)
         log.done()
-    tcfg = _trainer_config(task, prep.state, train_raw, str(config))
-    _check_run_folder(run_dir, resume)  # again: the data took time, and other processes check it too
-    dd.setup()
-    dd.barrier()  # every process has checked the folder before rank 0 writes into it
-    lead = dd.rank() == 0
-    verbose = verbose if lead else 0
-    log = log if lead else _Steps(0)
-    seed_everything(tcfg.seed)
-    model, mcfg = _model_from(task, model_cfg, prep.model_overrides)
-    if prep.pca is not None:
-        model.set_pca(*prep.pca)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resolved = {"task": task.name, "data": asdict(data), "model": asdict(mcfg), "train": asdict(tcfg)}
-    if lead:
-        save_yaml(_plain(resolved), run_dir / "config.yaml")
-        atomic_write_text(run_dir / "state.json", json.dumps(_plain(prep.state)))
-    log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters())} parameters) in {run_dir}")
-    trainer = Trainer(model, tcfg, run_dir, model_config=_plain(asdict(mcfg)), verbose=verbose)
-    log.done()  # the Trainer's progress bars from here
-    hist = trainer.fit(*prep.train, validation_data=prep.val, resume=resume)
-    if not lead:  # the other processes' part ends with training
-        return run_dir
-    _save_model(model, run_dir)
-    log("evaluating on the test split")
-    out_t = trainer.predict(prep.test[0])
-    metrics = _report(task, prep, out_t, model, run_dir, hist.history, log)
-    log.done()
-    result = {"task": task.name, "split": "test", "n_test": len(prep.test[1]), "metrics": metrics}
-    atomic_write_text(run_dir / "metrics.json", json.dumps(_plain(result), indent=2))
+        result = {"task": task.name, "split": "test", "n_test": len(prep.test[1]), "metrics": metrics}
+        atomic_write_text(run_dir / "metrics.json", json.dumps(_plain(result), indent=2))
     if verbose:
         print(f"\n{task.name}: test metrics with baselines ({run_dir}/metrics.json)")
         print(_table(metrics))
@@ -241,7 +387,7 @@ def _save_model(model, run_dir: Path) -> None:
 
     fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".safetensors", dir=run_dir)
     os.close(fd)
-    save_tensors(Path(tmp), dict(model.state_dict()))
+    save_tensors(Path(tmp), dict(model.state_dict()))  # with the umask's permissions, not mkstemp's 0600
     digest = sha256_file(tmp)
     os.replace(tmp, run_dir / "model.safetensors")
     atomic_write_text(run_dir / "model.json", json.dumps({"file": "model.safetensors", "sha256": digest}))
@@ -265,7 +411,11 @@ def load_run(run_dir: str | Path):
         digest = json.loads(record.read_text()).get("sha256") if record.is_file() else None
         model.load_state_dict(load_verified(run_dir / "model.safetensors", digest, record))
     else:  # a run stopped before its end: its newest complete checkpoint
-        found = latest_checkpoint(run_dir)
+        notes: list[str] = []
+        found = latest_checkpoint(run_dir, notes)
+        if found is None and notes:
+            refused = "; ".join(notes)
+            raise InputError(f"{run_dir}: has no model.safetensors, and every checkpoint is refused: {refused}")
         if found is None:
             raise InputError(f"{run_dir}: expected model.safetensors or a checkpoint (ckpt-*), found neither")
         model.load_state_dict(found[1][0])
@@ -320,15 +470,20 @@ def evaluate(
     return result
 
 
-def predict(run_dir: str | Path, data_path: str, output: str | Path, verbose: int = 1) -> Path:
-    """Write predictions for new data as TSV (classes: probabilities; forecasts: the next steps)."""
+def predict(
+    run_dir: str | Path, data_path: str, output: str | Path, verbose: int = 1, overwrite: bool = False
+) -> Path:
+    """Write predictions for new data as TSV (classes: probabilities; forecasts: the next steps).
+
+    ``output`` may be a folder (the file is then ``predictions.tsv`` in it); an existing file is
+    replaced only with ``overwrite``, and a run's own files never."""
     import numpy as np
 
     from ..train import Trainer
 
+    output = output_path(output, "predictions.tsv", "--output", overwrite)
     task, data, model, state, tcfg = load_run(run_dir)
     trainer = Trainer(model, tcfg.merged(device="cpu" if not torch.cuda.is_available() else None))
-    output = Path(output)
     if isinstance(task, ForecastTask):
         times, z = task.read_new(data, state, data_path)
         x = torch.from_numpy(z[-data.lookback :][None])

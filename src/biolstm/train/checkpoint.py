@@ -30,10 +30,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .._io import follow_umask
 from ..errors import InputError
 
 FORMAT = "biolstm-checkpoint/1"
 _NAME = re.compile(r"^ckpt-(\d{8})$")
+CHECKPOINT_FILES = frozenset({"model.safetensors", "state.safetensors", "meta.json"})
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib"}
 
 
@@ -67,6 +69,7 @@ def write_json(path: Path, obj: Any) -> None:
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+    follow_umask(path)  # safetensors writes 0600
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
 
@@ -152,22 +155,40 @@ def join_state_dict(tensors: dict[str, torch.Tensor], obj: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- save / load
+def remove_directory(path: Path) -> None:
+    """Delete directory ``path`` atomically as far as readers can tell: it is first renamed to a
+    hidden ``.trash-*`` sibling (one rename: a kill leaves the whole directory under either name),
+    then removed; :func:`remove_partial` finishes a removal that a kill interrupted."""
+    path = Path(path)
+    trash = Path(tempfile.mkdtemp(prefix=f".trash-{path.name}.", dir=path.parent))
+    os.rename(path, trash / path.name)  # the final name is gone in one step
+    _fsync_dir(path.parent)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def write_directory_atomically(final: Path, write) -> Path:
     """Build directory ``final`` as a whole: ``write(tmp)`` fills a temporary sibling, which is
-    fsynced and renamed into place (replacing an older ``final``); on any error it is removed."""
+    fsynced and renamed into place; an older ``final`` is first renamed out of the way and
+    removed afterwards, so every moment leaves a complete directory under the final name or
+    none. On any error the temporary is removed. Permissions follow the user's umask."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
+        follow_umask(tmp, folder=True)  # mkdtemp makes it 0700
         write(tmp)
         _fsync_dir(tmp)
+        old = None
         if final.exists():
-            shutil.rmtree(final)
+            old = Path(tempfile.mkdtemp(prefix=f".trash-{final.name}.", dir=final.parent))
+            os.rename(final, old / final.name)
         os.rename(tmp, final)
         _fsync_dir(final.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return final
 
 
@@ -193,17 +214,33 @@ def save_checkpoint(
 
     write_directory_atomically(final, write)
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-        if int(_NAME.match(old.name).group(1)) not in protect:
-            shutil.rmtree(old, ignore_errors=True)
+        if int(_NAME.match(old.name).group(1)) not in protect and is_own_checkpoint(old):
+            remove_directory(old)
     return final
 
 
-def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
-    """Complete checkpoint directories in ``run_dir``, oldest first (temporaries excluded)."""
+def is_own_checkpoint(path: Path) -> bool:
+    """Whether directory ``path`` holds only the files biolstm writes into a checkpoint: only
+    then may biolstm delete it (a folder a user put files into is left alone)."""
+    try:
+        return all(p.name in CHECKPOINT_FILES and p.is_file() for p in Path(path).iterdir())
+    except OSError:
+        return False
+
+
+def list_checkpoints(run_dir: str | os.PathLike, notes: list[str] | None = None) -> list[Path]:
+    """Complete checkpoint directories in ``run_dir`` (named ``ckpt-<step>``, holding meta.json),
+    oldest first. A ``ckpt-*`` directory without meta.json is skipped, with a line in ``notes``."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return []
-    return sorted(p for p in run_dir.iterdir() if p.is_dir() and _NAME.match(p.name))
+    found = []
+    for p in sorted(p for p in run_dir.iterdir() if p.is_dir() and _NAME.match(p.name)):
+        if (p / "meta.json").is_file():
+            found.append(p)
+        elif notes is not None:
+            notes.append(f"{p.name}: skipped, incomplete (no meta.json)")
+    return found
 
 
 def load_verified(path: str | os.PathLike, digest: str | None, record: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -221,11 +258,13 @@ def load_verified(path: str | os.PathLike, digest: str | None, record: str | os.
 
 
 def remove_partial(run_dir: str | os.PathLike) -> list[str]:
-    """Delete the temporaries (``.ckpt-*``) that a process killed while writing a checkpoint
-    left in ``run_dir``; they were never renamed into place, so nothing ever read them.
-    Returns their names."""
+    """Delete the temporaries that a process killed while writing (``.ckpt-*``) or deleting
+    (``.trash-*``) a checkpoint left in ``run_dir``; neither was ever read under a checkpoint's
+    name. Returns their names."""
     run_dir = Path(run_dir)
-    gone = sorted(p.name for p in run_dir.glob(".ckpt-*") if p.is_dir()) if run_dir.is_dir() else []
+    gone = []
+    if run_dir.is_dir():
+        gone = sorted(p.name for p in run_dir.iterdir() if p.is_dir() and p.name.startswith((".ckpt-", ".trash-ckpt-")))
     for name in gone:
         shutil.rmtree(run_dir / name, ignore_errors=True)
     return gone
@@ -250,11 +289,13 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     return model, state, meta
 
 
-def latest_checkpoint(run_dir: str | os.PathLike) -> tuple[Path, tuple] | None:
-    """The newest checkpoint in ``run_dir`` that verifies, with its contents, or None."""
-    for path in reversed(list_checkpoints(run_dir)):
+def latest_checkpoint(run_dir: str | os.PathLike, notes: list[str] | None = None) -> tuple[Path, tuple] | None:
+    """The newest checkpoint in ``run_dir`` that verifies, with its contents, or None. Each
+    newer one that was refused is named in ``notes``, with the reason."""
+    for path in reversed(list_checkpoints(run_dir, notes)):
         try:
             return path, load_checkpoint(path)
-        except CheckpointError:
-            continue  # damaged: fall back to the one before
+        except CheckpointError as err:  # damaged: fall back to the one before
+            if notes is not None:
+                notes.append(f"{path.name}: refused, {str(err).removeprefix(str(path) + '/').removeprefix(str(path))}")
     return None

@@ -27,6 +27,7 @@ from ..config import Config
 from ..validation import check_choice, check_module, check_positive_int, check_real
 from . import distributed as dd
 from .checkpoint import (
+    CheckpointError,
     join_state_dict,
     latest_checkpoint,
     remove_partial,
@@ -308,7 +309,12 @@ class Trainer:
         )
 
     def _restore(self) -> tuple[int, int, dict, dict]:
-        found = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
+        """The newest checkpoint that verifies; none at all starts at epoch 0, but checkpoints
+        that are all damaged are an error naming each (never a silent start from scratch)."""
+        notes: list[str] = []
+        found = latest_checkpoint(self.run_dir, notes) if self.run_dir is not None else None
+        if found is None and notes:
+            raise CheckpointError(f"{self.run_dir}: no checkpoint can be resumed: {'; '.join(notes)}")
         if found is None:
             return 0, 0, {}, {}
         _, (model_t, extra_t, meta) = found
