@@ -1,8 +1,10 @@
 """The native MinLSTM / MinGRU kernel (biolstm.nn.native): the same outputs and gradients as
-the float64 PyTorch scan, at any hidden size, with or without bias, on one or two threads; safe
-at extreme gates; a clear fallback when it cannot be built."""
+the float64 PyTorch scan, at any hidden size, with or without bias; the same bits on 1, 2 or 3
+threads; safe at extreme gates; a clear fallback when it cannot be built."""
 
 from __future__ import annotations
+
+import platform
 
 import pytest
 import torch
@@ -86,26 +88,61 @@ def test_native_on_one_hot_input_equals_the_float64_scan(cls):
     _assert_near(_run(m, x, h0), _run(exact, x.double(), h0.double()))
 
 
-@needs_kernel
-def test_native_is_deterministic_across_thread_counts_and_matches_the_module_step():
-    torch.manual_seed(0)
-    m = MinLSTM(4, 40, num_layers=2, scan="native")
-    x, h0 = torch.randn(8, 300, 4), torch.rand(2, 8, 40)
+def _on_threads(m, x, h0, counts=(1, 2, 3)):
+    """_run's results on each number of threads, asserted the same bits as on the first."""
     before = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        one = _run(m, x, h0)
-        torch.set_num_threads(2)
-        two = _run(m, x, h0)
+        runs = []
+        for n in counts:
+            torch.set_num_threads(n)
+            runs.append(_run(m, x, h0))
     finally:
         torch.set_num_threads(before)
-    for a, b in zip(one, two):
-        assert torch.equal(a, b)  # lanes are split by batch row and hidden block: no reordered sums
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert torch.equal(a, b)
+    return runs[0]
+
+
+# (class, input width, hidden, layers, batch, steps). Measured on an Intel Xeon with MKL's matrix
+# products (which split a long sum between threads and add the parts in an order that depends on
+# their number): 1 and 2 threads gave a different weight gradient of layer 1 in the first case (a
+# sum over 8 x 300 rows) and a different output in the second (sums over 1,000 inputs). The
+# kernel's own products and sums run in one order, however the work is split.
+THREAD_CASES = [(MinLSTM, 4, 40, 2, 8, 300), (MinGRU, 1000, 520, 1, 2, 25)]
+
+
+@needs_kernel
+@pytest.mark.parametrize(("cls", "inputs", "hidden", "layers", "batch", "steps"), THREAD_CASES)
+def test_native_is_deterministic_across_thread_counts_and_matches_the_module_step(
+    cls, inputs, hidden, layers, batch, steps
+):
+    torch.manual_seed(0)
+    m = cls(inputs, hidden, num_layers=layers, scan="native")
+    x, h0 = torch.randn(batch, steps, inputs), torch.rand(layers, batch, hidden)
+    one = _on_threads(m, x, h0)
     h = h0
     with torch.no_grad():
         for t in range(x.shape[1]):
             h = m.step(x[:, t], h)
     torch.testing.assert_close(h, one[1], atol=1e-5, rtol=1e-5)
+
+
+@needs_kernel
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="an x86-64 compiler flag")
+def test_native_built_without_avx512_is_deterministic_across_thread_counts(monkeypatch, tmp_path):
+    # the build for x86-64 CPUs without AVX-512: the products' register blocks are 8 floats wide
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setattr(native, "_FLAGS", [*native._FLAGS, "-mno-avx512f"])
+    monkeypatch.setenv("BIOLSTM_CACHE", str(tmp_path))
+    assert native.kernel() is not None, native.unavailable_reason()
+    for cls, inputs, hidden, layers, batch, steps in THREAD_CASES:
+        torch.manual_seed(0)
+        m = cls(inputs, hidden, num_layers=layers, scan="native")
+        exact = cls(inputs, hidden, num_layers=layers, scan="linear").double()
+        exact.load_state_dict(m.state_dict())
+        x, h0 = torch.randn(batch, steps, inputs), torch.rand(layers, batch, hidden)
+        _assert_near(_on_threads(m, x, h0), _run(exact, x.double(), h0.double()))
 
 
 @needs_kernel

@@ -9,7 +9,7 @@ through the network. The computation is chosen by ``scan=``:
 * ``'native'``: a small C kernel (:mod:`biolstm.nn.native`) that fuses each layer's gates and
   its recurrence into one pass over time forward and one backward, recomputing the gates
   instead of storing them; the fastest on a CPU. Same values as ``'linear'`` to float32
-  rounding.
+  rounding, and the same bits on any number of threads.
 * ``'linear'``: a chunked scan in linear space, in PyTorch (any device and dtype). The
   sequence is cut into chunks of about sqrt(T) steps; all chunks are scanned together
   (sqrt(T) vectorised steps), then the chunk boundaries are joined (sqrt(T) small steps) and

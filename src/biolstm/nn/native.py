@@ -8,9 +8,12 @@ source, the flags and the CPU, and loaded with ctypes. Built with OpenMP it runs
 own OpenMP thread pool (the process has loaded torch's libgomp.so.1 before, and the loader
 reuses it), so its threads do not fight torch's spinning workers for the cores; where OpenMP
 is missing it is built without and split over Python threads (ctypes releases the GIL).
-Where no compiler is found, the build fails, or ``BIOLSTM_NATIVE=0`` is set,
-:func:`kernel` returns None (with the reason in :func:`unavailable_reason`) and the layers use
-their PyTorch scan, which gives the same values.
+A wide layer's matrix products and every sum of partial gradients are the kernel's own too,
+each sum in one fixed order: outputs and gradients are the same bits at any thread count (on
+one machine and build; a BLAS such as MKL splits a long sum between its threads and adds the
+parts in an order that depends on how many there are). Where no compiler is found, the build
+fails, or ``BIOLSTM_NATIVE=0`` is set, :func:`kernel` returns None (with the reason in
+:func:`unavailable_reason`) and the layers use their PyTorch scan, which gives the same values.
 """
 
 from __future__ import annotations
@@ -93,7 +96,11 @@ def _build() -> ctypes.CDLL:
     strides = ctypes.POINTER(i64)
     lib.minrnn_forward.argtypes = [ptr] * 6 + [strides] + [i64] * 4 + [int_, i64, i64, int_]
     lib.minrnn_backward.argtypes = [ptr] * 7 + [strides] + [ptr] * 5 + [i64] * 4 + [int_, i64, i64, int_]
-    lib.minrnn_forward.restype = lib.minrnn_backward.restype = None
+    lib.minrnn_gemm.argtypes = [ptr] * 3 + [strides] + [i64] * 3 + [int_, i64, i64, i64, int_]
+    lib.minrnn_sum.argtypes = [ptr] * 2 + [i64] * 6 + [int_]
+    lib.minrnn_gemm_tiles.argtypes = lib.minrnn_sum_parts.argtypes = [i64, i64]
+    lib.minrnn_gemm_tiles.restype = lib.minrnn_sum_parts.restype = i64
+    lib.minrnn_forward.restype = lib.minrnn_backward.restype = lib.minrnn_gemm.restype = lib.minrnn_sum.restype = None
     lib.minrnn_openmp.restype = int_
     lib.openmp = bool(lib.minrnn_openmp())
     return lib
@@ -217,15 +224,48 @@ def _strides(*values: int):
     return (ctypes.c_int64 * len(values))(*values)
 
 
+def _gemm(a: int, a_rows: tuple, a_step: int, b: int, b_rows: tuple, c: int, c_rows: tuple, M: int, N: int, K: int,
+          accumulate: bool) -> None:  # fmt: skip
+    """C (M x N) = (C if accumulate else 0) + A (M x K) B (K x N) at addresses a, b, c: A(i, k) at
+    a_rows(i) + k * a_step, B(k, j) at b_rows(k) + j, C(i, j) at c_rows(i) + j (in floats), each
+    rows map (n, outer, inner) being i -> (i // n) * outer + (i % n) * inner. Each element is one
+    chain of multiply-adds over k in order, whatever the thread count (see minrnn.c), which a
+    BLAS does not promise: MKL splits a long k between its threads."""
+    lib, parts = kernel(), torch.get_num_threads()  # tiles for the threads: they change no bit
+    _run(lib.minrnn_gemm, lib.minrnn_gemm_tiles(M, parts), M * N * K // 32, a, b, c,
+         _strides(*a_rows, *b_rows, *c_rows, a_step), M, N, K, int(accumulate), parts)  # fmt: skip
+
+
+def _rows(n: int, T: int, F: int) -> tuple[int, int, int]:
+    """Rows (b, t) of a time chunk of n steps of a contiguous (B, T, F) tensor."""
+    return (n, T * F, F)
+
+
+def _flat(stride: int) -> tuple[int, int, int]:
+    """Rows ``stride`` floats apart."""
+    return (1, stride, 0)
+
+
+def _sum_rows(t: Tensor) -> Tensor:
+    """(outer, rows, cols) contiguous -> (outer, cols), the rows added in order whatever the
+    thread count (torch.sum promises no order)."""
+    outer, rows, cols = t.shape
+    out = torch.empty((outer, cols))
+    lib = kernel()
+    _run(lib.minrnn_sum, lib.minrnn_sum_parts(outer, cols), t.numel() // 4, t.data_ptr(), out.data_ptr(), rows, cols,
+         rows * cols, cols)  # fmt: skip
+    return out
+
+
 class MinRNNLayer(torch.autograd.Function):
     """One MinLSTM / MinGRU layer: ``minrnn(x, weight, bias, h0, lstm)`` with x (B, T, D),
     weight (G*H, D), bias (G*H,) or None, h0 (B, H) -> output (B, T, H). For small D (one-hot
     DNA, D=4; up to :data:`PROJECT_MAX`) the kernel projects each step itself and the
     (B, T, G*H) pre-activations and their gradient never exist. For wider inputs the projection
-    is a matrix product per time chunk, stored chunk after chunk for backward; the kernel adds the
-    bias, runs the gates and the recurrence over the chunk while it is in cache. Backward runs the
-    chunks in reverse, each chunk's gradient of the projection going into the weight and input
-    gradients at once. Backward returns the bias gradient from the same pass."""
+    is a matrix product per time chunk (:func:`_gemm`), stored chunk after chunk for backward; the
+    kernel adds the bias, runs the gates and the recurrence over the chunk while it is in cache.
+    Backward runs the chunks in reverse, each chunk's gradient of the projection going into the
+    weight and input gradients at once. Backward returns the bias gradient from the same pass."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, h0: Tensor, lstm: bool) -> Tensor:
@@ -239,18 +279,18 @@ class MinRNNLayer(torch.autograd.Function):
         out = torch.empty((B, T, H), dtype=x.dtype)
         wide = D > PROJECT_MAX
         pre = _workspace.empty((B * T * GH,)) if wide else None  # chunk after chunk, each (B, t1 - t0, G*H)
-        wt = None if wide else weight.t().contiguous()
+        wt = weight.t().contiguous()  # (D, G*H)
         for t0, t1 in _spans(B, T, GH, wide):
             chunk = None
-            if wide:
-                chunk = pre[B * t0 * GH : B * t1 * GH].view(B * (t1 - t0), GH)
-                with torch.autocast("cpu", enabled=False):  # the kernel reads float32
-                    torch.mm(x[:, t0:t1].reshape(-1, D), weight.t(), out=chunk)
+            if wide:  # x[:, t0:t1] (B * n, D) @ wt -> the chunk (B * n, G*H), read in place
+                chunk = pre[B * t0 * GH : B * t1 * GH]
+                _gemm(_at(x, t0), _rows(t1 - t0, T, D), 1, wt.data_ptr(), _flat(GH), chunk.data_ptr(), _flat(GH),
+                      B * (t1 - t0), GH, D, False)  # fmt: skip
             start, stride = _state_before(h0, out, t0)
             _run(lib.minrnn_forward, _lanes(B, H), B * (t1 - t0) * H, _ptr(chunk), _at(x, t0), _ptr(wt),
                  bias_.data_ptr(), start, _at(out, t0), _strides(T * D, stride, T * H), B, t1 - t0, H, D,
                  int(lstm))  # fmt: skip
-        ctx.save_for_backward(x, weight, wt, bias_, pre, h0, out)
+        ctx.save_for_backward(x, weight.contiguous(), wt, bias_, pre, h0, out)
         ctx.lstm, ctx.has_bias = lstm, bias is not None
         return out
 
@@ -269,7 +309,8 @@ class MinRNNLayer(torch.autograd.Function):
         spans = _spans(B, T, GH, wide)
         carry, grad_bias = torch.zeros_like(h0), torch.zeros((B, GH), dtype=x.dtype)  # carry ends as dL/dh0
         # wide: one chunk's dL/d pre at a time, folded into grad_x and grad_w after each chunk;
-        # narrow: the kernel's own per-lane input gradient and per-row weight gradient, summed after
+        # narrow: the kernel's own per-lane input gradient and per-row weight gradient, summed after.
+        # Every sum here has one order whatever the thread count: the kernel's lanes, _gemm, _sum_rows
         gpre = torch.empty(B * max(t1 - t0 for t0, t1 in spans) * GH) if wide else None
         grad_x = torch.empty((B, T, D)) if need_x and wide else None
         grad_w = torch.zeros((GH, D)) if need_w and wide else None
@@ -282,16 +323,17 @@ class MinRNNLayer(torch.autograd.Function):
                  _ptr(wt), bias_.data_ptr(), start, _at(out, t0), grad.data_ptr() + 4 * t0 * grad.stride(1),
                  _strides(T * D, stride, T * H, *grad.stride()), _ptr(gpre), _ptr(grad_xl), _ptr(grad_wt),
                  carry.data_ptr(), grad_bias.data_ptr(), B, n, H, D, int(ctx.lstm))  # fmt: skip
-            if wide:
-                g2 = gpre[: B * n * GH].view(B * n, GH)
-                if need_w:
-                    grad_w.addmm_(g2.t(), x[:, t0:t1].reshape(-1, D))
-                if need_x:
-                    grad_x[:, t0:t1] = (g2 @ weight).view(B, n, D)
+            if wide and need_w:  # grad_w (G*H, D) += gpre (B * n, G*H)^T @ x[:, t0:t1] (B * n, D)
+                _gemm(gpre.data_ptr(), _flat(1), GH, _at(x, t0), _rows(n, T, D), grad_w.data_ptr(), _flat(D), GH, D,
+                      B * n, True)  # fmt: skip
+            if wide and need_x:  # grad_x[:, t0:t1] (B * n, D) = gpre (B * n, G*H) @ weight (G*H, D)
+                _gemm(gpre.data_ptr(), _flat(GH), 1, weight.data_ptr(), _flat(D), _at(grad_x, t0), _rows(n, T, D),
+                      B * n, D, GH, False)  # fmt: skip
         if not wide:
-            grad_x = grad_xl.view(B, -1, T, D).sum(1) if need_x else None
-            grad_w = grad_wt.sum(0).t() if need_w else None
-        grad_b = grad_bias.sum(0) if need_b and ctx.has_bias else None
+            if need_x:  # per lane (B, lanes per row, T * D) -> per row
+                grad_x = grad_xl.view(B, T, D) if lanes == B else _sum_rows(grad_xl.view(B, -1, T * D)).view(B, T, D)
+            grad_w = _sum_rows(grad_wt.view(1, B, D * GH)).view(D, GH).t() if need_w else None
+        grad_b = _sum_rows(grad_bias.view(1, B, GH)).view(GH) if need_b and ctx.has_bias else None
         return grad_x, grad_w, grad_b, carry if need_h0 else None, None
 
 

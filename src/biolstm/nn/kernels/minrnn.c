@@ -12,11 +12,14 @@
  * of hidden units); a call handles lanes [lane0, lane1). Built with -fopenmp, a call runs its
  * lanes on `threads` OpenMP threads: loaded into a process where torch has loaded its
  * libgomp.so.1, that is torch's own thread pool, so the two never compete for cores. Built
- * without, a call is sequential and callers run several calls on threads.
+ * without, a call is sequential and callers run several calls on threads. A lane's sums run
+ * over time in order, on whichever thread; the matrix products of a wide layer and the sums
+ * over lanes and batch rows are at the end of this file, each in one order too: a result does
+ * not depend on the number of threads.
  *
  * The arithmetic is written on vectors of 8 floats (GCC / Clang vector extensions: AVX on
  * x86-64 with -march=native, pairs of 4-wide registers elsewhere), the units of a lane in
- * 16 such vectors. */
+ * 16 such vectors; the products on 16 where the CPU has AVX-512. */
 #include <stdint.h>
 #include <string.h>
 
@@ -322,7 +325,8 @@ void minrnn_forward(const float *pre, const float *x, const float *wt, const flo
  * (zero for the whole sequence), on return dL/dh0. Adds per batch row the bias gradient to
  * grad_bias ((B, G*H)); with pre, writes dL/d pre (grad_pre, its layout); with x, per lane the
  * input gradient (grad_x, (lanes, T, D); NULL when not needed) and adds the weight gradient
- * (grad_wt, (B, D, G*H)). The caller zeroes what is added to and sums over lanes and rows. */
+ * (grad_wt, (B, D, G*H)). The caller zeroes what is added to and sums over lanes and rows
+ * (minrnn_sum). */
 void minrnn_backward(const float *pre, const float *x, const float *wt, const float *bias, const float *h0,
                      const float *out, const float *grad, const int64_t *st, float *grad_pre, float *grad_x,
                      float *grad_wt, float *carry, float *grad_bias, int64_t B, int64_t T, int64_t H, int64_t D,
@@ -334,5 +338,178 @@ void minrnn_backward(const float *pre, const float *x, const float *wt, const fl
         lane_t L = lane_of(pre, x, wt, bias, h0, st, T, H, D, lstm, dense, lane);
         backward_lane(&L, out, grad, st + 3, grad_pre, pre || !grad_x ? NULL : grad_x + lane * T * D,
                       pre ? NULL : grad_wt + L.b * D * L.G * H, carry, grad_bias);
+    }
+}
+
+/* ---- Products and sums in a fixed order ----
+ * A wide layer's projection x W^T, the input gradient dL/d pre W and the weight gradient
+ * dL/d pre^T x, and the sums over batch rows and lanes of the narrow path's gradients. A BLAS
+ * splits a long reduction between its threads when the output is small, and adds the parts in
+ * an order that depends on how many there are (MKL does at 2 threads on Intel, for each of the
+ * three products at some shapes). Here every element of a product is one chain of fused
+ * multiply-adds over k = 0, 1, ..., K-1 in that order, from its previous value or 0, and every
+ * sum adds its rows in order: how the output is cut into tiles, and which thread runs which
+ * tile, does not change a bit. An MR x NR block of C is held in registers; B's columns are
+ * copied NR at a time for KC steps of k into a contiguous panel; A is read where it lies (one of
+ * its sides is small here, so a packed copy of A would cost as much as the product). */
+#ifdef __AVX512F__
+#define GW 16 /* floats per vector of the products */
+#define NB 4  /* vectors per row of a register block: 6 x 4 of the 32 registers */
+#else
+#define GW 8
+#define NB 2 /* 6 x 2 of the 16 registers */
+#endif
+#define MR 6          /* rows of C per register block */
+#define NR (NB * GW)  /* columns of C per register block */
+#define KC 128        /* steps of k per panel of B */
+#define MC (16 * MR)  /* rows of C per tile at most (fewer when that gives each thread one) */
+
+typedef float vg __attribute__((vector_size(GW * sizeof(float))));
+
+static inline vg splatg(float s) { /* one broadcast (0 + s would be an addition first) */
+#if GW == 16
+    return (vg){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s};
+#else
+    return (vg){s, s, s, s, s, s, s, s};
+#endif
+}
+
+/* An index x -> (x / n) * outer + (x % n) * inner (in floats): a row (b, t) of a time chunk of n
+ * steps of a (B, T, ...) tensor, or plain x * outer with n = 1 and inner 0. */
+typedef struct {
+    int64_t n, outer, inner;
+} map_t;
+
+static inline int64_t at(map_t m, int64_t x) { return x / m.n * m.outer + x % m.n * m.inner; }
+
+/* C (M x N) = C (or 0) + A (M x K) B (K x N), with A(i, k) = a[ai(i) + k * ak],
+ * B(k, j) = b[bk(k) + j], C(i, j) = c[ci(i) + j]. */
+typedef struct {
+    const float *a, *b;
+    float *c;
+    map_t ai, bk, ci;
+    int64_t ak, M, N, K;
+    int accumulate;
+} gemm_t;
+
+/* An MR x NR block of C, its rows at crow[r], plus A's rows at arow[r] (k steps ak apart) times
+ * the panel bp (kc x NR); from 0 instead of C when !load. */
+static inline void block(const float *const *arow, int64_t ak, const float *bp, int64_t kc, float *const *crow,
+                         int load) {
+    vg acc[MR][NB];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        __builtin_prefetch(crow[r], 1); /* C's lines on their way while the k loop runs */
+        __builtin_prefetch(crow[r] + NR - 1, 1);
+#pragma GCC unroll 4
+        for (int v = 0; v < NB; v++) {
+            if (load)
+                memcpy(&acc[r][v], crow[r] + v * GW, sizeof(vg));
+            else
+                acc[r][v] = (vg){0};
+        }
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        vg bv[NB];
+#pragma GCC unroll 4
+        for (int v = 0; v < NB; v++) memcpy(&bv[v], bp + k * NR + v * GW, sizeof(vg));
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            const vg a = splatg(arow[r][k * ak]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NB; v++) acc[r][v] += a * bv[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NB; v++) memcpy(crow[r] + v * GW, &acc[r][v], sizeof(vg));
+}
+
+/* Rows [i0, i1) of C (i1 - i0 <= MC), all of k. Past the last row, A's first row stands in and
+ * past the last column 0; what they give is not stored. */
+static void gemm_tile(const gemm_t *g, int64_t i0, int64_t i1) {
+    float bp[KC * NR] __attribute__((aligned(64))), edge[MR * NR] = {0};
+    int64_t arow[MC], crow[MC];
+    for (int64_t i = i0; i < i1; i++) {
+        arow[i - i0] = at(g->ai, i);
+        crow[i - i0] = at(g->ci, i);
+    }
+    for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
+        const int64_t kc = g->K - k0 < KC ? g->K - k0 : KC;
+        const int load = g->accumulate || k0 > 0;
+        for (int64_t j = 0; j < g->N; j += NR) {
+            const int64_t n = g->N - j < NR ? g->N - j : NR;
+            for (int64_t k = 0; k < kc; k++) { /* B's columns j..j+n for these k, 0 past n */
+                const float *src = g->b + at(g->bk, k0 + k) + j;
+                float *dst = bp + k * NR;
+                if (n == NR) {
+                    memcpy(dst, src, sizeof(float) * NR);
+                } else {
+                    for (int64_t q = 0; q < NR; q++) dst[q] = q < n ? src[q] : 0.0f;
+                }
+            }
+            for (int64_t p = i0; p < i1; p += MR) {
+                const int64_t m = i1 - p < MR ? i1 - p : MR;
+                const float *ar[MR];
+                float *cr[MR];
+                for (int r = 0; r < MR; r++) {
+                    ar[r] = g->a + arow[r < m ? p - i0 + r : p - i0] + k0 * g->ak;
+                    cr[r] = m < MR || n < NR ? edge + r * NR : g->c + crow[p - i0 + r] + j;
+                }
+                if (m < MR || n < NR) /* a block at the edge of C goes through edge */
+                    for (int r = 0; r < m; r++)
+                        for (int64_t q = 0; q < n && load; q++) edge[r * NR + q] = g->c[crow[p - i0 + r] + j + q];
+                block(ar, g->ak, bp, kc, cr, load);
+                if (m < MR || n < NR)
+                    for (int r = 0; r < m; r++)
+                        for (int64_t q = 0; q < n; q++) g->c[crow[p - i0 + r] + j + q] = edge[r * NR + q];
+            }
+        }
+    }
+}
+
+/* Rows of C per tile: MC, or fewer (a multiple of MR) so that there are about `parts` tiles. */
+static int64_t tile_rows(int64_t M, int64_t parts) {
+    const int64_t share = (M + parts - 1) / parts, rows = (share + MR - 1) / MR * MR;
+    return rows < MC ? rows : MC;
+}
+
+/* Tiles of a product with M rows, for `parts` threads (callers split [0, tiles) between them). */
+int64_t minrnn_gemm_tiles(int64_t M, int64_t parts) {
+    const int64_t rows = tile_rows(M, parts);
+    return (M + rows - 1) / rows;
+}
+
+/* maps: ai, bk, ci (three int64 each, see map_t), then ak. Runs tiles [tile0, tile1) of
+ * minrnn_gemm_tiles(M, parts). */
+void minrnn_gemm(const float *a, const float *b, float *c, const int64_t *maps, int64_t M, int64_t N, int64_t K,
+                 int accumulate, int64_t parts, int64_t tile0, int64_t tile1, int threads) {
+    const map_t ai = {maps[0], maps[1], maps[2]}, bk = {maps[3], maps[4], maps[5]}, ci = {maps[6], maps[7], maps[8]};
+    const gemm_t g = {a, b, c, ai, bk, ci, maps[9], M, N, K, accumulate};
+    const int64_t rows = tile_rows(M, parts);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t tile = tile0; tile < tile1; tile++)
+        gemm_tile(&g, tile * rows, (tile + 1) * rows < M ? (tile + 1) * rows : M);
+}
+
+#define SUMC 1024 /* columns per part of a sum */
+
+/* Parts of a sum of (outer, rows, cols) over its rows. */
+int64_t minrnn_sum_parts(int64_t outer, int64_t cols) { return outer * ((cols + SUMC - 1) / SUMC); }
+
+/* dst (outer, cols), contiguous = the sum over r of src + o * os + r * rs (cols floats each), rows
+ * added in order. Runs parts [part0, part1). */
+void minrnn_sum(const float *src, float *dst, int64_t rows, int64_t cols, int64_t os, int64_t rs, int64_t part0,
+                int64_t part1, int threads) {
+    const int64_t across = (cols + SUMC - 1) / SUMC;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t part = part0; part < part1; part++) {
+        const int64_t o = part / across, j0 = part % across * SUMC, n = cols - j0 < SUMC ? cols - j0 : SUMC;
+        float *d = dst + o * cols + j0;
+        const float *s = src + o * os + j0;
+        memcpy(d, s, n * sizeof *d);
+        for (int64_t r = 1; r < rows; r++)
+            for (int64_t j = 0; j < n; j++) d[j] += s[r * rs + j];
     }
 }
