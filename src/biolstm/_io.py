@@ -7,6 +7,34 @@ import tempfile
 from pathlib import Path
 
 
+def check_input_file(path: str | os.PathLike, expected: str) -> Path:
+    """``path`` as a Path if it is a regular file that can be read; else InputError saying what
+    it is instead: missing, a folder, a FIFO or other special file, a symbolic-link loop, or
+    unreadable. ``expected`` names the kind of file (``"a FASTA/FASTQ file"``)."""
+    import errno
+    import stat
+
+    from .errors import InputError
+
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise InputError(f"{p}: expected {expected}, got a loop of symbolic links") from None
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise InputError(f"{p}: expected {expected}, found no such file") from None
+        raise InputError(f"{p}: expected {expected}, but it cannot be read ({err.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{p}: expected {expected}, got a folder")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket or device"
+        raise InputError(f"{p}: expected {expected}, got {kind}")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{p}: expected {expected}, but it cannot be read (permission denied)")
+    return p
+
+
 def follow_umask(path: str | os.PathLike, folder: bool = False) -> None:
     """Give ``path`` the permissions a plain ``open``/``mkdir`` would (0666/0777 less the umask):
     temporary files and folders start as 0600/0700, but labs share run folders."""

@@ -26,21 +26,91 @@ class Config:
         return type(self).from_dict({**asdict(self), **overrides}) if overrides else self
 
 
-def load_yaml(path) -> dict[str, Any]:
-    """A YAML mapping from ``path``; ValueError names the file and line of a syntax error."""
-    from pathlib import Path
+# Bounds on what a config may expand to: a config is a few dozen keys, so these only stop
+# malicious or broken files (an alias bomb, a 10,000-deep nesting) before they cost memory.
+MAX_ALIASES = 100
+MAX_DEPTH = 50
+MAX_NODES = 100_000
 
+
+def _loader(source: str):
+    """A yaml.SafeLoader (never builds Python objects) that also refuses duplicate keys and
+    bounds aliases, nesting depth and the size the document expands to."""
+    import yaml
+    from yaml.nodes import MappingNode, SequenceNode
+
+    class Loader(yaml.SafeLoader):
+        aliases = 0
+        depth = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                Loader.aliases += 1
+                if Loader.aliases > MAX_ALIASES:
+                    mark = self.peek_event().start_mark
+                    raise InputError(f"{source}: line {mark.line + 1}: more than {MAX_ALIASES} YAML aliases (*name)")
+            Loader.depth += 1
+            try:
+                if Loader.depth > MAX_DEPTH:
+                    mark = self.peek_event().start_mark
+                    raise InputError(f"{source}: line {mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+                return super().compose_node(parent, index)
+            finally:
+                Loader.depth -= 1
+
+        def construct_document(self, node):
+            sizes: dict[int, int] = {}
+
+            def size(n) -> int:  # nodes after expanding every alias (shared nodes counted each time)
+                if id(n) not in sizes:
+                    sizes[id(n)] = 1
+                    if isinstance(n, SequenceNode):
+                        sizes[id(n)] += sum(size(c) for c in n.value)
+                    elif isinstance(n, MappingNode):
+                        sizes[id(n)] += sum(size(k) + size(v) for k, v in n.value)
+                return sizes[id(n)]
+
+            if size(node) > MAX_NODES:
+                raise InputError(f"{source}: expands to more than {MAX_NODES:,} values (YAML aliases); refusing it")
+            return super().construct_document(node)
+
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise InputError(
+                        f"{source}: line {key_node.start_mark.line + 1}: duplicate key {key!r} "
+                        f"(first on line {seen[key] + 1}); each key may appear once"
+                    )
+                seen[key] = key_node.start_mark.line
+            return super().construct_mapping(node, deep=deep)
+
+    return Loader
+
+
+def load_yaml(path) -> dict[str, Any]:
+    """A YAML mapping from ``path``; InputError names the file and line of a syntax error, a
+    duplicate key, or a document nested or aliased beyond the bounds above."""
     import yaml
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: expected a YAML config file, found no such file")
+    from ._io import check_input_file
+
+    p = check_input_file(path, "a YAML config file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))  # safe_load: no Python objects from YAML
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        byte = err.object[err.start]
+        raise InputError(f"{p}: expected a UTF-8 text file (YAML), got byte {byte:#04x} at offset {err.start}") from None
+    try:
+        data = yaml.load(text, Loader=_loader(str(p)))  # a SafeLoader subclass: no Python objects
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{p}:{where}: expected valid YAML, got an error ({getattr(err, 'problem', err)})") from err
+        where = f" line {mark.line + 1}:" if mark is not None else ""
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise InputError(f"{p}:{where} expected valid YAML, got an error ({problem})") from None
+    except RecursionError:
+        raise InputError(f"{p}: nested deeper than {MAX_DEPTH} levels") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
