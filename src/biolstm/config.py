@@ -101,7 +101,7 @@ def load_yaml(path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         byte = err.object[err.start]
-        raise InputError(f"{p}: expected a UTF-8 text file (YAML), got byte {byte:#04x} at offset {err.start}") from None
+        raise InputError(f"{p}: expected UTF-8 text (YAML), got byte {byte:#04x} at offset {err.start}") from None
     try:
         data = yaml.load(text, Loader=_loader(str(p)))  # a SafeLoader subclass: no Python objects
     except yaml.YAMLError as err:
