@@ -24,6 +24,18 @@ def check_type(value: Any, types: type | tuple[type, ...], name: str) -> None:
         raise TypeError(f"{name}: expected {names}, got {_describe(value)}")
 
 
+def check_model_config(value: Any, cls: type, shown: type | None = None) -> None:
+    """TypeError unless ``value`` is None or a ``cls`` (a model's config dataclass); the message
+    names ``shown`` (default ``cls``) and the keyword alternative, since ``Model(4)`` is a
+    natural slip for ``Model(input_size=4)``."""
+    if value is not None and not isinstance(value, cls):
+        got = _describe(value) if len(repr(value)) <= 60 else f"a {type(value).__name__}"
+        raise TypeError(
+            f"config: expected a {(shown or cls).__name__} or None (fields go as keyword arguments, "
+            f"e.g. hidden_size=32), got {got}"
+        )
+
+
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> None:
     """Raise TypeError for a non-int, ValueError for an int below ``minimum``."""
     check_type(value, int, name)

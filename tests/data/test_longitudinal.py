@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from biolstm.data.longitudinal import read_longitudinal
 
-PBC = Path(__file__).resolve().parents[3] / "shared" / "data" / "longitudinal" / "pbcseq.csv"
+from ..datafiles import PBC
 
 
 def test_by_hand(tmp_path):
@@ -31,7 +29,6 @@ def test_by_hand(tmp_path):
         read_longitudinal(f, "id", "day", ["zz"])
 
 
-@pytest.mark.skipif(not PBC.is_file(), reason="../shared/data not present")
 def test_pbc_visits():
     labs = ["bili", "chol", "albumin", "alk.phos", "ast", "platelet", "protime"]
     d = read_longitudinal(PBC, "id", "day", labs, static=["age", "sex", "trt"])

@@ -1,9 +1,8 @@
-"""Sequence files, one-hot encoding, k-mers and leak-free splits, on the shared Oct4/MafK data."""
+"""Sequence files, one-hot encoding, k-mers and leak-free splits, on the bundled Oct4/MafK data."""
 
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,24 +19,19 @@ from biolstm.data import (
     split_random,
 )
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "dna"
-OCT4 = SHARED / "oct4_vs_mafk" / "oct4_train.fa"
-MAFK = SHARED / "oct4_vs_mafk" / "mafk_train.fa"
-needs_shared = pytest.mark.skipif(not OCT4.is_file(), reason="../shared/data not present")
+from ..datafiles import MAFK, OCT4
 
 
-@needs_shared
-def test_reads_the_oct4_file_and_its_gzipped_copy(tmp_path):
+def test_reads_the_gzipped_oct4_file_and_its_plain_copy(tmp_path):
     recs = list(read_sequences(OCT4))
     assert len(recs) == 3897
     assert all(len(r.seq) == 200 for r in recs)
     assert recs[0].id.startswith("chr") and ":" in recs[0].id
-    gz = tmp_path / "oct4.fa.gz"
-    gz.write_bytes(gzip.compress(OCT4.read_bytes()))
-    assert [r.seq for r in read_sequences(gz)][:5] == [r.seq for r in recs[:5]]
+    plain = tmp_path / "oct4.fa"
+    plain.write_bytes(gzip.decompress(OCT4.read_bytes()))
+    assert [r.seq for r in read_sequences(plain)][:5] == [r.seq for r in recs[:5]]
 
 
-@needs_shared
 def test_labeled_sequences_and_chromosome_split():
     ids, seqs, labels = load_labeled({1: OCT4, 0: MAFK})
     assert len(ids) == 3897 + 3900 and labels.count(1) == 3897

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,10 +15,9 @@ from biolstm.data.timeseries import (
     split_in_time,
 )
 
-SUNSPOTS = Path(__file__).resolve().parents[3] / "shared" / "data" / "timeseries" / "sunspot_year.csv"
+from ..datafiles import SUNSPOTS
 
 
-@pytest.mark.skipif(not SUNSPOTS.is_file(), reason="../shared/data not present")
 def test_sunspots_pipeline_has_no_leak():
     s = read_series(SUNSPOTS)
     assert s.values.shape == (289, 1) and s.time[0] == 1700 and s.columns == ["value"]

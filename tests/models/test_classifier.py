@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from biolstm.data import one_hot
-from biolstm.models import SequenceClassifier, SequenceClassifierConfig
+from biolstm.models import ForecasterConfig, SequenceClassifier, SequenceClassifierConfig, SequenceRegressor
 from biolstm.train import Trainer, TrainerConfig, seed_everything
 
 from ..motifs import motif_sequences
@@ -134,3 +134,13 @@ def test_grud_input_decay():
     assert m.decay_weight.grad[1] != 0 and m.decay_weight.grad[0] == 0
     with pytest.raises(ValueError, match=r"decay_variables: expected 3 x 3 <= input_channels \(7\)"):
         SequenceClassifierConfig(input_channels=7, decay_variables=3)
+
+
+@pytest.mark.parametrize("cls", [SequenceClassifier, SequenceRegressor])
+def test_a_config_that_is_not_one_is_a_type_error(cls):
+    with pytest.raises(TypeError, match=rf"config: expected a {cls.__name__}Config or None .*got 4 \(int\)"):
+        cls(4)
+    with pytest.raises(TypeError, match=r"got a ForecasterConfig"):
+        cls(ForecasterConfig())
+    # a regressor takes the classifier's config (the pipeline builds it from one with task='regression')
+    assert SequenceRegressor(SequenceClassifierConfig(task="regression", hidden_size=3)).rnn.hidden_size == 3

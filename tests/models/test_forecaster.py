@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from biolstm.data.timeseries import Scaler, forecast_metrics, make_windows, naive_forecast, read_series, split_in_time
 from biolstm.models import Forecaster, ForecasterConfig
 
-SUNSPOTS = Path(__file__).resolve().parents[3] / "shared" / "data" / "timeseries" / "sunspot_year.csv"
+from ..datafiles import SUNSPOTS
 
 
 def test_output_kinds_and_losses():
@@ -33,9 +31,10 @@ def test_output_kinds_and_losses():
         stat(x)
     with pytest.raises(ValueError, match="model config: unknown key 'horizont'"):
         ForecasterConfig.from_dict({"horizont": 3})
+    with pytest.raises(TypeError, match=r"config: expected a ForecasterConfig or None .*got 4 \(int\)"):
+        Forecaster(4)  # the slip for Forecaster(input_size=4)
 
 
-@pytest.mark.skipif(not SUNSPOTS.is_file(), reason="../shared/data not present")
 def test_beats_the_naive_forecast_on_sunspots():
     s = read_series(SUNSPOTS)
     sp = split_in_time(len(s.values), test=0.15, val=0)

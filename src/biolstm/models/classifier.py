@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..nn import GRU, LSTM
-from ..validation import check_choice, check_positive_int, check_probability
+from ..validation import check_choice, check_model_config, check_positive_int, check_probability
 
 
 @dataclass
@@ -91,6 +91,7 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, config: SequenceClassifierConfig | None = None, **overrides) -> None:
         super().__init__()
+        check_model_config(config, SequenceClassifierConfig, self.config_class)  # a regressor takes either
         cfg = (config or self.config_class()).merged(**overrides)
         self.config = cfg
         channels = cfg.input_channels

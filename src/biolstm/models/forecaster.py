@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..nn import GRU, LSTM
-from ..validation import check_choice, check_positive_int, check_probability
+from ..validation import check_choice, check_model_config, check_positive_int, check_probability
 
 
 @dataclass
@@ -62,6 +62,7 @@ class ForecasterConfig(Config):
 class Forecaster(nn.Module):
     def __init__(self, config: ForecasterConfig | None = None, **overrides) -> None:
         super().__init__()
+        check_model_config(config, ForecasterConfig)
         cfg = (config or ForecasterConfig()).merged(**overrides)
         self.config = cfg
         rnn_cls = LSTM if cfg.cell == "lstm" else GRU
