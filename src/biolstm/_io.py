@@ -35,6 +35,28 @@ def check_input_file(path: str | os.PathLike, expected: str) -> Path:
     return p
 
 
+def read_json(path: str | os.PathLike, what: str, kind: type = dict, error: type | None = None):
+    """The JSON in ``path`` (a run's or checkpoint's record), checked to be a ``kind``; else
+    ``error`` (InputError by default) naming the file and what was expected."""
+    import json
+
+    from .errors import InputError
+
+    error = error or InputError
+    p = Path(path)
+    try:
+        check_input_file(p, what)
+    except InputError as err:
+        raise error(str(err)) from None
+    try:
+        value = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise error(f"{p}: expected {what} (JSON), got a damaged file ({err})") from None
+    if not isinstance(value, kind):
+        raise error(f"{p}: expected {what} (a JSON {kind.__name__}), got a {type(value).__name__}")
+    return value
+
+
 def follow_umask(path: str | os.PathLike, folder: bool = False) -> None:
     """Give ``path`` the permissions a plain ``open``/``mkdir`` would (0666/0777 less the umask):
     temporary files and folders start as 0600/0700, but labs share run folders."""

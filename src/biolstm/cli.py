@@ -72,9 +72,24 @@ def bench(
     run_longrange(task_list, T, cell_list, steps=steps, seconds=seconds, out=out)
 
 
-def _fail(err: Exception) -> None:
+def _message(err: BaseException) -> str:
+    """The error as one line: an OSError as 'FILE: reason' (a full or read-only disk, a file
+    that cannot be written), a MemoryError with what to reduce, others as their text."""
+    import errno
+
+    if isinstance(err, MemoryError):
+        return "not enough memory; reduce train.batch_size, data.max_length or the model's sizes"
+    if isinstance(err, OSError) and err.strerror:
+        text = f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+        if err.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            text += "; the run folder keeps its last complete checkpoint (free space, then --resume)"
+        return text
+    return str(err)
+
+
+def _fail(err: BaseException) -> None:
     """One clear line on stderr and exit code 1 for bad input."""
-    typer.echo(f"error: {err}", err=True)
+    typer.echo("error: " + " ".join(_message(err).split()), err=True)
     raise typer.Exit(1)
 
 
@@ -108,7 +123,7 @@ def _override_taken_as_config(config: Path, args: list[str]) -> tuple[Path | Non
     return config, args
 
 
-_BAD_INPUT = (ValueError, TypeError, FileNotFoundError, PermissionError, KeyError)
+_BAD_INPUT = (ValueError, TypeError, OSError, KeyError, MemoryError)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -126,6 +141,9 @@ def train(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine (via torchrun)."),
+    threads: int = typer.Option(
+        None, "--threads", min=1, help="torch threads per process, as --train.threads (default: the CPUs it may use)."
+    ),
 ) -> None:
     """Train from CONFIG; any config key can be overridden, e.g. --model.hidden-size 64 --train.epochs 5."""
     from .pipeline import train as run_train
@@ -134,7 +152,7 @@ def train(
         args = list(ctx.args)
         if config is not None:
             config, args = _override_taken_as_config(config, args)
-        overrides = _overrides(args)
+        overrides = _overrides(args) + ([f"train.threads={threads}"] if threads is not None else [])
         if nproc > 1:
             _launch(config, overrides, out, resume, quiet, nproc)
             return
@@ -175,6 +193,9 @@ def evaluate(
         None, "--json", help="Also write the metrics to this JSON file (a folder: evaluation.json in it)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
+    threads: int = typer.Option(
+        None, "--threads", min=1, help="torch threads (default: the CPUs this process may use)."
+    ),
 ) -> None:
     """Metrics of a trained run (with baselines on its test split) or on new labelled DATA."""
     import json
@@ -186,7 +207,7 @@ def evaluate(
     try:
         if output is not None:  # before the work, not after it
             output = output_path(output, "evaluation.json", "--json", overwrite)
-        res = run_evaluate(run_dir, data, labels=labels, label=label)
+        res = run_evaluate(run_dir, data, labels=labels, label=label, threads=threads)
         if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(output, json.dumps(res, indent=2))
@@ -200,12 +221,15 @@ def predict(
     data: str = typer.Argument(..., help="Sequences, a table or a series in the format the run was trained on."),
     output: Path = typer.Option(..., "--output", "-o", help="TSV file to write (a folder: predictions.tsv in it)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    threads: int = typer.Option(
+        None, "--threads", min=1, help="torch threads (default: the CPUs this process may use)."
+    ),
 ) -> None:
     """Predict DATA with a trained run and write a TSV (ids and class probabilities, or forecasts)."""
     from .pipeline import predict as run_predict
 
     try:
-        run_predict(run_dir, data, output, overwrite=overwrite)
+        run_predict(run_dir, data, output, overwrite=overwrite, threads=threads)
     except _BAD_INPUT as err:
         _fail(err)
 
@@ -217,11 +241,16 @@ def explain(
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: RUN_DIR/explain)."),
     examples: int = typer.Option(3, "--examples", min=1, help="Examples shown in gate heatmaps and logos."),
     limit: int = typer.Option(800, "--limit", min=1, help="Sequences used for statistics and motifs."),
+    threads: int = typer.Option(
+        None, "--threads", min=1, help="torch threads (default: the CPUs this process may use)."
+    ),
 ) -> None:
     """Gate statistics, attributions, motifs (MEME) and gradient flow of a trained run, as PNG/SVG."""
+    from ._cpu import use_threads
     from .interpret.explain import explain_run
 
     try:
+        use_threads(threads)
         folder = explain_run(run_dir, data, out=out, examples=examples, limit=limit)
     except _BAD_INPUT as err:
         _fail(err)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from .._io import atomic_write_text, check_writable
+from .._cpu import use_threads
+from .._io import atomic_write_text, check_writable, read_json
 from ..config import apply_overrides, load_yaml, save_yaml
 from ..errors import InputError
 from . import evaluation as ev
@@ -126,6 +127,47 @@ def _report(task, prep, out, model, run_dir: Path, history: dict | None, log) ->
 def _model_from(task, model_cfg, overrides: dict):
     cfg = model_cfg.merged(**overrides)
     return task.build_model(cfg), cfg
+
+
+_SIZE_KEYS = ("hidden_size", "num_layers", "conv_filters", "conv_kernel", "embedding_dim", "projection_size")
+
+
+def _check_model(task, model_cfg, prep, source: str):
+    """Before any weight is allocated: the model fits the data (pooling leaves steps to read) and
+    training it fits in memory (counted on the meta device, where tensors take no memory); after
+    that, one forward pass on two training examples. Returns the model and its config."""
+    cfg = model_cfg.merged(**prep.model_overrides)
+    length, pool = prep.state.get("length"), getattr(cfg, "pool", 1)
+    if getattr(cfg, "conv_filters", 0) and isinstance(length, int) and pool > length:
+        raise InputError(f"{source}: model.pool: {pool} is longer than the sequences ({length} steps); "
+                         f"expected at most {length}")  # fmt: skip
+    with torch.device("meta"):
+        n = sum(p.numel() for p in task.build_model(cfg).parameters())
+    need = 16 * n  # float32 weights, gradients and Adam's two moments
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > total // 2:
+        sizes = ", ".join(f"model.{k}: {getattr(cfg, k)}" for k in _SIZE_KEYS if hasattr(cfg, k))
+        raise InputError(
+            f"{source}: the model has {n:,} parameters ({sizes}): training needs about {need / 2**30:,.0f} GiB, "
+            f"more than half of this machine's {total / 2**30:.0f} GiB; choose smaller sizes"
+        )
+    model = task.build_model(cfg)
+    if prep.pca is not None:
+        model.set_pca(*prep.pca)
+    from ..train.inputs import Inputs
+
+    x = Inputs(prep.train[0])
+    args, kwargs = x.take(torch.arange(min(2, len(x))), torch.device("cpu"))
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(*args, **kwargs)
+    except (RuntimeError, ValueError, IndexError) as err:
+        first = " ".join(str(err).split())[:200]
+        raise InputError(f"{source}: model: the model cannot read this data ({first})") from None
+    finally:
+        model.train()
+    return model, cfg
 
 
 def _paths_report(data, run_dir: Path) -> list[str]:
@@ -240,10 +282,7 @@ def _check_resume(run_dir: Path, state: dict, model, restart: bool, log) -> None
     run began, and a checkpoint verifies and fits the model (or ``restart`` says to begin again)."""
     from ..train import latest_checkpoint
 
-    try:
-        saved = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise InputError(f"{run_dir / 'state.json'}: expected the run's preprocessing as JSON ({err})") from None
+    saved = read_json(run_dir / "state.json", "the run's preprocessing state")
     diff = _same(_plain(state), saved)
     if diff is not None:
         raise InputError(
@@ -263,11 +302,7 @@ def _check_resume(run_dir: Path, state: dict, model, restart: bool, log) -> None
         raise InputError(
             f"--restart: {run_dir} has a checkpoint that verifies ({found[0].name}); resume it without --restart"
         )
-    try:
-        model.load_state_dict(found[1][0])
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[-1].strip()
-        raise InputError(f"{found[0]}: its weights do not fit the run's model ({first})") from None
+    load_weights(model, found[1][0], found[0] / "model.safetensors")
 
 
 def train(
@@ -317,10 +352,9 @@ def train(
         finally:
             log.done()
         tcfg = _trainer_config(task, prep.state, train_raw, source)
+        use_threads(tcfg.threads)
         seed_everything(tcfg.seed)
-        model, mcfg = _model_from(task, model_cfg, prep.model_overrides)
-        if prep.pca is not None:
-            model.set_pca(*prep.pca)
+        model, mcfg = _check_model(task, model_cfg, prep, source)
         if resume:
             _check_resume(run_dir, prep.state, model, restart, log)
         else:
@@ -393,6 +427,35 @@ def _save_model(model, run_dir: Path) -> None:
     atomic_write_text(run_dir / "model.json", json.dumps({"file": "model.safetensors", "sha256": digest}))
 
 
+# The largest padded length a run may record: a sequence model reads at most this many steps.
+MAX_LENGTH = 10**7
+
+
+def _check_state(state: dict, path: Path) -> None:
+    """The fields of state.json that size arrays are plausible (a hand-edited or damaged file
+    must not allocate terabytes)."""
+    length = state.get("length")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or not 0 < length <= MAX_LENGTH):
+        raise InputError(f"{path}: length: expected an int in [1, {MAX_LENGTH:,}], got {length!r}")
+    classes = state.get("classes")
+    if classes is not None and not (isinstance(classes, list) and len(classes) >= 2):
+        raise InputError(f"{path}: classes: expected a list of at least two classes, got {classes!r}")
+
+
+def load_weights(model, tensors: dict, path: Path) -> None:
+    """Load ``tensors`` into ``model``; InputError naming ``path`` for missing, unexpected or
+    misshapen tensors, and for weights that are not finite (NaN or infinite)."""
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as err:
+        lines = [w.strip() for w in str(err).splitlines() if w.strip()]
+        detail = "; ".join(lines[1:3]) if len(lines) > 1 else lines[0]
+        raise InputError(f"{path}: its tensors do not fit the run's model ({detail[:300]})") from None
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise InputError(f"{path}: tensor {bad[0]!r} holds NaN or infinite values; refusing to predict with it")
+
+
 def load_run(run_dir: str | Path):
     """(task, data config, model, state, trainer config) of a finished run folder."""
     from ..train import TrainerConfig, latest_checkpoint
@@ -402,14 +465,15 @@ def load_run(run_dir: str | Path):
         raise InputError(f"{run_dir}: expected a run folder with config.yaml and state.json, found none")
     raw = load_yaml(run_dir / "config.yaml")
     task, data, model_cfg, train_raw = parse_config(raw, str(run_dir / "config.yaml"), run_dir)
-    state = json.loads((run_dir / "state.json").read_text())
+    state = read_json(run_dir / "state.json", "the run's preprocessing state")
+    _check_state(state, run_dir / "state.json")
     model = task.build_model(model_cfg)
     if (run_dir / "model.safetensors").is_file():
         from ..train.checkpoint import load_verified
 
         record = run_dir / "model.json"
-        digest = json.loads(record.read_text()).get("sha256") if record.is_file() else None
-        model.load_state_dict(load_verified(run_dir / "model.safetensors", digest, record))
+        digest = read_json(record, "the model's record").get("sha256") if record.is_file() else None
+        load_weights(model, load_verified(run_dir / "model.safetensors", digest, record), run_dir / "model.safetensors")
     else:  # a run stopped before its end: its newest complete checkpoint
         notes: list[str] = []
         found = latest_checkpoint(run_dir, notes)
@@ -418,9 +482,13 @@ def load_run(run_dir: str | Path):
             raise InputError(f"{run_dir}: has no model.safetensors, and every checkpoint is refused: {refused}")
         if found is None:
             raise InputError(f"{run_dir}: expected model.safetensors or a checkpoint (ckpt-*), found neither")
-        model.load_state_dict(found[1][0])
+        load_weights(model, found[1][0], found[0] / "model.safetensors")
     model.eval()
-    return task, data, model, state, TrainerConfig.from_dict(train_raw)
+    try:
+        tcfg = TrainerConfig.from_dict(train_raw)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{run_dir / 'config.yaml'}: {err}") from None
+    return task, data, model, state, tcfg
 
 
 def evaluate(
@@ -429,10 +497,13 @@ def evaluate(
     labels: str | None = None,
     label: str | None = None,
     verbose: int = 1,
+    threads: int | None = None,
 ) -> dict:
-    """Metrics of a trained run on its test split again, or on new labelled data."""
+    """Metrics of a trained run on its test split again, or on new labelled data. ``threads``:
+    torch threads (None: the CPUs this process may use)."""
     from ..train import Trainer
 
+    use_threads(threads)
     run_dir = Path(run_dir)
     task, data, model, state, tcfg = load_run(run_dir)
     log = _Steps(verbose)
@@ -471,7 +542,12 @@ def evaluate(
 
 
 def predict(
-    run_dir: str | Path, data_path: str, output: str | Path, verbose: int = 1, overwrite: bool = False
+    run_dir: str | Path,
+    data_path: str,
+    output: str | Path,
+    verbose: int = 1,
+    overwrite: bool = False,
+    threads: int | None = None,
 ) -> Path:
     """Write predictions for new data as TSV (classes: probabilities; forecasts: the next steps).
 
@@ -482,6 +558,7 @@ def predict(
     from ..train import Trainer
 
     output = output_path(output, "predictions.tsv", "--output", overwrite)
+    use_threads(threads)
     task, data, model, state, tcfg = load_run(run_dir)
     trainer = Trainer(model, tcfg.merged(device="cpu" if not torch.cuda.is_available() else None))
     if isinstance(task, ForecastTask):

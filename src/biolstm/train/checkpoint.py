@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .._io import follow_umask
+from .._io import follow_umask, read_json
 from ..errors import InputError
 
 FORMAT = "biolstm-checkpoint/1"
@@ -254,7 +254,11 @@ def load_verified(path: str | os.PathLike, digest: str | None, record: str | os.
         raise CheckpointError(f"{record}: expected the SHA-256 of {path.name}, found none; refusing an unverified file")
     if sha256_file(path) != digest:
         raise CheckpointError(f"{path}: checksum does not match {record}; the file is damaged or was replaced")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors' own error type: a header or offsets that do not fit the file
+        detail = " ".join(str(err).split())[:200]
+        raise CheckpointError(f"{path}: expected a safetensors file, got a damaged one ({detail})") from None
 
 
 def remove_partial(run_dir: str | os.PathLike) -> list[str]:
@@ -277,10 +281,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     meta_path = path / "meta.json"
     if not meta_path.is_file():
         raise CheckpointError(f"{path}: expected a checkpoint directory with meta.json, found none")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{meta_path}: expected JSON, got a damaged file ({err})") from err
+    meta = read_json(meta_path, "a checkpoint's metadata", error=CheckpointError)
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{meta_path}: expected format {FORMAT!r}, got {meta.get('format')!r}")
     digests = meta.get("sha256", {})

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._cpu import use_threads
 from .._io import atomic_write_text, check_writable
 from ..config import Config
 from ..validation import check_choice, check_module, check_positive_int, check_real
@@ -58,6 +59,10 @@ LOSSES = (
 )
 
 
+MAX_EPOCHS = 1_000_000
+MAX_SEED = 2**32 - 1
+
+
 class NonFiniteError(FloatingPointError):
     """The loss or a gradient became NaN or infinite."""
 
@@ -91,6 +96,7 @@ class TrainerConfig(Config):
     restore_best: bool = False  # end with the weights of the epoch with the lowest val_loss
     tbptt: int = 0  # truncated BPTT: chunks of this many steps, state carried between them (0: off)
     log_grad_norms: bool = False  # grad_norms.csv: per epoch and layer, mean and max gradient norm (before clipping)
+    threads: int | None = None  # torch intra-op threads (None: the CPUs this process may use)
 
     def __post_init__(self) -> None:
         check_positive_int(self.epochs, "epochs")
@@ -109,10 +115,22 @@ class TrainerConfig(Config):
         self.metrics = tuple(self.metrics)
         for m in self.metrics:
             check_choice(m, METRICS, "metrics")
-        check_real(self.lr, "lr")
-        check_real(self.weight_decay, "weight_decay")
-        if not self.lr > 0:
-            raise ValueError(f"lr: expected a positive float, got {self.lr}")
+        if self.epochs > MAX_EPOCHS:
+            raise ValueError(f"epochs: expected an int in [1, {MAX_EPOCHS:,}], got {self.epochs}")
+        check_positive_int(self.seed, "seed", minimum=0)
+        if self.seed > MAX_SEED:
+            raise ValueError(f"seed: expected an int in [0, {MAX_SEED}] (numpy's seed range), got {self.seed}")
+        if self.threads is not None:
+            check_positive_int(self.threads, "threads")
+        for name in ("lr", "weight_decay", "lr_gamma", "clipnorm", "clipvalue"):
+            value = getattr(self, name)
+            if value is None and name.startswith("clip"):
+                continue
+            check_real(value, name)
+            low = 0.0 if name == "weight_decay" else None
+            if not math.isfinite(value) or (value < 0 if low is not None else value <= 0):
+                what = "a finite float >= 0" if low is not None else "a finite float > 0"
+                raise ValueError(f"{name}: expected {what}, got {value}")
 
 
 @dataclass
@@ -462,6 +480,8 @@ class Trainer:
         if world > 1 and c.device is None:
             self.device = dd.local_device()
         self.model.to(self.device)
+        if c.threads is not None:
+            use_threads(c.threads)
         seed_everything(c.seed)
         if world == 1:
             self._net = self.model
