@@ -18,6 +18,7 @@ def oct4_run(tmp_path_factory):
     return train(demo_config("oct4_mafk.yaml"), out=tmp_path_factory.mktemp("oct4") / "run", verbose=0)
 
 
+@pytest.mark.slow  # a long run; CI runs it (.ci/run)
 def test_learned_motifs_match_oct4_and_mafk(oct4_run, tmp_path):
     _, _, model, _, _ = load_run(oct4_run)
     d = demo_config("oct4_mafk.yaml").parent

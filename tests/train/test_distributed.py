@@ -29,6 +29,7 @@ def _run(run_dir: Path, epochs: int, nproc: int, resume: bool = False) -> dict:
     return info
 
 
+@pytest.mark.slow  # a long run; CI runs it (.ci/run)
 def test_two_gloo_processes_equal_one_and_resume_with_another_count(tmp_path):
     one = _run(tmp_path / "one", 3, 1)
     two = _run(tmp_path / "two", 3, 2)
@@ -50,6 +51,7 @@ def test_two_gloo_processes_equal_one_and_resume_with_another_count(tmp_path):
         torch.testing.assert_close(mixed["weights"][k], w, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow  # a long run; CI runs it (.ci/run)
 def test_cli_nproc_trains_one_run_folder(tmp_path):
     from tests.pipeline.test_runs import SEQ_CONFIG, motif_fastas, write_config
 

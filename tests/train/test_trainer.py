@@ -150,6 +150,7 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path):
         assert torch.equal(reference[k], resumed[k]), k
 
 
+@pytest.mark.slow  # a long run; CI runs it (.ci/run)
 def test_random_kills_inside_batches_and_checkpoint_writes(tmp_path):
     """SIGKILL at random moments (the worker sleeps inside each forward and after each file of a
     checkpoint write, so kills land in both); after every kill each checkpoint on disk verifies,
