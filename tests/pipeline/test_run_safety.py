@@ -266,3 +266,24 @@ def test_run_files_follow_the_umask(finished, tmp_path):
     for c in list_checkpoints(run):
         assert stat.S_IMODE(c.stat().st_mode) == 0o755
         assert stat.S_IMODE((c / "model.safetensors").stat().st_mode) == 0o644
+
+
+def test_optimiser_and_rng_state_is_verified_like_the_weights(finished, tmp_path):
+    """state.safetensors (optimiser moments, RNG states) has its own checksum in meta.json: a
+    changed byte there refuses the checkpoint as a changed weight does."""
+    run = copy_run(finished[2], tmp_path / "run")
+    newest, older = list_checkpoints(run)[::-1]
+
+    def flip(path):
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 1
+        path.write_bytes(bytes(data))
+
+    flip(newest / "state.safetensors")
+    notes: list[str] = []
+    path, _ = latest_checkpoint(run, notes)
+    assert path == older and notes and "state.safetensors" in notes[0] and "checksum" in notes[0]
+    flip(older / "state.safetensors")
+    res = runner.invoke(app, ["train", "-o", str(run), "--resume", "-q"])
+    line = one_error(res, "cannot be resumed")
+    assert line.count("state.safetensors") == 2
