@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import shlex
-import threading
 import time
 from contextlib import contextmanager
 from importlib.resources import files
@@ -47,8 +46,8 @@ def run_demo(out: str | Path | None = None, quick: bool = False, verbose: int = 
     with _bars(verbose) as bars:
         tasks = {name: bars.add_task(name, total=epochs, start=False) if bars else None for name, _, _, epochs in plans}
         for name, cfg, overrides, _ in plans:
-            with _follow(bars, tasks[name], out / name / "history.csv"):
-                done[name] = train(cfg, overrides, out=out / name, verbose=0)
+            bar = [_EpochBar(bars, tasks[name])] if bars is not None else None
+            done[name] = train(cfg, overrides, out=out / name, verbose=0, callbacks=bar)
     if verbose:
         _summary(done, time.perf_counter() - t0, quick)
     return done
@@ -70,40 +69,24 @@ def _bars(verbose: int):
         yield bars
 
 
-@contextmanager
-def _follow(bars, task, history: Path):
-    """Move ``task`` to the number of epochs in ``history`` while the body trains.
+class _EpochBar:
+    """A Trainer callback that moves one rich bar by an epoch at every epoch's end; an early
+    stop ends the bar at the epochs trained."""
 
-    The pipeline's Trainer rewrites history.csv (atomically) after every epoch; reading it is
-    how the demo counts epochs without a hook into the Trainer. An early stop ends the bar at
-    the epochs trained."""
-    if bars is None:
-        yield
-        return
-    bars.start_task(task)  # its clock starts now, not when the bar was shown
+    def __init__(self, bars, task) -> None:
+        self.bars, self.task = bars, task
 
-    def epochs() -> int:
-        try:
-            return max(len(history.read_text().splitlines()) - 1, 0)
-        except OSError:  # not written yet
-            return 0
+    def on_train_begin(self, trainer) -> None:
+        self.bars.start_task(self.task)  # its clock starts now, not when the bar was shown
+        self.bars.update(self.task, completed=trainer.history.epochs)  # a resumed run's epochs
 
-    stop = threading.Event()
+    def on_epoch_end(self, trainer, epoch: int, row: dict) -> None:
+        self.bars.update(self.task, completed=epoch + 1)
 
-    def poll() -> None:
-        while not stop.wait(0.2):
-            bars.update(task, completed=epochs())
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        watcher.join()
-    n = epochs()
-    bars.update(task, total=n, completed=n)
-    bars.stop_task(task)
+    def on_train_end(self, trainer) -> None:
+        n = trainer.history.epochs
+        self.bars.update(self.task, total=n, completed=n)
+        self.bars.stop_task(self.task)
 
 
 def _summary(done: dict[str, Path], seconds: float, quick: bool) -> None:

@@ -312,12 +312,14 @@ def train(
     resume: bool = False,
     verbose: int = 1,
     restart: bool = False,
+    callbacks: list | None = None,
 ) -> Path:
     """Train from a config file; returns the run folder. Raises ValueError for bad input.
 
     ``resume`` continues the run folder ``out`` from its newest checkpoint, with its own config
     (``config`` may be None); ``restart`` (with ``resume``) trains it again from epoch 1 when no
-    checkpoint can be resumed. Under torchrun (WORLD_SIZE > 1) every process prepares the data
+    checkpoint can be resumed. ``callbacks`` go to the Trainer (objects with on_train_begin,
+    on_epoch_end(trainer, epoch, row), on_train_end). Under torchrun (WORLD_SIZE > 1) every process prepares the data
     and trains its share of each batch; rank 0 alone writes the run folder, which ``out`` must name."""
     from contextlib import ExitStack
 
@@ -383,7 +385,9 @@ def train(
         if prep.pca is not None:
             model.set_pca(*prep.pca)
         log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters())} parameters) in {run_dir}")
-        trainer = Trainer(model, tcfg, run_dir, model_config=_plain(asdict(mcfg)), verbose=verbose)
+        trainer = Trainer(
+            model, tcfg, run_dir, model_config=_plain(asdict(mcfg)), verbose=verbose, callbacks=callbacks
+        )
         log.done()  # the Trainer's progress bars from here
         hist = trainer.fit(*prep.train, validation_data=prep.val, resume=resume and not restart)
         if not lead:  # the other processes' part ends with training
