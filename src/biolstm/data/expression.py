@@ -36,9 +36,9 @@ def read_expression(
     """Samples x genes from a table (one row per sample; ``label``/``group``/``sample`` name
     columns, every other column is a gene) or from ``.h5ad`` (``X`` or ``layers[layer]``;
     ``label`` and ``group`` name ``obs`` columns). ``genes`` picks and orders the genes."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: expected an expression matrix (CSV/TSV/Parquet/h5ad), found no such file")
+    from .._io import check_input_file
+
+    p = check_input_file(path, "an expression matrix (CSV/TSV/Parquet/h5ad)")
     if p.suffix.lower() == ".h5ad":
         return _read_h5ad(p, label, group, genes, layer)
     import pandas as pd

@@ -46,10 +46,10 @@ def read_longitudinal(
     ``layout='wide'`` reads one row per subject whose visits are numbered columns
     ``<time_col><sep>1, <var><sep>1, <time_col><sep>2, ...`` (a visit with no time is absent).
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: expected a table, found no such file")
+    from .._io import check_input_file
     from .tables import read_table
+
+    p = check_input_file(path, "a CSV/TSV/Parquet table of visits")
 
     df = read_table(p)
     if layout == "wide":
@@ -61,9 +61,19 @@ def read_longitudinal(
     missing = [c for c in [id_col, time_col, *variables, *static] if c not in df.columns]
     if missing:
         raise InputError(f"{p}: expected columns {missing}, got {list(df.columns)}")
+    if df.empty:
+        raise InputError(f"{p}: expected at least one visit row, got none")
+    unseen = [c for c in variables if df[c].isna().all()]
+    if unseen:
+        raise InputError(
+            f"{p}: column {unseen[0]!r}: expected at least one observed value, got none (missing at every visit); "
+            "leave it out of the variables"
+        )
     for c in [time_col, *variables]:
         if not pd.api.types.is_numeric_dtype(df[c]):
-            raise InputError(f"{p}: column {c!r}: expected numbers, got values such as {df[c].dropna().iloc[0]!r}")
+            got = df[c].dropna()
+            got = f"values such as {got.iloc[0]!r}" if len(got) else f"no values ({df[c].dtype} column)"
+            raise InputError(f"{p}: column {c!r}: expected numbers, got {got}")
         bad = np.isinf(df[c].to_numpy(dtype=np.float64))  # NaN is a missing value; inf is an error
         if c == time_col:
             bad |= df[c].isna().to_numpy()

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._io import check_input_file
 from ..errors import InputError
 
 
@@ -35,10 +36,62 @@ _FASTA_SUFFIXES = {".fa", ".fasta", ".fna", ".ffn", ".faa", ".frn", ".fas"}
 _FASTQ_SUFFIXES = {".fq", ".fastq"}
 
 
-def _open(path: Path):
+def _check_file(path, expected: str) -> Path:
+    """:func:`biolstm._io.check_input_file` (missing, a folder, a FIFO, a symbolic-link loop,
+    unreadable) raising this module's SequenceFileError."""
+    try:
+        return check_input_file(path, expected)
+    except InputError as err:
+        raise SequenceFileError(str(err)) from None
+
+
+def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt", encoding="ascii", errors="strict") if gz else open(path, encoding="ascii")
+        return fh.read(2) == b"\x1f\x8b"
+
+
+_BOM = "\xef\xbb\xbf"  # a UTF-8 byte-order mark read one character per byte
+
+
+def _open(path: Path):
+    """The file as text, gunzipped if it is gzip, one character per byte (latin-1): no decoder
+    can fail somewhere in a buffer, so a stray byte is found in its record by :func:`_utf8`."""
+    if _is_gzip(path):
+        return gzip.open(path, "rt", encoding="latin-1")
+    return open(path, encoding="latin-1")
+
+
+def _utf8(text: str) -> str:
+    """Text read one character per byte, as UTF-8; bytes that are not UTF-8 become lone
+    surrogates (which :func:`_show_char` shows as the byte)."""
+    return text if text.isascii() else text.encode("latin-1").decode("utf-8", "surrogateescape")
+
+
+def _show_char(ch: str) -> str:
+    """A character for a message: repr, or the raw byte of one that was not UTF-8."""
+    return f"byte 0x{ord(ch) - 0xDC00:02X}" if 0xDC80 <= ord(ch) <= 0xDCFF else repr(ch)
+
+
+def _not_ascii(text: str) -> int | None:
+    """0-based position of the first non-ASCII character of ``text``, or None."""
+    if text.isascii():
+        return None
+    return next(k for k, ch in enumerate(text) if not ch.isascii())
+
+
+def _read_error(p: Path, gz: bool, n: int, fmt: str, err: BaseException) -> SequenceFileError:
+    """One-line error for a failure while parsing record ``n + 1`` of ``p``."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if isinstance(err, EOFError) and gz:
+        return SequenceFileError(
+            f"{p}: expected a complete gzip file, but it ends early (after record {n}); it may have been cut "
+            f"short while copying or downloading ({first})"
+        )
+    if gz and isinstance(err, (zlib.error, gzip.BadGzipFile)):
+        return SequenceFileError(f"{p}: record {n + 1}: expected intact gzip data, got a damaged stream ({first})")
+    if "at the beginning of the file" in first:  # text before the first '>' header
+        return SequenceFileError(f"{p}: line 1: expected a '>' header line before the first sequence")
+    return SequenceFileError(f"{p}: record {n + 1}: expected valid {fmt.upper()}, got an error ({first})")
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -51,6 +104,7 @@ def detect_format(path: str | os.PathLike) -> str:
         return "fasta"
     if suffixes and suffixes[-1] in _FASTQ_SUFFIXES:
         return "fastq"
+    _check_file(p, "a FASTA or FASTQ file")
     try:
         with _open(p) as fh:
             first = fh.read(1)
@@ -64,33 +118,52 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def read_sequences(path: str | os.PathLike, format: str = "auto") -> Iterator[SequenceRecord]:
-    """Stream the records of a FASTA/FASTQ file (plain or gzipped)."""
+    """Stream the records of a FASTA/FASTQ file (plain or gzipped).
+
+    SequenceFileError names the file and the record: not a regular file, binary data, a letter
+    outside ASCII (with its position), an empty record, a gzip file cut short, or what
+    Biopython could not parse."""
     from Bio import SeqIO  # lazy: keeps `import biolstm` light
 
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path: expected a file path (str or os.PathLike), got {type(path).__name__} {path!r:.40}")
-    p = Path(path)
-    if not p.is_file():
-        raise SequenceFileError(f"{p}: expected a FASTA/FASTQ file, found no such file")
+    p = _check_file(path, "a FASTA/FASTQ file")
     fmt = detect_format(p) if format == "auto" else format
     if fmt not in ("fasta", "fastq"):
         raise SequenceFileError(f"format: expected 'auto', 'fasta' or 'fastq', got {format!r}")
-    n = 0
+    gz, n = _is_gzip(p), 0
     try:
         with _open(p) as fh:
+            head = fh.read(8192)
+            if "\x00" in head:
+                at = head.index("\x00") + 1
+                raise SequenceFileError(f"{p}: expected FASTA/FASTQ text, got binary data (NUL at character {at})")
+            fh.seek(0)
+            fh.read(len(_BOM) if head.startswith(_BOM) else 0)
             for n, rec in enumerate(SeqIO.parse(fh, "fastq" if fmt == "fastq" else "fasta"), start=1):
-                seq = str(rec.seq)
+                rid, header = _utf8(rec.id), _utf8(rec.description)
+                bad = [] if header.isascii() else [k for k, ch in enumerate(header) if 0xDC80 <= ord(ch) <= 0xDCFF]
+                if bad:
+                    raise SequenceFileError(
+                        f"{p}: record {n}: expected a UTF-8 text header, got {_show_char(header[bad[0]])} at "
+                        f"column {bad[0] + 2}"
+                    )
+                raw = bytes(rec.seq)  # Biopython keeps the one-character-per-byte text UTF-8 encoded
+                seq = raw.decode("ascii") if raw.isascii() else _utf8(raw.decode("utf-8"))
                 if not seq:
-                    raise SequenceFileError(f"{p}: record {n} ({rec.id}): expected a sequence, got an empty one")
+                    raise SequenceFileError(f"{p}: record {n} ({rid}): expected a sequence, got an empty one")
+                k = _not_ascii(seq)
+                if k is not None:
+                    raise SequenceFileError(
+                        f"{p}: record {n} ({rid}): expected ASCII sequence letters, got {_show_char(seq[k])} at "
+                        f"position {k + 1}"
+                    )
                 qual = rec.letter_annotations.get("phred_quality") if fmt == "fastq" else None
-                yield SequenceRecord(rec.id, rec.description, seq, tuple(qual) if qual is not None else None)
+                yield SequenceRecord(rid, header, seq, tuple(qual) if qual is not None else None)
     except SequenceFileError:
         raise
     except (ValueError, UnicodeDecodeError, EOFError, OSError, zlib.error) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if "at the beginning of the file" in first:  # text before the first '>' header
-            raise SequenceFileError(f"{p}: line 1: expected a '>' header line before the first sequence") from err
-        raise SequenceFileError(f"{p}: record {n + 1}: expected valid {fmt.upper()}, got an error ({first})") from err
+        raise _read_error(p, gz, n, fmt, err) from err
     if n == 0:
         raise SequenceFileError(f"{p}: expected at least one {fmt.upper()} record, found none")
 
@@ -104,12 +177,10 @@ def read_label_table(path: str | os.PathLike, id_col: str = "id", label_col: str
     """``{record id: label}`` from a CSV/TSV table; errors name the file, column or line."""
     import pandas as pd
 
-    p = Path(path)
-    if not p.is_file():
-        raise SequenceFileError(f"{p}: expected a CSV/TSV label table, found no such file")
+    p = _check_file(path, "a CSV/TSV label table")
     try:
         df = pd.read_csv(p, sep=None, engine="python", dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as err:
+    except (ValueError, OSError, EOFError, pd.errors.ParserError) as err:
         raise SequenceFileError(f"{p}: expected a CSV/TSV table, got an error ({err})") from err
     for c in (id_col, label_col):
         if c not in df.columns:
@@ -122,6 +193,14 @@ def read_label_table(path: str | os.PathLike, id_col: str = "id", label_col: str
     if empty.any():
         k = int(np.argmax(empty.to_numpy()))
         raise SequenceFileError(f"{p}: line {k + 2}: expected a label for {df[id_col].iloc[k]!r}, got none")
+    for c, why in ((id_col, "a record id never has them"), (label_col, "'a ' and 'a' would be two classes")):
+        stray = df[c] != df[c].str.strip()
+        if stray.any():
+            k = int(np.argmax(stray.to_numpy()))
+            raise SequenceFileError(
+                f"{p}: line {k + 2}: column {c!r}: {df[c].iloc[k]!r} has leading or trailing spaces; expected "
+                f"none ({why}); remove them"
+            )
     return dict(zip(df[id_col], df[label_col]))
 
 
@@ -150,17 +229,30 @@ def labeled_records(
     """
     if (files is None) == (file is None):
         raise InputError("data: expected either 'files' (one per class) or 'file', not both or neither")
+    seen: dict[str, tuple] = {}  # record id -> (path, record number) where it first appeared
+
+    def unique(path, n: int, rec: SequenceRecord) -> None:
+        first = seen.setdefault(rec.id, (path, n))
+        if first != (path, n):
+            where = f"record {first[1]}" if first[0] == path else f"{first[0]}: record {first[1]}"
+            raise SequenceFileError(
+                f"{path}: record {n}: duplicate record id {rec.id!r} (first at {where}); expected unique ids "
+                "(a record twice would be labelled twice and could fall on both sides of the split)"
+            )
+
     if files is not None:
-        if not files:
-            raise InputError("files: expected at least one {label: path} entry, got none")
+        if not isinstance(files, dict) or not files:
+            raise InputError(f"files: expected a mapping {{label: path}} with at least one entry, got {files!r:.60}")
         for label, path in files.items():
             for n, rec in enumerate(read_sequences(path, format), start=1):
+                unique(path, n, rec)
                 yield path, n, rec, label
         return
     if (labels is None) == (label_field is None):
         raise InputError(f"data: for file {file}, expected either 'labels' (a CSV/TSV) or 'label_field'")
     table = read_label_table(labels) if labels is not None else None
     for n, rec in enumerate(read_sequences(file, format), start=1):
+        unique(file, n, rec)
         if table is not None:
             if rec.id not in table:
                 raise SequenceFileError(f"{labels}: expected a label for record {n} ({rec.id!r}) of {file}, found none")
@@ -213,9 +305,7 @@ class IndexedSequences:
     ) -> None:
         from Bio import SeqIO
 
-        p = Path(path)
-        if not p.is_file():
-            raise SequenceFileError(f"{p}: expected a FASTA/FASTQ file, found no such file")
+        p = _check_file(path, "a FASTA/FASTQ file")
         with open(p, "rb") as fh:
             head = fh.read(4)
         if head[:2] == b"\x1f\x8b" and head[3:4] != b"\x04":  # gzip without the BGZF extra field

@@ -45,6 +45,27 @@ def split_by_chromosome(ids: Sequence[str], test: Sequence[str], val: Sequence[s
     return Split(idx[~is_test & ~is_val], idx[is_val], idx[is_test])
 
 
+def check_stratified_sizes(labels: Sequence, test: float, val: float, what: str = "test, val") -> None:
+    """InputError naming ``what`` when a stratified split of ``labels`` into test, validation
+    and training parts (sized as scikit-learn sizes them) leaves a part with fewer examples
+    than there are classes: it could not hold one of each."""
+    import math
+
+    n, k = len(labels), len(np.unique(np.asarray(labels)))
+    n_test = math.ceil(test * n)
+    rest = n - n_test
+    n_val = math.ceil(val / (1 - test) * rest) if val else 0  # split_random's second split, as sklearn sizes it
+    sizes = {"test": n_test, "validation": n_val, "training": rest - n_val}
+    if not val:
+        del sizes["validation"]
+    if min(sizes.values()) < k:
+        shown = ", ".join(f"{m} {part}" for part, m in sizes.items())
+        raise InputError(
+            f"{what}: a stratified split of {n} examples in {k} classes gives {shown} examples; expected at least "
+            f"{k} in each part (one per class); use larger fractions or more examples"
+        )
+
+
 def split_random(labels: Sequence, test: float = 0.1, val: float = 0.1, seed: int = 0, stratify: bool = True) -> Split:
     """Random (stratified by label) split into train/val/test index arrays."""
     from sklearn.model_selection import train_test_split
@@ -54,6 +75,8 @@ def split_random(labels: Sequence, test: float = 0.1, val: float = 0.1, seed: in
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise TypeError(f"labels: expected one label per sample (a 1-D sequence), got shape {labels.shape}")
+    if stratify:
+        check_stratified_sizes(labels, test, val)
     idx = np.arange(len(labels))
     strat = labels if stratify else None
     rest, te = train_test_split(idx, test_size=test, random_state=seed, stratify=strat)
@@ -68,13 +91,15 @@ def split_random(labels: Sequence, test: float = 0.1, val: float = 0.1, seed: in
 def read_bed(path) -> dict[str, str]:
     """``{name: chromosome}`` from a BED file's name column (4th), for records whose headers do
     not carry coordinates; errors name the file and line."""
-    from pathlib import Path
+    from .._io import check_input_file
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: expected a BED file, found no such file")
+    p = check_input_file(path, "a BED file")
     out: dict[str, str] = {}
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{p}: expected a UTF-8 text BED file, got byte 0x{err.object[err.start]:02X}") from None
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith(("#", "track", "browser")):
             continue
         cols = line.split("\t")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .._io import check_input_file
 from ..errors import InputError
 
 PARQUET = (".parquet", ".pq")
@@ -22,14 +23,14 @@ def read_table(path: str | os.PathLike, **csv_options):
     or unreadable, in one line."""
     import pandas as pd
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: expected a CSV/TSV/Parquet table, found no such file")
+    p = check_input_file(path, "a CSV/TSV/Parquet table")
     if p.suffix.lower() in PARQUET:
         return _read_parquet(p)
     sep = "\t" if p.suffix.lower() in (".tsv", ".tab", ".txt") else ","
     try:
         return pd.read_csv(p, sep=sep, **csv_options)
+    except EOFError as err:  # a compressed table (.csv.gz, ...) cut short
+        raise InputError(f"{p}: expected a complete compressed file, but it ends early ({_one_line(err)})") from err
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise InputError(f"{p}: expected a CSV/TSV/Parquet table, got an error ({_one_line(err)})") from err
 

@@ -9,7 +9,9 @@ apply exactly the same steps to new data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import os
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +38,42 @@ class Prepared:
     pca: tuple | None = None  # (components, mean) for a model with projection='pca'
 
 
-def _fraction_or_count(v, name: str):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-        raise InputError(f"{name}: expected a fraction in [0, 1) or a count of steps, got {v!r}")
-    return v
+SEED_MAX = 2**32 - 1  # numpy's (and scikit-learn's random_state) seed range is [0, 2**32 - 1]
+KMER_MAX = 8  # the k-mer baseline holds N x 4^k floats: k = 8 is 65,536 columns per sequence
+_TYPES = {  # annotation -> (check, words)
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
+    "float": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "list": (lambda v: isinstance(v, list), "a list"),
+    "dict": (lambda v: isinstance(v, dict), "a mapping"),
+}
+# the numeric keys every data section shares: (test, value) -> (allowed?, what is expected)
+SEED = (lambda v: 0 <= v <= SEED_MAX, f"an int from 0 to {SEED_MAX:,} (numpy's seed range)")
+TEST = (lambda v: 0 < v < 1, "a fraction in (0, 1)")
+VAL = (lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+AT_LEAST_1 = (lambda v: v >= 1, "an int >= 1")
+
+
+def check_data_keys(cfg, limits: dict) -> None:
+    """Check a data section: each key's type from its annotation (ints are not bools, numbers
+    are finite) and each numeric key of ``limits`` ({key: (allowed, words)}); errors name
+    ``data.<key>``. Fractions ``test`` and ``val`` must also sum below 1 where both are listed."""
+    for f in fields(cfg):
+        value, name = getattr(cfg, f.name), f"data.{f.name}"
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        if value is None and "None" in kinds:
+            continue
+        known = [k for k in kinds if k in _TYPES]
+        if known and not any(_TYPES[k][0](value) for k in known):
+            words = " or ".join([_TYPES[k][1] for k in known] + (["null"] if "None" in kinds else []))
+            raise TypeError(f"{name}: expected {words}, got {value!r:.60} ({type(value).__name__})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{name}: expected a finite number, got {value}")
+        if f.name in limits and not limits[f.name][0](value):
+            raise ValueError(f"{name}: expected {limits[f.name][1]}, got {value!r}")
+    if limits.get("test") is TEST and limits.get("val") is VAL and cfg.test + cfg.val >= 1:
+        raise ValueError(f"data.test, data.val: expected fractions summing below 1, got {cfg.test} + {cfg.val}")
 
 
 def _abs(base: Path, p) -> str | None:
@@ -50,7 +84,7 @@ def _abs(base: Path, p) -> str | None:
 
 
 def _split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list | None = None, stratify=True):
-    from ..data.splits import Split, split_by_group, split_random
+    from ..data.splits import Split, check_stratified_sizes, split_by_group, split_random
 
     if cfg.split == "random" and not stratify:
         return split_random(labels, test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=False)
@@ -63,6 +97,7 @@ def _split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list 
                 f"data.split: class {name!r} has {counts[k]} example{'' if counts[k] == 1 else 's'}; a stratified "
                 "train/val/test split needs at least 3 per class"
             )
+        check_stratified_sizes(labels, cfg.test, cfg.val, "data.test, data.val")
         return split_random(labels, test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=True)
     if cfg.split == "group":
         if groups is None:
@@ -84,6 +119,12 @@ def _split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list 
 def _classes(labels: list, positive: Any | None, what: str) -> tuple[list[str], np.ndarray]:
     """Sorted class names (the positive class last for two classes) and class ids."""
     names = sorted({str(v) for v in labels})
+    stray = [n for n in names if n != n.strip()]
+    if stray:
+        raise InputError(
+            f"{what}: label {stray[0]!r} has leading or trailing spaces; expected none ({stray[0]!r} and "
+            f"{stray[0].strip()!r} would be two classes); remove them"
+        )
     if len(names) < 2:
         raise InputError(f"{what}: expected at least two classes, got {names}")
     if positive is not None:
@@ -169,12 +210,12 @@ class SequenceData(Config):
     labels: str | None = None  # CSV/TSV with id,label columns keyed by record id
     label_field: int | None = None  # header field holding the label (0 is the id)
     label_sep: str | None = None  # header field separator (None: whitespace)
-    positive: str | None = None  # the positive class of a two-class task
+    positive: str | int | None = None  # the positive class of a two-class task
     format: str = "auto"  # auto | fasta | fastq
     alphabet: str = "dna"  # dna | rna | protein
     ambiguity: str = "probabilities"  # probabilities (N -> 0.25 each) | zeros
     soft_mask: str = "keep"  # keep | channel (lowercase as an extra channel)
-    max_length: int | None = None  # pad/truncate to this length (None: the longest)
+    max_length: int | None = None  # pad/truncate to this length (None: the longest, at most MAX_PADDED)
     split: str = "random"  # random (stratified) | chromosome | group
     test: float = 0.1  # test fraction (random/group splits)
     val: float = 0.1  # validation fraction (random/group splits)
@@ -182,12 +223,22 @@ class SequenceData(Config):
     val_chromosomes: list = field(default_factory=list)
     bed: str | None = None  # BED whose name column maps record ids to chromosomes
     rc_augment: bool = False  # add the reverse complement of every training sequence
-    kmer: int = 5  # k of the k-mer logistic-regression baseline (0: no k-mer baseline)
+    kmer: int = 5  # k of the k-mer logistic-regression baseline (0: no k-mer baseline; at most KMER_MAX)
     stream: bool = False  # index `file` on disk and encode batches on demand (files larger than memory)
     seed: int = 0  # seeds the split
 
     def __post_init__(self) -> None:
+        if self.files is not None and (
+            not isinstance(self.files, dict) or not all(isinstance(v, str) for v in self.files.values())
+        ):
+            raise TypeError(
+                f"data.files: expected a mapping {{class: file}} (e.g. bound: bound.fa), got {self.files!r:.60} "
+                f"({type(self.files).__name__}); for one file with labels use data.file"
+            )
+        kmer = (lambda v: 0 <= v <= KMER_MAX, f"0 (no k-mer baseline) or 1 to {KMER_MAX}")
+        check_data_keys(self, {"max_length": AT_LEAST_1, "kmer": kmer, "test": TEST, "val": VAL, "seed": SEED})
         check_choice(self.target, ("class", "value"), "data.target")
+        check_choice(self.format, ("auto", "fasta", "fastq"), "data.format")
         check_choice(self.alphabet, ("dna", "rna", "protein"), "data.alphabet")
         if self.target == "value" and (self.files is not None or self.positive is not None):
             raise InputError("data.target: 'value' reads numbers from 'labels' or 'label_field', not per-class 'files'")
@@ -212,6 +263,74 @@ def _values(labels: list, where) -> np.ndarray:
         k = int(np.argmax(~np.isfinite(out)))
         raise InputError(f"{where(k)}: expected a finite number, got {labels[k]!r}")
     return out
+
+
+MAX_PADDED = 100_000  # the longest record padded to when data.max_length is not set
+
+
+def _too_big(need: int) -> str | None:
+    """None if ``need`` bytes fit in half of this machine's memory, else how much it has ('64 GiB')."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not on this platform: nothing to compare with
+        return None
+    return f"{total / 2**30:.0f} GiB" if need > total / 2 else None
+
+
+def _padded_length(d: SequenceData, lengths: list, origins: list, ids: list) -> int:
+    """The length every sequence is padded (or truncated) to: data.max_length, else the longest
+    record, refused above MAX_PADDED or when the one-hot inputs (or the k-mer baseline's table)
+    would not fit in memory."""
+    unit = "aa" if d.alphabet == "protein" else "bp"
+    length = d.max_length
+    if length is None:
+        k = int(np.argmax(lengths))
+        length = int(lengths[k])
+        if length > MAX_PADDED:
+            path, n = origins[k]
+            raise InputError(
+                f"{path}: record {n} ({ids[k]}) is {length:,} {unit}, longer than the {MAX_PADDED:,} {unit} that "
+                f"sequences are padded to without data.max_length; set data.max_length to truncate (and pad) "
+                "every sequence to one length"
+            )
+    if d.stream:
+        return length
+    channels = {"dna": 4, "rna": 4, "protein": 20}[d.alphabet] + (d.soft_mask == "channel")
+    need = len(lengths) * length * channels * 4 * (2 if d.rc_augment else 1)  # float32 one-hot
+    have = _too_big(need)
+    if have:
+        raise InputError(
+            f"data.max_length: {len(lengths):,} sequences padded to {length:,} {unit} take {need / 2**30:.1f} GiB "
+            f"as one-hot inputs, more than half of this machine's {have}; set a smaller data.max_length, or "
+            "data.stream: true to encode batches as they are drawn"
+        )
+    k = _kmer_k(d)
+    need = len(lengths) * (20 if d.alphabet == "protein" else 4) ** k * 12  # float32 counts + a float64 copy
+    have = _too_big(need) if k else None
+    if have:
+        raise InputError(
+            f"data.kmer: the {k}-mer baseline's table for {len(lengths):,} sequences takes {need / 2**30:.1f} GiB, "
+            f"more than half of this machine's {have}; set a smaller data.kmer (0 for no k-mer baseline)"
+        )
+    return length
+
+
+def _kmer_k(d: SequenceData) -> int:
+    """k of the k-mer baseline (protein k-mers stop at 2: 400 columns), 0 for none."""
+    return min(d.kmer, 2) if d.alphabet == "protein" else d.kmer
+
+
+def _check_train_classes(y_train: np.ndarray, classes: list, where: str) -> None:
+    """InputError naming ``where`` unless every class has a training example (a classifier, and
+    its baselines, cannot learn a class it never sees)."""
+    counts = np.bincount(y_train, minlength=len(classes))
+    if (counts == 0).any():
+        k = int(np.argmin(counts))
+        shown = ", ".join(f"{c!r}: {int(m)}" for c, m in zip(classes, counts))
+        raise InputError(
+            f"{where}: the training split has no example of class {classes[k]!r} (training class counts {shown}); "
+            "expected every class in training"
+        )
 
 
 class SequenceTask(ClassifierTask):
@@ -252,12 +371,13 @@ class SequenceTask(ClassifierTask):
         x, lengths = one_hot(seqs, d.alphabet, d.ambiguity, d.soft_mask, length=length, origins=origins)
         return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
 
-    def _stream(self, d: SequenceData, log) -> tuple[list, list, list]:
-        """One pass over the file keeping ids, labels and lengths only (not the sequences)."""
+    def _stream(self, d: SequenceData, log, origins: list) -> tuple[list, list, list]:
+        """One pass over the file keeping ids, labels, lengths and origins only (not the sequences)."""
         from ..data.sequences import labeled_records
 
         ids, labels, lengths = [], [], []
-        for _, _, rec, label in labeled_records(None, d.file, d.labels, d.label_field, d.label_sep, d.format):
+        for path, n, rec, label in labeled_records(None, d.file, d.labels, d.label_field, d.label_sep, d.format):
+            origins.append((path, n))
             ids.append(rec.id)
             labels.append(label)
             lengths.append(len(rec.seq))
@@ -270,7 +390,7 @@ class SequenceTask(ClassifierTask):
         log("reading sequences")
         origins: list = []
         if d.stream:
-            ids, labels, lengths = self._stream(d, log)
+            ids, labels, lengths = self._stream(d, log, origins)
             seqs = None
         else:
             ids, seqs, labels = load_sequences(d.files, d.file, d.labels, d.label_field, d.label_sep, d.format, origins)
@@ -295,7 +415,9 @@ class SequenceTask(ClassifierTask):
                 except ValueError as err:
                     raise InputError(f"data.split: {err}; give data.bed for other headers") from None
         s = _split(d, y, chroms=chroms, class_names=classes, stratify=not regression)
-        length = d.max_length or max(lengths)
+        if not regression:
+            _check_train_classes(y[s.train], classes, f"data.split ({d.split})")
+        length = _padded_length(d, lengths, origins, ids)
         log(f"encoding {len(ids)} sequences ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
         if d.stream:
             source = IndexedSequences(d.file, d.alphabet, d.ambiguity, d.soft_mask, length, d.format)
@@ -325,7 +447,7 @@ class SequenceTask(ClassifierTask):
         if seqs is None:  # streamed: the sequence-content baselines would need every sequence in memory
             log("data.stream: only the majority (or mean) baseline is computed")
         else:
-            tr, te = [seqs[i] for i in s.train], [seqs[i] for i in s.test]
+            tr, te = [seqs[i][:length] for i in s.train], [seqs[i][:length] for i in s.test]  # what the model sees
             baselines.update(self._content_baselines(d, tr, te, y[s.train], n_cls))
         head = {"task": "regression", "num_outputs": 1} if regression else _head(n_cls)
         return Prepared(
@@ -353,7 +475,7 @@ class SequenceTask(ClassifierTask):
             baselines["gc_content"] = fit(ev.gc_content(tr), ev.gc_content(te))
         if d.kmer:
             alpha = "ACDEFGHIKLMNPQRSTVWY" if d.alphabet == "protein" else "ACGT"
-            k = min(d.kmer, 2) if d.alphabet == "protein" else d.kmer
+            k = _kmer_k(d)
             baselines[f"{k}-mer_{kind}"] = fit(ev.kmer_counts(tr, k, alpha), ev.kmer_counts(te, k, alpha))
         return baselines
 
@@ -397,8 +519,11 @@ class SeriesData(Config):
     def __post_init__(self) -> None:
         if self.file is None:
             raise InputError("data.file: expected a time-series table, got none")
-        _fraction_or_count(self.test, "data.test")
-        _fraction_or_count(self.val, "data.val")
+        steps = (lambda v: v >= 0, "a fraction in [0, 1) or a count of steps (>= 1)")
+        check_data_keys(self, {
+            "lookback": AT_LEAST_1, "horizon": AT_LEAST_1, "stride": AT_LEAST_1, "season": AT_LEAST_1,
+            "test": steps, "val": steps, "seed": SEED,
+        })  # fmt: skip
 
 
 def _steps(v, n: int) -> int:
@@ -427,8 +552,12 @@ class ForecastTask(FileTask):
         order = [target] + [c for c in s.columns if c != target]  # the target first
         values = s.values[:, [s.columns.index(c) for c in order]]
         if not np.isfinite(values).all():
-            r = int(np.argwhere(~np.isfinite(values))[0][0])
-            raise InputError(f"{path}: expected a value at every time step, got a gap at time {s.time[r]!r}")
+            r, c = (int(v) for v in np.argwhere(~np.isfinite(values))[0])
+            t = s.time[r].item() if hasattr(s.time[r], "item") else s.time[r]
+            raise InputError(
+                f"{path}: column {order[c]!r}: missing value at time {t}; expected a value at every time step "
+                "(fill or interpolate the gap)"
+            )
         return s.time, values, order
 
     def prepare(self, d: SeriesData, log) -> Prepared:
@@ -561,6 +690,10 @@ class LongitudinalData(Config):
     def __post_init__(self) -> None:
         if self.file is None or not self.variables:
             raise InputError("data.file, data.variables: expected a table and at least one variable")
+        check_data_keys(self, {
+            "time_scale": (lambda v: v > 0, "a number > 0 (time units per model unit)"),
+            "test": TEST, "val": VAL, "seed": SEED,
+        })  # fmt: skip
         check_choice(self.inputs, ("masked", "mean_imputed"), "data.inputs")
         check_choice(self.layout, ("long", "wide"), "data.layout")
 
@@ -608,17 +741,35 @@ class LongitudinalTask(ClassifierTask):
         first = df.groupby(d.id_col, sort=False)[d.target].first()
         return np.array([1 if first[i] in list(d.positive) else 0 for i in lon.ids], dtype=np.int64)
 
+    def _check_classes(self, d, y: np.ndarray) -> None:
+        """Both classes (event and no event) among the subjects, or an error naming the target."""
+        counts = np.bincount(y, minlength=2)
+        if counts.min() == 0:
+            raise InputError(
+                f"{d.file}: column {d.target!r}: with data.positive {list(d.positive)} every subject is in one "
+                f"class ({int(counts[1])} with the event, {int(counts[0])} without); expected both classes "
+                "(check data.positive against the column's values)"
+            )
+
     def prepare(self, d, log) -> Prepared:
         log("reading visits")
         lon, df = self._table(d, d.file)
         y = self._targets(d, lon, df)
+        self._check_classes(d, y)
         from ..data.splits import split_by_group
 
         s = split_by_group(lon.ids, test=d.test, val=d.val, seed=d.seed, labels=y)  # whole patients
+        _check_train_classes(y[s.train], ["no event", "event"], f"{d.file}: column {d.target!r}")
         train_ids = set(lon.ids[s.train].tolist())
         rows = df[df[d.id_col].isin(train_ids)]
         V = len(d.variables)
         mean = rows[list(d.variables)].mean().to_numpy(dtype=np.float64)
+        if np.isnan(mean).any():
+            v = d.variables[int(np.argmax(np.isnan(mean)))]
+            raise InputError(
+                f"{d.file}: column {v!r}: expected an observed value in the training split, got none in its "
+                f"{len(s.train)} subjects (another data.seed, or leave it out of data.variables)"
+            )
         std = rows[list(d.variables)].std().to_numpy(dtype=np.float64)
         st_mean = lon.static[s.train].mean(0) if d.static else np.zeros(0)
         st_std = lon.static[s.train].std(0) if d.static else np.zeros(0)
@@ -685,6 +836,7 @@ class ExpressionData(Config):
     def __post_init__(self) -> None:
         if self.file is None:
             raise InputError("data.file: expected an expression matrix, got none")
+        check_data_keys(self, {"components": AT_LEAST_1, "test": TEST, "val": VAL, "seed": SEED})
         check_choice(self.projection, ("pca", "linear", "none"), "data.projection")
         check_choice(self.split, ("random", "group"), "data.split")
 
@@ -707,6 +859,7 @@ class ExpressionTask(ClassifierTask):
         e = read_expression(d.file, label=d.label, group=d.group, sample=d.sample, layer=d.layer)
         classes, y = _classes(list(e.labels), None, f"{d.file}: column {d.label!r}")
         s = _split(d, y, groups=e.groups, class_names=classes)
+        _check_train_classes(y[s.train], classes, f"data.split ({d.split})")
         mean, std = e.x[s.train].mean(0), e.x[s.train].std(0)
         state = {"classes": classes, "genes": e.genes, "mean": mean.tolist(), "std": np.where(std > 0, std, 1).tolist()}
         x = self._x(state, e.x)
@@ -767,7 +920,7 @@ class TextData(Config):
     max_vocab: int = 20000
     min_count: int = 2
     max_length: int = 400  # tokens kept per text
-    positive: str | None = None
+    positive: str | int | None = None
     split: str = "random"
     test: float = 0.2
     val: float = 0.1
@@ -776,6 +929,10 @@ class TextData(Config):
     def __post_init__(self) -> None:
         if self.file is None:
             raise InputError("data.file: expected a CSV/TSV of texts, got none")
+        check_data_keys(self, {
+            "max_vocab": (lambda v: v >= 3, "an int >= 3 (padding and out-of-vocabulary take 2)"),
+            "min_count": AT_LEAST_1, "max_length": AT_LEAST_1, "test": TEST, "val": VAL, "seed": SEED,
+        })  # fmt: skip
         check_choice(self.level, ("word", "char"), "data.level")
         check_choice(self.split, ("random",), "data.split")
 
