@@ -131,6 +131,12 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 )
 
 
+# 200 distinct records of random bases: compresses to a few KB, so a cut at 400 bytes truncates it
+RANDOM_FASTA = "".join(
+    f">s{k}\n{''.join('ACGT'[(k * 7919 + j * j * 31) % 4] for j in range(60))}\n" for k in range(200)
+).encode()
+
+
 def series_cfg(tmp, name, text):
     (tmp / f"{name}.csv").write_text(text)
     cfg = {"task": "forecast", "data": {"file": f"{name}.csv", "lookback": 8, "horizon": 2, "test": 10, "val": 5},
@@ -213,9 +219,9 @@ CASES = {
             "files": {"bound": "dir.fa", "unbound": "unbound.fa"}}), t))[1], ["dir.fa", "folder"]),
     "empty FASTA": (lambda t: train(fasta(t, "empty.fa", ""), t), ["empty.fa"]),
     "truncated gzip": (
-        lambda t: ((t / "cut.fa.gz").write_bytes(__import__("gzip").compress(b">a\nACGT\n" * 500)[:60]),
+        lambda t: ((t / "cut.fa.gz").write_bytes(__import__("gzip").compress(RANDOM_FASTA)[:400]),
                    train(cfg_with(t, "c.yaml", data={"files": {"bound": "cut.fa.gz", "unbound": "unbound.fa"}}), t))[1],
-        ["cut.fa.gz"]),
+        ["cut.fa.gz", "complete gzip"]),
     # --- tables
     "NaN in a series": (
         lambda t: train(series_cfg(t, "nan", "time,value\n" + "".join(
