@@ -362,7 +362,7 @@ void minrnn_backward(const float *pre, const float *x, const float *wt, const fl
 #define MR 6          /* rows of C per register block */
 #define NR (NB * GW)  /* columns of C per register block */
 #define KC 128        /* steps of k per panel of B */
-#define MC (16 * MR)  /* rows of C per tile at most (fewer when that gives each thread one) */
+#define MC (32 * MR)  /* rows of C per tile at most */
 
 typedef float vg __attribute__((vector_size(GW * sizeof(float))));
 
@@ -469,10 +469,11 @@ static void gemm_tile(const gemm_t *g, int64_t i0, int64_t i1) {
     }
 }
 
-/* Rows of C per tile: MC, or fewer (a multiple of MR) so that there are about `parts` tiles. */
+/* Rows of C per tile (at most MC, a multiple of MR): about as many tiles for each of `parts`
+ * threads. The tiles change which thread computes an element, never how. */
 static int64_t tile_rows(int64_t M, int64_t parts) {
-    const int64_t share = (M + parts - 1) / parts, rows = (share + MR - 1) / MR * MR;
-    return rows < MC ? rows : MC;
+    const int64_t tiles = ((M + MC - 1) / MC + parts - 1) / parts * parts, rows = (M + tiles - 1) / tiles;
+    return (rows + MR - 1) / MR * MR;
 }
 
 /* Tiles of a product with M rows, for `parts` threads (callers split [0, tiles) between them). */
