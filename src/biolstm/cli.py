@@ -32,6 +32,20 @@ def main(
     ),
 ) -> None:
     """LSTM networks for biological sequences and time series."""
+    import warnings
+
+    from .validation import BiolstmWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, BiolstmWarning):  # one line, as errors are: no file or line of code
+            typer.echo("warning: " + " ".join(str(message).split()), err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", BiolstmWarning)
 
 
 @app.command()

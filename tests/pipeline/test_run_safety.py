@@ -287,3 +287,28 @@ def test_optimiser_and_rng_state_is_verified_like_the_weights(finished, tmp_path
     res = runner.invoke(app, ["train", "-o", str(run), "--resume", "-q"])
     line = one_error(res, "cannot be resumed")
     assert line.count("state.safetensors") == 2
+
+
+def test_predict_warns_with_counts_on_input_unlike_the_training_data(finished, tmp_path):
+    """The run trained on 30 bp sequences without N: a 21 bp one, a 500 bp one and one with 20
+    leading Ns get predictions, and one warning line that counts each kind."""
+    import random
+
+    run = finished[2]
+    rng = random.Random(0)
+    seqs = {"short": 21, "long": 500, "normal": 30}
+    text = "".join(f">{k}\n{''.join(rng.choice('ACGT') for _ in range(n))}\n" for k, n in seqs.items())
+    text += ">ns\n" + "N" * 20 + "ACGTACGTAC\n"
+    (tmp_path / "odd.fa").write_text(text)
+    res = runner.invoke(app, ["predict", str(run), str(tmp_path / "odd.fa"), "-o", str(tmp_path / "p.tsv")])
+    assert res.exit_code == 0, res.output
+    warn = [w for w in res.stderr.splitlines() if w.startswith("warning: ")]
+    assert len(warn) == 1, res.stderr
+    for piece in ("4 sequences", "1 shorter than the shortest in training (30)",
+                  "1 longer than the longest in training (30; cut to 30)",
+                  "1 with more unknown letters (N)"):  # fmt: skip
+        assert piece in warn[0], (piece, warn[0])
+    assert len((tmp_path / "p.tsv").read_text().splitlines()) == 5
+    (tmp_path / "same.fa").write_text(">a\n" + "ACGT" * 7 + "AC\n")  # like the training data: no warning
+    res = runner.invoke(app, ["predict", str(run), str(tmp_path / "same.fa"), "-o", str(tmp_path / "q.tsv")])
+    assert res.exit_code == 0 and "warning" not in res.stderr, res.stderr

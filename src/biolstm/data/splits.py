@@ -32,16 +32,28 @@ def chromosome_of(header: str) -> str:
 
 
 def split_by_chromosome(ids: Sequence[str], test: Sequence[str], val: Sequence[str] = ()) -> Split:
-    """Indices of records on the ``test`` chromosomes, the ``val`` ones, and all others."""
+    """Indices of records on the ``test`` chromosomes, the ``val`` ones, and all others; the
+    chromosome of each record comes from its ``chrom:start-end`` id."""
+    return split_chromosomes(np.array([chromosome_of(i) for i in ids]), test, val)
+
+
+def split_chromosomes(
+    chroms: Sequence[str], test: Sequence[str], val: Sequence[str] = (), keys: tuple[str, str] = ("test", "val")
+) -> Split:
+    """Indices of the records whose chromosome (``chroms``, one per record) is in ``test``, in
+    ``val``, and all others: no chromosome is in two parts. ``keys`` name the two lists in
+    errors (the config's ``data.test_chromosomes``, ``data.val_chromosomes``)."""
+    test, val, chroms = list(test), list(val), np.asarray(chroms)
+    if not test:
+        raise InputError(f"{keys[0]}: expected at least one chromosome for the test part, got none")
     overlap = set(test) & set(val)
     if overlap:
-        raise InputError(f"val: expected chromosomes not in test, got {sorted(overlap)} in both")
-    chroms = np.array([chromosome_of(i) for i in ids])
-    is_test, is_val = np.isin(chroms, list(test)), np.isin(chroms, list(val))
+        raise InputError(f"{keys[1]}: expected chromosomes not in {keys[0]}, got {sorted(overlap)} in both")
     missing = sorted((set(test) | set(val)) - set(chroms.tolist()))
     if missing:
-        raise InputError(f"test/val: chromosomes {missing} do not occur in the headers")
-    idx = np.arange(len(ids))
+        raise InputError(f"{keys[0]}/{keys[1]}: chromosomes {missing} do not occur in the data")
+    is_test, is_val = np.isin(chroms, test), np.isin(chroms, val)
+    idx = np.arange(len(chroms))
     return Split(idx[~is_test & ~is_val], idx[is_val], idx[is_test])
 
 

@@ -376,6 +376,8 @@ def train(
             save_yaml(resolved, run_dir / "config.yaml")
         if lead and not resume:
             atomic_write_text(run_dir / "state.json", json.dumps(_plain(prep.state)))
+            if prep.split is not None:  # what went where: ids (and chromosomes, groups or times) per part
+                atomic_write_text(run_dir / "split.json", json.dumps(_plain(prep.split)))
         if lead and restart:
             for old in list_checkpoints(run_dir) + sorted(run_dir.glob("ckpt-*")):
                 if old.exists() and is_own_checkpoint(old):

@@ -36,6 +36,22 @@ class Prepared:
     state: dict  # JSON preprocessing state for evaluate/predict
     baselines: dict = field(default_factory=dict)  # name -> test outputs (probabilities / forecasts)
     pca: tuple | None = None  # (components, mean) for a model with projection='pca'
+    split: dict | None = None  # what went where: written to the run folder as split.json
+
+
+def split_record(by: str, ids, s, units=None) -> dict:
+    """The run's split as JSON: ``by`` (random, chromosome, group), and per part the record ids
+    and, for chromosome and group splits, the chromosomes or groups it holds."""
+    def plain(v):
+        return v.item() if hasattr(v, "item") else v
+
+    rec: dict = {"by": by}
+    for part in ("train", "val", "test"):
+        idx = getattr(s, part)
+        rec[part] = {"ids": [plain(ids[i]) for i in idx]}
+        if units is not None:
+            rec[part][by + "s"] = sorted({str(units[i]) for i in idx})
+    return rec
 
 
 SEED_MAX = 2**32 - 1  # numpy's (and scikit-learn's random_state) seed range is [0, 2**32 - 1]
@@ -84,7 +100,7 @@ def _abs(base: Path, p) -> str | None:
 
 
 def _split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list | None = None, stratify=True):
-    from ..data.splits import Split, check_stratified_sizes, split_by_group, split_random
+    from ..data.splits import check_stratified_sizes, split_by_group, split_chromosomes, split_random
 
     if cfg.split == "random" and not stratify:
         return split_random(labels, test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=False)
@@ -105,15 +121,8 @@ def _split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list 
         return split_by_group(groups, test=cfg.test, val=cfg.val, seed=cfg.seed, labels=labels if stratify else None)
     if chroms is None:
         raise InputError("data.split: 'chromosome' needs chr:start-end headers or data.bed")
-    test, val = list(cfg.test_chromosomes), list(cfg.val_chromosomes)
-    if not test:
-        raise InputError("data.test_chromosomes: expected at least one chromosome for split='chromosome'")
-    missing = sorted(set(test + val) - set(chroms.tolist()))
-    if missing:
-        raise InputError(f"data.test_chromosomes/val_chromosomes: {missing} do not occur in the data")
-    idx = np.arange(len(chroms))
-    is_test, is_val = np.isin(chroms, test), np.isin(chroms, val)
-    return Split(idx[~is_test & ~is_val], idx[is_val], idx[is_test])
+    keys = ("data.test_chromosomes", "data.val_chromosomes")
+    return split_chromosomes(chroms, cfg.test_chromosomes, cfg.val_chromosomes, keys)
 
 
 def _classes(labels: list, positive: Any | None, what: str) -> tuple[list[str], np.ndarray]:
@@ -275,6 +284,52 @@ def _too_big(need: int) -> str | None:
     except (AttributeError, ValueError, OSError):  # not on this platform: nothing to compare with
         return None
     return f"{total / 2**30:.0f} GiB" if need > total / 2 else None
+
+
+def _unknown_fraction(seq: str, alphabet: str) -> float:
+    """Share of letters that are not a plain base (N and other ambiguity codes; X for protein)."""
+    plain = "ACDEFGHIKLMNPQRSTVWY" if alphabet == "protein" else ("ACGU" if alphabet == "rna" else "ACGT")
+    return 1.0 - sum(seq.upper().count(c) for c in plain) / max(len(seq), 1)
+
+
+def _seen(d: SequenceData, lengths: list, seqs: list | None) -> dict:
+    """What the training sequences looked like, kept in state.json so that predict can say
+    when new input lies outside it: their length range and largest share of unknown letters."""
+    seen = {"train_lengths": [int(min(lengths)), int(max(lengths))]}
+    if seqs is not None:
+        seen["train_max_unknown"] = round(max(_unknown_fraction(q, d.alphabet) for q in seqs), 6)
+    return seen
+
+
+def _novelty(d: SequenceData, state: dict, path: str, seqs: list) -> None:
+    """A BiolstmWarning, with counts, when new sequences are shorter or longer than any in
+    training, or hold more unknown letters (N) than any did: their predictions extrapolate."""
+    import warnings
+
+    from ..validation import BiolstmWarning
+
+    notes = []
+    if "train_lengths" in state:
+        lo, hi = state["train_lengths"]
+        short = sum(len(q) < lo for q in seqs)
+        long = sum(len(q) > hi for q in seqs)
+        if short:
+            notes.append(f"{short} shorter than the shortest in training ({lo})")
+        if long:
+            cut = f"; cut to {state['length']}" if any(len(q) > state["length"] for q in seqs) else ""
+            notes.append(f"{long} longer than the longest in training ({hi}{cut})")
+    if "train_max_unknown" in state:
+        top = state["train_max_unknown"]
+        more = sum(_unknown_fraction(q, d.alphabet) > top + 1e-9 for q in seqs)
+        if more:
+            notes.append(f"{more} with more unknown letters (N) than any training sequence ({top:.0%})")
+    if notes:
+        warnings.warn(
+            f"{path}: {len(seqs)} sequences, of which {'; '.join(notes)}: the model never saw input like "
+            "these, so their predictions are extrapolations",
+            BiolstmWarning,
+            stacklevel=2,
+        )
 
 
 def _padded_length(d: SequenceData, lengths: list, origins: list, ids: list) -> int:
@@ -456,8 +511,10 @@ class SequenceTask(ClassifierTask):
             test=part(s.test),
             test_ids=[ids[i] for i in s.test],
             model_overrides={"input_channels": channels, **head},
-            state={"target": d.target, "classes": classes, "length": length},
+            state={"target": d.target, "classes": classes, "length": length,
+                   **_seen(d, [lengths[i] for i in s.train], None if seqs is None else [seqs[i] for i in s.train])},
             baselines=baselines,
+            split=split_record(d.split, ids, s, chroms if d.split == "chromosome" else None),
         )
 
     def _content_baselines(self, d: SequenceData, tr: list, te: list, y_train, n_cls: int) -> dict:
@@ -494,6 +551,7 @@ class SequenceTask(ClassifierTask):
             y = torch.from_numpy(_values(lab, lambda k: f"{labels or '--label'}: record {k + 1} ({ids[k]!r})"))
         elif lab is not None:
             y = _class_ids(lab, state["classes"], labels or "--label")
+        _novelty(d, state, path, seqs)
         return self._encode(d, seqs, state["length"], [(path, n + 1) for n in range(len(seqs))]), ids, y
 
 
@@ -599,7 +657,18 @@ class ForecastTask(FileTask):
             model_overrides={"input_size": values.shape[1], "targets": 1, "horizon": d.horizon},
             state=state,
             baselines=self._baselines(d, state, test[0]),
+            split=self._split_record(d, time, a, b),
         )
+
+    @staticmethod
+    def _split_record(d: SeriesData, time, a: int, b: int) -> dict:
+        """The time split as JSON: each part's first and last target time. Windows are cut after
+        the split, so a validation or test window may read earlier values as its inputs, but no
+        target time is in two parts."""
+        t = [v.item() if hasattr(v, "item") else v for v in time]
+        spans = {"train": (d.lookback, a), "val": (a, b), "test": (b, len(t))}
+        return {"by": "time", **{k: {"target_times": [t[lo], t[hi - 1]] if hi > lo else []}
+                                 for k, (lo, hi) in spans.items()}}  # fmt: skip
 
     def _baselines(self, d: SeriesData, state: dict, x: torch.Tensor) -> dict:
         from ..data.timeseries import naive_forecast, seasonal_naive_forecast
@@ -806,6 +875,7 @@ class LongitudinalTask(ClassifierTask):
                 "majority": ev.majority_baseline(y[s.train], len(s.test), 2),
                 "last_visit_logistic": ev.logistic_baseline(flat[s.train], y[s.train], flat[s.test], 2),
             },
+            split=split_record("group", lon.ids, s, lon.ids),  # a group is one subject
         )
 
     def read_new(self, d, state: dict, path: str):
@@ -892,6 +962,7 @@ class ExpressionTask(ClassifierTask):
                 ),
             },
             pca=pca,
+            split=split_record(d.split, e.samples, s, e.groups if d.split == "group" else None),
         )
 
     def read_new(self, d, state: dict, path: str):
@@ -987,6 +1058,7 @@ class TextTask(ClassifierTask):
                 "majority": ev.majority_baseline(y[s.train], len(s.test), len(classes)),
                 "bag_of_words_logistic": ev.logistic_baseline(f[s.train], y[s.train], f[s.test], len(classes)),
             },
+            split=split_record("random", [f"row {i + 2}" for i in range(len(y))], s),  # table rows (header: 1)
         )
 
     def read_new(self, d, state: dict, path: str):
