@@ -71,6 +71,9 @@ def _check_biolstm(argv: list[str]) -> None:
         assert not extra, f"biolstm {argv[0]}: no options {extra}"
         return
     overrides = _overrides(extra)  # as the command reads them: --section.key value
+    if not positional:  # --resume -o RUN: the run's own config, with the overrides
+        assert "--resume" in argv, f"biolstm train: expected CONFIG or --resume, got {argv}"
+        return
     config = ROOT / positional[0]
     if config.is_file():  # an example config: keys, types and files checked as the command would
         check_config(config, overrides, None, False)
