@@ -5,7 +5,15 @@ torch is imported inside commands, never at module level, so `biolstm --help` is
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# OpenMP threads (torch's and the native kernel's) sleep instead of spinning while they wait at
+# a barrier. Set before torch loads its OpenMP runtime. On a machine that other jobs share, a
+# spinning thread whose partner is descheduled holds up every step: an epoch beside two busy
+# processes on 2 cores took 9.7x its idle time with torch's default and 3.2x with this
+# (benchmarks/threads_under_load.py; docs/benchmarks.md). A user's own setting is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer
 

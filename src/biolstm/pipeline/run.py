@@ -354,7 +354,10 @@ def train(
         finally:
             log.done()
         tcfg = _trainer_config(task, prep.state, train_raw, source)
-        use_threads(tcfg.threads)
+        tcfg = tcfg.merged(threads=use_threads(tcfg.threads))  # the resolved config records the count
+        load = os.getloadavg()[0]
+        if tcfg.threads > 1 and load >= 1.0:
+            log(f"note: other jobs keep this machine busy (load {load:.1f}); if training is slow, try --threads 1")
         seed_everything(tcfg.seed)
         model, mcfg = _check_model(task, model_cfg, prep, source)
         if resume:
