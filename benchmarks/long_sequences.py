@@ -10,7 +10,7 @@ torch.nn.LSTM, and biolstm MinLSTM. B=8, D=H=128, float32, 2 threads.
 final hidden state only (sequence classification), so no gradient of the whole output exists.
 
     python benchmarks/long_sequences.py [--lengths 1000 10000 100000] [--loss all|last]
-        [--cases full checkpointed truncated torch minlstm]
+        [--cases full checkpointed truncated torch minlstm] [--trim-every N]
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ import json, sys, time, torch
 import biolstm.nn as bnn
 from biolstm.nn._heap import peak_resident_mib as hwm, reset_peak_resident
 torch.set_num_threads(2)
-case, T, loss = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+case, T, loss, trim_every = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+if trim_every >= 0:  # checkpointed segments: malloc_trim every trim_every-th call (0: never)
+    import biolstm.nn.layers as layers
+    assert hasattr(layers, "_TRIM_EVERY"), "biolstm.nn.layers._TRIM_EVERY is gone: update --trim-every"
+    layers._TRIM_EVERY = trim_every or 1 << 62
 B, D, H = 8, 128, 128
 torch.manual_seed(0)
 if case == "torch":
@@ -66,11 +70,15 @@ def main(argv=None) -> None:
     ap.add_argument("--lengths", type=int, nargs="+", default=[1000, 10000, 100000])
     ap.add_argument("--cases", nargs="+", default=["full", "checkpointed", "truncated", "torch", "minlstm"])
     ap.add_argument("--loss", choices=["all", "last"], default="all")
+    ap.add_argument("--trim-every", type=int, default=-1, metavar="N",
+                    help="checkpointed: return freed memory to the system (malloc_trim) every N-th segment "
+                    "call, 0 never (default: the library's own setting, 16)")  # fmt: skip
     args = ap.parse_args(argv)
     rows = []
     for T in args.lengths:
         for case in args.cases:
-            res = subprocess.run([sys.executable, "-c", CHILD, case, str(T), args.loss], capture_output=True, text=True)
+            child = [sys.executable, "-c", CHILD, case, str(T), args.loss, str(args.trim_every)]
+            res = subprocess.run(child, capture_output=True, text=True)
             if res.returncode != 0:
                 print(f"{case} T={T}: failed ({res.stderr.strip().splitlines()[-1]})", file=sys.stderr)
                 continue
