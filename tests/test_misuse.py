@@ -272,6 +272,24 @@ CASES = {
         lambda t: ["train", str(t / "ok.yaml"), "-o", str(t), "--resume", "-q"], ["not a biolstm run folder"]),
     "resume with another model": (
         lambda t: ["train", "-o", str(t / "run"), "--resume", "-q", "--model.hidden-size", "9"], ["model.hidden_size"]),
+    "device cuda without a GPU": (lambda t: train(str(t / "ok.yaml"), t, "--train.device", "cuda"), ["train.device"]),
+    "device banana": (lambda t: train(str(t / "ok.yaml"), t, "--train.device", "banana"), ["train.device"]),
+    "keep_checkpoints -1": (
+        lambda t: train(str(t / "ok.yaml"), t, "--train.keep-checkpoints", "-1"), ["train.keep_checkpoints"]),
+    "log_grad_norms maybe": (
+        lambda t: train(str(t / "ok.yaml"), t, "--train.log-grad-norms", "maybe"), ["train.log_grad_norms"]),
+    "task is a mapping": (lambda t: train(raw_config(t, "tm.yaml", "task: {name: sequence}\n"), t), ["task"]),
+    "a list as a key": (lambda t: train(raw_config(t, "lk.yaml", "[a]: 1\n"), t), ["lk.yaml", "line 1"]),
+    "predict over a plot": (
+        lambda t: ["predict", str(t / "run"), str(t / "bound.fa"), "-o", str(t / "run" / "loss.png"), "--overwrite"],
+        ["loss.png", "run's own files"]),
+    "predict into a run without its marker": (
+        lambda t: ["predict", str(damaged_run(t, lambda r: (r / ".biolstm-run").unlink())), str(t / "bound.fa"), "-o",
+                   str(t / "damaged" / "model.safetensors"), "--overwrite"], ["model.safetensors", "run's own"]),
+    "resume a run without its marker": (
+        lambda t: ["train", "-o", str(damaged_run(t, lambda r: (r / ".biolstm-run").unlink())), "--resume", "-q"],
+        ["no .biolstm-run marker", "create an empty"]),
+    "explain into a folder of other files": (lambda t: ["explain", str(t / "run"), "-o", str(t)], ["holds files"]),
     "resume with other data": (
         lambda t: ["train", "-o", str(t / "run"), "--resume", "-q", "--data.max-length", "20"], ["data.max_length"]),
 }  # fmt: skip

@@ -39,15 +39,25 @@ def available_cpus() -> int:
     return max(1, n)
 
 
+def default_threads() -> int:
+    """OMP_NUM_THREADS where the user or a launcher (torchrun sets 1) gave it; else this
+    process's share of :func:`available_cpus` (divided among torchrun's local processes)."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    local = os.environ.get("LOCAL_WORLD_SIZE", "1")
+    return max(1, available_cpus() // (int(local) if local.isdigit() and int(local) > 0 else 1))
+
+
 def use_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op threads to ``threads`` (None: :func:`available_cpus`); returns it."""
+    """Set torch's intra-op threads to ``threads`` (None: :func:`default_threads`); returns it."""
     import torch
 
     from .validation import check_positive_int
 
     if threads is not None:
         check_positive_int(threads, "threads")
-    n = threads or available_cpus()
+    n = threads or default_threads()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n

@@ -176,14 +176,20 @@ def train(
             config, args = _override_taken_as_config(config, args)
         overrides = _overrides(args) + ([f"train.threads={threads}"] if threads is not None else [])
         if nproc > 1:
-            _launch(config, overrides, out, resume, quiet, nproc)
+            _launch(config, overrides, out, resume, quiet, nproc, restart)
             return
         run_train(config, overrides, out=out, resume=resume, verbose=0 if quiet else 1, restart=restart)
     except _BAD_INPUT as err:
         _fail(err)
+    except KeyboardInterrupt:
+        where = f" -o {out}" if out is not None else ""
+        typer.echo(f"error: interrupted; the run keeps its last checkpoint: biolstm train --resume{where}", err=True)
+        raise typer.Exit(130) from None
 
 
-def _launch(config: Path, overrides: list[str], out: Path | None, resume: bool, quiet: bool, nproc: int) -> None:
+def _launch(
+    config: Path, overrides: list[str], out: Path | None, resume: bool, quiet: bool, nproc: int, restart: bool = False
+) -> None:
     """``biolstm train --nproc N``: the same command in N processes under torchrun (one machine)."""
     import subprocess
     import sys
@@ -198,7 +204,7 @@ def _launch(config: Path, overrides: list[str], out: Path | None, resume: bool, 
     check_config(config, overrides, out, resume)  # config errors once, here, not in every process
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            "-m", "biolstm", "train", *([str(config)] if config is not None else []), "--out", str(out),
-           *(["--resume"] if resume else []),
+           *(["--resume"] if resume else []), *(["--restart"] if restart else []),
            *(["--quiet"] if quiet else []), *overrides]  # fmt: skip
     code = subprocess.run(cmd).returncode
     if code:

@@ -76,7 +76,12 @@ def _loader(source: str):
 
         def construct_mapping(self, node, deep=False):
             seen: dict = {}
-            for key_node, _ in node.value:
+            for key_node, _ in node.value:  # the mapping's own keys (merged ones, <<: *x, may be overridden)
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise InputError(f"{source}: line {line}: expected a plain key (a name), got a list or mapping")
                 key = self.construct_object(key_node, deep=True)
                 if key in seen:
                     raise InputError(

@@ -312,3 +312,34 @@ def test_predict_warns_with_counts_on_input_unlike_the_training_data(finished, t
     (tmp_path / "same.fa").write_text(">a\n" + "ACGT" * 7 + "AC\n")  # like the training data: no warning
     res = runner.invoke(app, ["predict", str(run), str(tmp_path / "same.fa"), "-o", str(tmp_path / "q.tsv")])
     assert res.exit_code == 0 and "warning" not in res.stderr, res.stderr
+
+
+def test_a_user_folder_at_a_checkpoints_name_is_never_replaced(finished, tmp_path):
+    run = copy_run(finished[2], tmp_path / "run")
+    nxt = int(list_checkpoints(run)[-1].name[5:]) + 3  # where the next epoch's checkpoint goes (3 steps each)
+    mine = run / f"ckpt-{nxt:08d}"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    res = runner.invoke(app, ["train", "-o", str(run), "--resume", "-q", "--train.epochs", "3"])
+    one_error(res, mine.name, "did not write")
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_resume_may_not_go_below_the_epochs_done_and_a_stray_rank_is_no_launch(finished, tmp_path, monkeypatch):
+    run = copy_run(finished[2], tmp_path / "run")
+    before = snapshot(run)
+    res = runner.invoke(app, ["train", "-o", str(run), "--resume", "-q", "--train.epochs", "1"])
+    one_error(res, "train.epochs 1 is fewer than the 2 epochs")
+    assert snapshot(run) == before
+    monkeypatch.setenv("RANK", "1")  # without WORLD_SIZE: not a torchrun process, so this one writes the run
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    res = runner.invoke(app, ["train", str(finished[1]), "-o", str(tmp_path / "new"), "-q", "--train.epochs", "1"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "new" / MARKER).is_file() and (tmp_path / "new" / "model.safetensors").is_file()
+
+
+def test_yaml_merge_keys_still_load(tmp_path):
+    from biolstm.config import load_yaml
+
+    (tmp_path / "m.yaml").write_text("base: &d {epochs: 2, lr: 0.01}\ntrain: {<<: *d, lr: 0.02}\n")
+    assert load_yaml(tmp_path / "m.yaml")["train"] == {"epochs": 2, "lr": 0.02}

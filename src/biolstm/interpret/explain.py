@@ -65,12 +65,31 @@ def _inputs(run_dir: Path, data_path: str | None, limit: int):
     return task, data, model, inputs, [ids[i] for i in pick], None if y is None else y[pick], train.loss
 
 
+def _check_out(out: Path) -> None:
+    """``out`` is new, empty, or an earlier explain output (its explain.json is biolstm's): explain
+    never writes its figures over a folder of other files."""
+    from ..errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out: {out} is a file; expected a folder for the figures")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        earlier = json.loads((out / "explain.json").read_text(encoding="utf-8"))
+        ours = isinstance(earlier, dict) and {"task", "figures", "captions"} <= set(earlier)
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise InputError(f"--out: {out} holds files that biolstm explain did not write; choose a new or empty folder")
+
+
 def explain_run(run_dir, data_path: str | None = None, out=None, examples: int = 3, limit: int = 800) -> Path:
     """Write the interpretation figures and ``explain.json``; returns the output folder."""
     plt = _plt()
     run_dir = Path(run_dir)
-    task, data, model, inputs, ids, y, loss = _inputs(run_dir, data_path, limit)
     out = Path(out) if out is not None else run_dir / "explain"
+    _check_out(out)
+    task, data, model, inputs, ids, y, loss = _inputs(run_dir, data_path, limit)
     out.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     written: list[str] = []

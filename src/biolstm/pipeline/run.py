@@ -62,7 +62,7 @@ def parse_config(raw: dict, source: str, base: Path):
     if unknown:
         raise InputError(f"{source}: unknown section {unknown[0]!r}; expected {', '.join(SECTIONS)}")
     name = raw.get("task")
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:
         raise InputError(f"{source}: task: expected one of {sorted(TASKS)}, got {name!r}")
     task = TASKS[name]()
     for sec in ("data", "model", "train"):
@@ -79,11 +79,24 @@ def parse_config(raw: dict, source: str, base: Path):
 
 def _trainer_config(task, state: dict, train: dict, source: str):
     from ..train import TrainerConfig
+    from ..train.trainer import resolve_device
 
     try:
-        return TrainerConfig.from_dict({"loss": task.loss(state), **train})
+        cfg = TrainerConfig.from_dict({"loss": task.loss(state), **train})
     except (TypeError, ValueError) as err:
-        raise InputError(f"{source}: {err}") from None
+        key = str(err).split(":", 1)[0]
+        prefix = "train." if key in TrainerConfig.__dataclass_fields__ else ""
+        raise InputError(f"{source}: {prefix}{err}") from None
+    try:
+        device = resolve_device(cfg.device)
+        usable = device.type == "cpu" or (device.type == "cuda" and torch.cuda.device_count() > (device.index or 0))
+    except (RuntimeError, ValueError):
+        usable = False
+    if not usable:
+        gpus = torch.cuda.device_count()
+        raise InputError(f"{source}: train.device: expected cpu" + (f" or cuda:0..{gpus - 1}" if gpus else "")
+                         + f" (this machine has {gpus} GPU{'s' * (gpus != 1)}), got {cfg.device!r}")  # fmt: skip
+    return cfg
 
 
 def _table(metrics: dict) -> str:
@@ -261,9 +274,9 @@ def _check_run_folder(out: Path) -> None:
 
 def _same(a, b, path: str = "") -> str | None:
     """Where two JSON-like values differ (numbers to 1e-9 relative), or None."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            d = _same(a.get(k), b.get(k), f"{path}.{k}" if path else str(k)) if k in a and k in b else (path or str(k))
+    if isinstance(a, dict) and isinstance(b, dict):  # keys only in ``a`` are new fields, not a change
+        for k in sorted(b, key=str):
+            d = _same(a[k], b[k], f"{path}.{k}" if path else str(k)) if k in a else (path or str(k))
             if d:
                 return d
         return None
@@ -277,18 +290,21 @@ def _same(a, b, path: str = "") -> str | None:
     return None if a == b else (path or "(top)")
 
 
-def _check_resume(run_dir: Path, state: dict, model, restart: bool, log) -> None:
-    """Before a resumed run writes anything: the data prepares to the same state as when the
-    run began, and a checkpoint verifies and fits the model (or ``restart`` says to begin again)."""
+def _check_resume(run_dir: Path, prep, model, epochs: int, restart: bool, log) -> None:
+    """Before a resumed run writes anything: the data prepares to the same state and the same
+    split as when the run began, and a checkpoint verifies, fits the model and has not trained
+    past ``epochs`` (or ``restart`` says to begin again)."""
     from ..train import latest_checkpoint
 
-    saved = read_json(run_dir / "state.json", "the run's preprocessing state")
-    diff = _same(_plain(state), saved)
-    if diff is not None:
-        raise InputError(
-            f"--resume: the data no longer prepares to the run's {run_dir / 'state.json'} (it differs at {diff!r}): "
-            "the files the run read have changed since it began; start a new run with another --out"
-        )
+    for name, now in (("state.json", prep.state), ("split.json", prep.split)):
+        if now is None or (name == "split.json" and not (run_dir / name).is_file()):
+            continue  # a run from before split.json
+        diff = _same(_plain(now), read_json(run_dir / name, f"the run's {name}"))
+        if diff is not None:
+            raise InputError(
+                f"--resume: the data no longer prepares to the run's {run_dir / name} (it differs at {diff!r}): "
+                "the files the run read have changed since it began; start a new run with another --out"
+            )
     notes: list[str] = []
     found = latest_checkpoint(run_dir, notes)
     if found is None:
@@ -303,6 +319,9 @@ def _check_resume(run_dir: Path, state: dict, model, restart: bool, log) -> None
             f"--restart: {run_dir} has a checkpoint that verifies ({found[0].name}); resume it without --restart"
         )
     load_weights(model, found[1][0], found[0] / "model.safetensors")
+    done = found[1][2].get("epoch", 0)
+    if isinstance(done, int) and done > epochs:
+        raise InputError(f"--resume: train.epochs {epochs} is fewer than the {done} epochs {run_dir} has trained")
 
 
 def train(
@@ -337,7 +356,7 @@ def train(
         raise InputError("CONFIG: expected a YAML config file (only --resume --out RUN goes without one)")
     config = Path(config) if config is not None else None
     run_dir = Path(out) if out is not None else Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    lead = int(os.environ.get("RANK", "0")) == 0  # before the process group exists: torchrun's variable
+    lead = not dd.launched() or os.environ.get("RANK", "0") == "0"  # before the group exists: torchrun's
     with ExitStack() as stack:
         if resume and lead:  # held from before the first read of the run folder to the end
             if config is not None:
@@ -354,14 +373,14 @@ def train(
         finally:
             log.done()
         tcfg = _trainer_config(task, prep.state, train_raw, source)
-        tcfg = tcfg.merged(threads=use_threads(tcfg.threads))  # the resolved config records the count
+        threads = use_threads(tcfg.threads)  # None stays None in the config: the CPUs of the machine it runs on
         load = os.getloadavg()[0]
-        if tcfg.threads > 1 and load >= 1.0:
+        if threads > 1 and load >= 1.0:
             log(f"note: other jobs keep this machine busy (load {load:.1f}); if training is slow, try --threads 1")
         seed_everything(tcfg.seed)
         model, mcfg = _check_model(task, model_cfg, prep, source)
         if resume:
-            _check_resume(run_dir, prep.state, model, restart, log)
+            _check_resume(run_dir, prep, model, tcfg.epochs, restart, log)
         else:
             _check_run_folder(run_dir)  # again: the data took time, and other processes check it too
         dd.setup()

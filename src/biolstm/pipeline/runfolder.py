@@ -53,6 +53,11 @@ def check_resumable(folder: Path) -> None:
         raise InputError(f"--out: {folder} does not exist; --resume continues a run folder that biolstm train created")
     if not folder.is_dir():
         raise InputError(f"--out: {folder} is a file; --resume expects a run folder")
+    if not is_run(folder) and looks_like_run(folder):
+        raise InputError(
+            f"--out: {folder} has config.yaml and state.json but no {MARKER} marker (a run from an earlier biolstm, "
+            f"or copied without hidden files); if biolstm train wrote it, create an empty {folder / MARKER} and resume"
+        )
     if not is_run(folder):
         raise InputError(
             f"--out: {folder} is not a biolstm run folder (it has no {MARKER} marker); --resume only continues "
@@ -97,10 +102,15 @@ def locked(folder: Path, what: str = "--out") -> Iterator[None]:
             lock.release()
 
 
+def looks_like_run(folder: Path) -> bool:
+    """A marked run, or one from before the marker (config.yaml and state.json, as load_run reads)."""
+    return is_run(folder) or ((folder / "config.yaml").is_file() and (folder / "state.json").is_file())
+
+
 def _run_of(path: Path) -> Path | None:
     """The run folder that ``path`` lies in (at any depth), or None."""
     for parent in path.parents:
-        if is_run(parent):
+        if looks_like_run(parent):
             return parent
     return None
 
@@ -120,12 +130,13 @@ def output_path(path: str | os.PathLike, default_name: str, what: str, overwrite
     run = _run_of(resolved)
     if run is not None:
         inside = resolved.relative_to(run.resolve()).parts
-        if inside[0] in RUN_FILES or inside[0].startswith(("ckpt-", ".")) or inside[0] == "explain":
+        own = inside[0] in RUN_FILES or inside[0].startswith(("ckpt-", ".")) or inside[0] == "explain"
+        if own or p.exists():  # an existing file in a run folder is the run's (plots, tables) or kept there
             raise InputError(f"{what}: {p} is a file of the run {run}; biolstm never overwrites a run's own files")
-    if p.exists() and not overwrite:
-        raise InputError(f"{what}: {p} already exists; pass --overwrite to replace it, or choose another name")
     if p.exists() and not p.is_file():
         raise InputError(f"{what}: {p} is not a regular file; expected a file name")
+    if p.exists() and not overwrite:
+        raise InputError(f"{what}: {p} already exists; pass --overwrite to replace it, or choose another name")
     base = p.parent
     while not base.exists():
         base = base.parent

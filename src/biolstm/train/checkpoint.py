@@ -205,6 +205,10 @@ def save_checkpoint(
     (and any step in ``protect``, e.g. the best one). Returns its path."""
     run_dir = Path(run_dir)
     final = run_dir / f"ckpt-{step:08d}"
+    if final.exists() and not is_own_checkpoint(final):
+        raise CheckpointError(
+            f"{final}: holds files biolstm did not write, where this checkpoint goes; move that folder away and resume"
+        )
 
     def write(tmp: Path) -> None:
         save_tensors(tmp / "model.safetensors", dict(model.state_dict()))

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from .._cpu import use_threads
 from .._io import atomic_write_text, check_writable
 from ..config import Config
-from ..validation import check_choice, check_module, check_positive_int, check_real
+from ..validation import check_choice, check_module, check_positive_int, check_real, check_type
 from . import distributed as dd
 from .checkpoint import (
     CheckpointError,
@@ -105,6 +105,9 @@ class TrainerConfig(Config):
         check_choice(self.loss, LOSSES, "loss")
         check_choice(self.nonfinite, ("raise", "skip"), "nonfinite")
         check_positive_int(self.checkpoint_every, "checkpoint_every", minimum=0)
+        check_positive_int(self.keep_checkpoints, "keep_checkpoints", minimum=0)
+        for name in ("shuffle", "amp", "restore_best", "log_grad_norms"):
+            check_type(getattr(self, name), bool, name)
         if self.lr_schedule is not None:
             check_choice(self.lr_schedule, ("cosine", "exponential", "step"), "lr_schedule")
         check_positive_int(self.lr_step, "lr_step")
