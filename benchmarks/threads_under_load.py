@@ -11,9 +11,10 @@ median seconds and each time as a multiple of the idle time with the same thread
 
 The question it answers: how much a run slows down when other jobs share the cores, as it
 ran before (torch's default threads, OpenMP's default waiting: `before`), as the `biolstm`
-command now runs it (the CPUs the process may use, OMP_WAIT_POLICY=PASSIVE: `biolstm`), and
-with one thread per process (``--threads 1``). With the default policy an OpenMP thread spins
-at every barrier and its partner, descheduled by the other job, holds the whole step up.
+command now runs it (the CPUs the process may use, GOMP_SPINCOUNT=10000: `biolstm`), with
+OMP_WAIT_POLICY=PASSIVE instead (threads sleep at once: `passive`), and with one thread per
+process (``--threads 1``). By default an OpenMP thread spins 300,000 rounds at every barrier,
+and when its partner is descheduled by the other job the whole step waits.
 """
 
 from __future__ import annotations
@@ -48,11 +49,13 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "threads": torch.get_num_
 
 
 def run(mode: str) -> tuple[float, int]:
-    env = dict(os.environ)
-    env.pop("OMP_WAIT_POLICY", None)
-    if mode != "default":
-        env["OMP_WAIT_POLICY"] = "PASSIVE"  # what the biolstm command sets (src/biolstm/cli.py)
-    out = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True, env=env)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    if mode == "passive":
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    elif mode != "default":
+        env["GOMP_SPINCOUNT"] = "10000"  # what the biolstm command sets (src/biolstm/cli.py)
+    out = subprocess.run([sys.executable, "-c", CHILD, "biolstm" if mode == "passive" else mode],
+                         capture_output=True, text=True, check=True, env=env)  # fmt: skip
     res = json.loads(out.stdout.strip().splitlines()[-1])
     return res["seconds"], res["threads"]
 
@@ -62,8 +65,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--busy", type=int, default=2, help="the most CPU-bound processes beside the run")
     args = ap.parse_args()
-    modes = {"default": "before: torch's default threads, default OpenMP waiting",
-             "biolstm": "biolstm: the CPUs it may use, passive waiting", "1": "--threads 1, passive waiting"}
+    modes = {"default": "before: torch's default threads, default OpenMP spinning",
+             "biolstm": "biolstm: the CPUs it may use, short spinning",
+             "passive": "the CPUs it may use, OMP_WAIT_POLICY=PASSIVE",
+             "1": "--threads 1, short spinning"}  # fmt: skip
     loads = list(range(args.busy + 1))  # 0 (idle), 1, ... busy processes beside
     times = {(m, b): [] for m in modes for b in loads}
     threads = {}

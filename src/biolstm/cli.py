@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# OpenMP threads (torch's and the native kernel's) sleep instead of spinning while they wait at
-# a barrier. Set before torch loads its OpenMP runtime. On a machine that other jobs share, a
-# spinning thread whose partner is descheduled holds up every step: an epoch beside two busy
-# processes on 2 cores took 9.7x its idle time with torch's default and 3.2x with this
-# (benchmarks/threads_under_load.py; docs/benchmarks.md). A user's own setting is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP threads (torch's, MKL's and the native kernel's: one libgomp) spin only briefly at a
+# barrier before they sleep. Set before torch loads its OpenMP runtime. By default a thread
+# spins 300,000 rounds, and on a machine that other jobs share, a partner descheduled by them
+# holds up every step: beside two busy processes on 2 cores an epoch took 4.8-30x its idle
+# time with the default and 2.0-3.9x with this, at the same idle speed (sleeping at once,
+# OMP_WAIT_POLICY=PASSIVE, costs 60% when idle); benchmarks/threads_under_load.py and
+# docs/benchmarks.md. A user's own settings are kept.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 import typer
 
