@@ -149,3 +149,15 @@ def test_stratified_split_too_small_for_its_classes():
     s = split_random(labels, test=0.25, val=0.25)
     for part in s:
         assert sorted({labels[i] for i in part}) == ["a", "b", "c"]
+
+
+def test_a_compressed_tsv_is_read_as_tab_separated(tmp_path):
+    import gzip
+
+    from biolstm.data.tables import read_table
+
+    (tmp_path / "t.tsv.gz").write_bytes(gzip.compress(b"a\tb\n1\t2\n3\t4\n"))
+    (tmp_path / "c.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    assert list(read_table(tmp_path / "t.tsv.gz").columns) == ["a", "b"]
+    assert read_table(tmp_path / "t.tsv.gz")["b"].tolist() == [2, 4]
+    assert list(read_table(tmp_path / "c.csv.gz").columns) == ["a", "b"]

@@ -26,7 +26,9 @@ def read_table(path: str | os.PathLike, **csv_options):
     p = check_input_file(path, "a CSV/TSV/Parquet table")
     if p.suffix.lower() in PARQUET:
         return _read_parquet(p)
-    sep = "\t" if p.suffix.lower() in (".tsv", ".tab", ".txt") else ","
+    compressed = p.suffix.lower() in (".gz", ".bz2", ".xz", ".zst", ".zip")
+    kind = Path(p.stem).suffix.lower() if compressed else p.suffix.lower()  # x.tsv.gz is a TSV
+    sep = "\t" if kind in (".tsv", ".tab", ".txt") else ","
     try:
         return pd.read_csv(p, sep=sep, **csv_options)
     except EOFError as err:  # a compressed table (.csv.gz, ...) cut short
