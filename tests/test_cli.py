@@ -46,3 +46,17 @@ def test_engine_benchmark_runs_on_a_tiny_shape():
     base = next(r for r in rows if r["case"] == "torch.nn.LSTM (oneDNN)")
     assert base["ratio"] == 1.0
     assert any(line.startswith("| biolstm transparent |") for line in lines)
+
+
+def test_usage_errors_are_one_error_line_and_exit_1():
+    """click's own usage errors (a value out of range, a missing argument, an unknown command)
+    read like every other error: one `error:` line, exit code 1."""
+    import subprocess
+    import sys
+
+    for argv in (["predict", "x", "y", "-o", "z", "--threads", "0"], ["explain"], ["nosuch"]):
+        res = subprocess.run([sys.executable, "-m", "biolstm", *argv], capture_output=True, text=True)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), (argv, res.stderr)
+    res = subprocess.run([sys.executable, "-m", "biolstm"], capture_output=True, text=True)
+    assert res.returncode == 0 and "Usage" in res.stdout  # no arguments: the help

@@ -1,5 +1,5 @@
 """``python -m biolstm``: the command-line interface (how ``biolstm train --nproc N`` starts its processes)."""
 
-from .cli import app
+from .cli import run
 
-app()
+run()

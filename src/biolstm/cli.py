@@ -319,5 +319,30 @@ def demo(
         _fail(err)
 
 
+def run(argv: list[str] | None = None) -> int:
+    """The `biolstm` entry point: the app, with click's usage errors (an unknown option, a value
+    out of range, a missing argument) as one ``error:`` line and exit code 1, like every other
+    error, instead of a framed box and exit code 2."""
+    import sys
+
+    from typer._click import exceptions as ce
+
+    try:
+        code = app(argv, standalone_mode=False)
+    except ce.NoArgsIsHelpError as err:
+        typer.echo(err.ctx.get_help())
+        code = 0
+    except ce.UsageError as err:
+        where = f"biolstm {err.ctx.info_name}: " if err.ctx is not None and err.ctx.parent is not None else ""
+        typer.echo("error: " + where + " ".join(err.format_message().split()), err=True)
+        code = 1
+    except ce.Abort:
+        typer.echo("error: interrupted", err=True)
+        code = 130
+    if argv is None:
+        sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    run()
