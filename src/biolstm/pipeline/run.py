@@ -137,11 +137,6 @@ def _report(task, prep, out, model, run_dir: Path, history: dict | None, log) ->
     return metrics
 
 
-def _model_from(task, model_cfg, overrides: dict):
-    cfg = model_cfg.merged(**overrides)
-    return task.build_model(cfg), cfg
-
-
 _SIZE_KEYS = ("hidden_size", "num_layers", "conv_filters", "conv_kernel", "embedding_dim", "projection_size")
 
 
@@ -344,7 +339,7 @@ def train(
 
     from ..train import Trainer, seed_everything
     from ..train import distributed as dd
-    from ..train.checkpoint import is_own_checkpoint, list_checkpoints, remove_directory
+    from ..train.checkpoint import is_own_checkpoint, remove_directory
 
     if dd.launched() and out is None:
         raise InputError("--out: several processes must write one run folder; name it with --out")
@@ -377,7 +372,7 @@ def train(
         load = os.getloadavg()[0]
         if threads > 1 and load >= 1.0:
             log(f"note: other jobs keep this machine busy (load {load:.1f}); if training is slow, try --threads 1")
-        seed_everything(tcfg.seed)
+        seed_everything(tcfg.seed)  # the model's initial weights: the meta-device count and the dry pass draw nothing
         model, mcfg = _check_model(task, model_cfg, prep, source)
         if resume:
             _check_resume(run_dir, prep, model, tcfg.epochs, restart, log)
@@ -401,13 +396,9 @@ def train(
             if prep.split is not None:  # what went where: ids (and chromosomes, groups or times) per part
                 atomic_write_text(run_dir / "split.json", json.dumps(_plain(prep.split)))
         if lead and restart:
-            for old in list_checkpoints(run_dir) + sorted(run_dir.glob("ckpt-*")):
-                if old.exists() and is_own_checkpoint(old):
+            for old in sorted(run_dir.glob("ckpt-*")):
+                if is_own_checkpoint(old):
                     remove_directory(old)
-        seed_everything(tcfg.seed)  # the same start as a run that never checked a checkpoint
-        model, mcfg = _model_from(task, model_cfg, prep.model_overrides)
-        if prep.pca is not None:
-            model.set_pca(*prep.pca)
         log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters())} parameters) in {run_dir}")
         trainer = Trainer(
             model, tcfg, run_dir, model_config=_plain(asdict(mcfg)), verbose=verbose, callbacks=callbacks
