@@ -148,6 +148,9 @@ def _override_taken_as_config(config: Path, args: list[str]) -> tuple[Path | Non
     return config, args
 
 
+# evaluate, predict and explain: one option, one help text
+_THREADS = typer.Option(None, "--threads", min=1, help="torch threads (default: the CPUs this process may use).")
+
 _BAD_INPUT = (ValueError, TypeError, OSError, KeyError, MemoryError)
 
 
@@ -224,9 +227,7 @@ def evaluate(
         None, "--json", help="Also write the metrics to this JSON file (a folder: evaluation.json in it)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
-    threads: int = typer.Option(
-        None, "--threads", min=1, help="torch threads (default: the CPUs this process may use)."
-    ),
+    threads: int = _THREADS,
 ) -> None:
     """Metrics of a trained run (with baselines on its test split) or on new labelled DATA."""
     import json
@@ -252,9 +253,7 @@ def predict(
     data: str = typer.Argument(..., help="Sequences, a table or a series in the format the run was trained on."),
     output: Path = typer.Option(..., "--output", "-o", help="TSV file to write (a folder: predictions.tsv in it)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
-    threads: int = typer.Option(
-        None, "--threads", min=1, help="torch threads (default: the CPUs this process may use)."
-    ),
+    threads: int = _THREADS,
 ) -> None:
     """Predict DATA with a trained run and write a TSV (ids and class probabilities, or forecasts)."""
     from .pipeline import predict as run_predict
@@ -272,9 +271,7 @@ def explain(
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: RUN_DIR/explain)."),
     examples: int = typer.Option(3, "--examples", min=1, help="Examples shown in gate heatmaps and logos."),
     limit: int = typer.Option(800, "--limit", min=1, help="Sequences used for statistics and motifs."),
-    threads: int = typer.Option(
-        None, "--threads", min=1, help="torch threads (default: the CPUs this process may use)."
-    ),
+    threads: int = _THREADS,
 ) -> None:
     """Gate statistics, attributions, motifs (MEME) and gradient flow of a trained run, as PNG/SVG."""
     from ._cpu import use_threads
