@@ -1,4 +1,4 @@
-"""The ``data:`` sections of run configs (pipeline/tasks.py) refuse bad keys with one message
+"""The ``data:`` sections of run configs (pipeline/tasks/) refuse bad keys with one message
 naming ``data.<key>``, and the tasks refuse data they cannot train on before encoding it: a
 record too long to pad, inputs larger than memory, a gap in a series, one class only, a class
 missing from training, labels with stray spaces."""
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from biolstm.errors import InputError
-from biolstm.pipeline import tasks
 from biolstm.pipeline.tasks import (
     ExpressionData,
     ForecastTask,
@@ -20,6 +19,8 @@ from biolstm.pipeline.tasks import (
     SeriesData,
     TextData,
 )
+from biolstm.pipeline.tasks import base as tasks
+from biolstm.pipeline.tasks import sequence as seqtask
 
 FILES = {"files": {"a": "a.fa", "b": "b.fa"}}
 SECTIONS = {  # class, the keys it needs
@@ -91,7 +92,7 @@ def _fasta(path, n, length=8, first=None):
 
 
 def test_a_record_too_long_to_pad_is_refused_before_encoding(tmp_path, monkeypatch):
-    monkeypatch.setattr(tasks, "MAX_PADDED", 100)
+    monkeypatch.setattr(seqtask, "MAX_PADDED", 100)
     a = _fasta(tmp_path / "a.fa", 10, first=">big\n" + "ACGT" * 50 + "\n")
     b = _fasta(tmp_path / "b.fa", 10)
     d = SequenceData.from_dict({"files": {"a": a, "b": b}})
@@ -105,12 +106,12 @@ def test_a_record_too_long_to_pad_is_refused_before_encoding(tmp_path, monkeypat
 def test_inputs_larger_than_memory_are_refused(tmp_path):
     d = SequenceData.from_dict({"files": {"a": "a.fa", "b": "b.fa"}, "max_length": 10**9})
     with pytest.raises(InputError, match=r"data\.max_length: 1,000 sequences padded to 1,000,000,000 bp take .* GiB"):
-        tasks._padded_length(d, [10] * 1000, [("a.fa", k + 1) for k in range(1000)], [f"s{k}" for k in range(1000)])
+        seqtask._padded_length(d, [10] * 1000, [("a.fa", k + 1) for k in range(1000)], [f"s{k}" for k in range(1000)])
     n = 10**6  # a million 10-bp reads: 160 MB one-hot, but 8-mer counts of 786 GB
     d = SequenceData.from_dict({"files": {"a": "a.fa", "b": "b.fa"}, "kmer": 8})
     with pytest.raises(InputError, match=r"data\.kmer: the 8-mer baseline's table for 1,000,000 sequences takes"):
-        tasks._padded_length(d, [10] * n, [], [])
-    assert tasks._padded_length(d.merged(kmer=3), [10] * n, [], []) == 10
+        seqtask._padded_length(d, [10] * n, [], [])
+    assert seqtask._padded_length(d.merged(kmer=3), [10] * n, [], []) == 10
 
 
 def test_a_class_missing_from_training_is_refused(tmp_path):
@@ -146,6 +147,6 @@ def test_longitudinal_target_with_one_class_is_refused(tmp_path):
 
 def test_labels_with_stray_spaces_are_refused():
     with pytest.raises(InputError, match=r"x\.csv: column 'y': label 'a ' has leading or trailing spaces"):
-        tasks._classes(["a", "a ", "b"], None, "x.csv: column 'y'")
-    names, ids = tasks._classes(["a", "b", "a"], None, "x.csv: column 'y'")
+        tasks.encode_classes(["a", "a ", "b"], None, "x.csv: column 'y'")
+    names, ids = tasks.encode_classes(["a", "b", "a"], None, "x.csv: column 'y'")
     assert names == ["a", "b"] and ids.tolist() == [0, 1, 0]

@@ -56,8 +56,6 @@ class _Steps:
 
 def parse_config(raw: dict, source: str, base: Path):
     """(task, data config, model config, trainer config dict) from a config mapping."""
-    from ..models import ForecasterConfig, SequenceClassifierConfig
-
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise InputError(f"{source}: unknown section {unknown[0]!r}; expected {', '.join(SECTIONS)}")
@@ -70,8 +68,7 @@ def parse_config(raw: dict, source: str, base: Path):
             raise InputError(f"{source}: {sec}: expected a mapping of keys, got {type(raw[sec]).__name__}")
     try:
         data = task.paths(task.data_class.from_dict(raw.get("data", {})), base)
-        model_cls = ForecasterConfig if isinstance(task, ForecastTask) else SequenceClassifierConfig
-        model_cfg = model_cls.from_dict(raw.get("model", {}))
+        model_cfg = task.model_config_class().from_dict(raw.get("model", {}))
     except (TypeError, ValueError) as err:  # unknown keys, wrong types or values: name the file
         raise InputError(f"{source}: {err}") from None
     return task, data, model_cfg, dict(raw.get("train", {}))

@@ -1,0 +1,19 @@
+"""The tasks a config file can name, one module each: what data they read, how they split it,
+which model and loss they use, which baselines stand beside the model, and how they write
+predictions. :mod:`.base` holds the Task protocol and what the tasks share."""
+
+from .base import Prepared, Task, probabilities
+from .expression import ExpressionData, ExpressionTask
+from .forecast import ForecastTask, SeriesData
+from .longitudinal import LongitudinalData, LongitudinalTask
+from .sequence import SequenceData, SequenceTask
+from .text import TextData, TextTask
+
+TASKS: dict[str, type[Task]] = {
+    t.name: t for t in (SequenceTask, ForecastTask, LongitudinalTask, ExpressionTask, TextTask)
+}
+
+__all__ = [
+    "TASKS", "ExpressionData", "ExpressionTask", "ForecastTask", "LongitudinalData", "LongitudinalTask",
+    "Prepared", "SequenceData", "SequenceTask", "SeriesData", "Task", "TextData", "TextTask", "probabilities",
+]

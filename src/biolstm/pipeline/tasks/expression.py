@@ -1,0 +1,122 @@
+"""The expression task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ...config import Config
+from ...errors import InputError
+from ...validation import check_choice
+from .. import evaluation as ev
+from .base import (
+    AT_LEAST_1,
+    SEED,
+    TEST,
+    VAL,
+    ClassifierTask,
+    Prepared,
+    check_data_keys,
+    check_train_classes,
+    class_head,
+    class_ids,
+    encode_classes,
+    make_split,
+    split_record,
+)
+
+
+# ---------------------------------------------------------------------------------- expression
+@dataclass
+class ExpressionData(Config):
+    """data: section of an expression-profile classification config."""
+
+    _what = "data config"
+
+    file: str | None = None  # CSV/TSV/Parquet (one row per sample) or .h5ad
+    label: str = "y"  # label column (obs column for h5ad)
+    group: str | None = None  # donor/patient column for split='group'
+    sample: str | None = None  # sample-name column (tables)
+    layer: str | None = None  # h5ad layer instead of X
+    projection: str = "pca"  # pca (fitted on the training split) | linear (learned) | none
+    components: int = 32  # projection width
+    split: str = "random"  # random (stratified) | group
+    test: float = 0.2
+    val: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.file is None:
+            raise InputError("data.file: expected an expression matrix, got none")
+        check_data_keys(self, {"components": AT_LEAST_1, "test": TEST, "val": VAL, "seed": SEED})
+        check_choice(self.projection, ("pca", "linear", "none"), "data.projection")
+        check_choice(self.split, ("random", "group"), "data.split")
+
+
+class ExpressionTask(ClassifierTask):
+    """Each profile is one step of a sequence (a series of profiles for time courses) read by the
+    recurrent layer after the projection; genes are standardised with training statistics."""
+
+    name = "expression"
+    data_class = ExpressionData
+
+    def _x(self, state, x: np.ndarray) -> torch.Tensor:
+        z = (x - np.array(state["mean"], dtype=np.float32)) / np.array(state["std"], dtype=np.float32)
+        return torch.from_numpy(z.astype(np.float32)).unsqueeze(1)  # (N, 1 step, G)
+
+    def prepare(self, d, log) -> Prepared:
+        from ...data import read_expression
+
+        log("reading the expression matrix")
+        e = read_expression(d.file, label=d.label, group=d.group, sample=d.sample, layer=d.layer)
+        classes, y = encode_classes(list(e.labels), None, f"{d.file}: column {d.label!r}")
+        s = make_split(d, y, groups=e.groups, class_names=classes)
+        check_train_classes(y[s.train], classes, f"data.split ({d.split})")
+        mean, std = e.x[s.train].mean(0), e.x[s.train].std(0)
+        state = {"classes": classes, "genes": e.genes, "mean": mean.tolist(), "std": np.where(std > 0, std, 1).tolist()}
+        x = self._x(state, e.x)
+        k = min(d.components, len(s.train) - 1, x.shape[-1])
+        pca = None
+        if d.projection == "pca":
+            from sklearn.decomposition import PCA
+
+            p = PCA(n_components=k, random_state=d.seed).fit(x[s.train, 0].numpy())
+            pca = (torch.from_numpy(p.components_.astype(np.float32)), torch.from_numpy(p.mean_.astype(np.float32)))
+        over = {
+            "input_channels": x.shape[-1],
+            "projection_size": 0 if d.projection == "none" else k,
+            **class_head(len(classes)),
+        }
+        if d.projection != "none":
+            over["projection"] = d.projection
+        feats = x[:, 0].numpy() if pca is None else (x[:, 0] - pca[1]).numpy() @ pca[0].numpy().T
+        return Prepared(
+            train=(x[s.train], torch.from_numpy(y[s.train])),
+            val=(x[s.val], torch.from_numpy(y[s.val])) if len(s.val) else None,
+            test=(x[s.test], torch.from_numpy(y[s.test])),
+            test_ids=[e.samples[i] for i in s.test],
+            model_overrides=over,
+            state=state,
+            baselines={
+                "majority": ev.majority_baseline(y[s.train], len(s.test), len(classes)),
+                "logistic" + ("_pca" if pca is not None else ""): ev.logistic_baseline(
+                    feats[s.train], y[s.train], feats[s.test], len(classes)
+                ),
+            },
+            pca=pca,
+            split=split_record(d.split, e.samples, s, e.groups if d.split == "group" else None),
+        )
+
+    def read_new(self, d, state: dict, path: str):
+        from ...data import read_expression
+
+        e = read_expression(
+            path, label=d.label if d.label else None, sample=d.sample, genes=state["genes"], layer=d.layer
+        )
+        y = None
+        if e.labels is not None:
+            y = class_ids(e.labels, state["classes"], f"{path}: column {d.label!r}")
+        return self._x(state, e.x), e.samples, y
+

@@ -1,0 +1,349 @@
+"""The sequence task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...config import Config
+from ...errors import InputError
+from ...validation import check_choice
+from .. import evaluation as ev
+from .base import (
+    AT_LEAST_1,
+    KMER_MAX,
+    SEED,
+    TEST,
+    VAL,
+    ClassifierTask,
+    Prepared,
+    absolute_path,
+    check_data_keys,
+    check_train_classes,
+    class_head,
+    class_ids,
+    encode_classes,
+    make_split,
+    numeric_labels,
+    split_record,
+    too_big,
+)
+
+
+# ---------------------------------------------------------------------------------- sequences
+@dataclass
+class SequenceData(Config):
+    """data: section of a sequence classification config (FASTA/FASTQ in)."""
+
+    _what = "data config"
+
+    target: str = "class"  # class (classification) | value (regression on a numeric label)
+    files: dict | None = None  # {class: path}: one file per class
+    file: str | None = None  # one file whose labels come from `labels` or `label_field`
+    labels: str | None = None  # CSV/TSV with id,label columns keyed by record id
+    label_field: int | None = None  # header field holding the label (0 is the id)
+    label_sep: str | None = None  # header field separator (None: whitespace)
+    positive: str | int | None = None  # the positive class of a two-class task
+    format: str = "auto"  # auto | fasta | fastq
+    alphabet: str = "dna"  # dna | rna | protein
+    ambiguity: str = "probabilities"  # probabilities (N -> 0.25 each) | zeros
+    soft_mask: str = "keep"  # keep | channel (lowercase as an extra channel)
+    max_length: int | None = None  # pad/truncate to this length (None: the longest, at most MAX_PADDED)
+    split: str = "random"  # random (stratified) | chromosome | group
+    test: float = 0.1  # test fraction (random/group splits)
+    val: float = 0.1  # validation fraction (random/group splits)
+    test_chromosomes: list = field(default_factory=list)  # split='chromosome'
+    val_chromosomes: list = field(default_factory=list)
+    bed: str | None = None  # BED whose name column maps record ids to chromosomes
+    rc_augment: bool = False  # add the reverse complement of every training sequence
+    kmer: int = 5  # k of the k-mer logistic-regression baseline (0: no k-mer baseline; at most KMER_MAX)
+    stream: bool = False  # index `file` on disk and encode batches on demand (files larger than memory)
+    seed: int = 0  # seeds the split
+
+    def __post_init__(self) -> None:
+        if self.files is not None and (
+            not isinstance(self.files, dict) or not all(isinstance(v, str) for v in self.files.values())
+        ):
+            raise TypeError(
+                f"data.files: expected a mapping {{class: file}} (e.g. bound: bound.fa), got {self.files!r:.60} "
+                f"({type(self.files).__name__}); for one file with labels use data.file"
+            )
+        kmer = (lambda v: 0 <= v <= KMER_MAX, f"0 (no k-mer baseline) or 1 to {KMER_MAX}")
+        check_data_keys(self, {"max_length": AT_LEAST_1, "kmer": kmer, "test": TEST, "val": VAL, "seed": SEED})
+        check_choice(self.target, ("class", "value"), "data.target")
+        check_choice(self.format, ("auto", "fasta", "fastq"), "data.format")
+        check_choice(self.alphabet, ("dna", "rna", "protein"), "data.alphabet")
+        if self.target == "value" and (self.files is not None or self.positive is not None):
+            raise InputError("data.target: 'value' reads numbers from 'labels' or 'label_field', not per-class 'files'")
+        check_choice(self.split, ("random", "chromosome", "group"), "data.split")
+        check_choice(self.soft_mask, ("keep", "channel"), "data.soft_mask")
+        check_choice(self.ambiguity, ("probabilities", "zeros"), "data.ambiguity")
+        if self.rc_augment and self.alphabet == "protein":
+            raise InputError("data.rc_augment: expected alphabet dna or rna, got protein")
+        if self.stream and (self.file is None or self.rc_augment):
+            raise InputError("data.stream: expected one 'file' (not 'files') and rc_augment false")
+
+
+
+MAX_PADDED = 100_000  # the longest record padded to when data.max_length is not set
+
+
+def _unknown_fraction(seq: str, alphabet: str) -> float:
+    """Share of letters that are not a plain base (N and other ambiguity codes; X for protein)."""
+    plain = "ACDEFGHIKLMNPQRSTVWY" if alphabet == "protein" else ("ACGU" if alphabet == "rna" else "ACGT")
+    return 1.0 - sum(seq.upper().count(c) for c in plain) / max(len(seq), 1)
+
+
+def _seen(d: SequenceData, lengths: list, seqs: list | None) -> dict:
+    """What the training sequences looked like, kept in state.json so that predict can say
+    when new input lies outside it: their length range and largest share of unknown letters."""
+    seen = {"train_lengths": [int(min(lengths)), int(max(lengths))]}
+    if seqs is not None:
+        seen["train_max_unknown"] = round(max(_unknown_fraction(q, d.alphabet) for q in seqs), 6)
+    return seen
+
+
+def _novelty(d: SequenceData, state: dict, path: str, seqs: list) -> None:
+    """A BiolstmWarning, with counts, when new sequences are shorter or longer than any in
+    training, or hold more unknown letters (N) than any did: their predictions extrapolate."""
+    import warnings
+
+    from ...validation import BiolstmWarning
+
+    notes = []
+    if "train_lengths" in state:
+        lo, hi = state["train_lengths"]
+        short = sum(len(q) < lo for q in seqs)
+        long = sum(len(q) > hi for q in seqs)
+        if short:
+            notes.append(f"{short} shorter than the shortest in training ({lo})")
+        if long:
+            cut = f"; cut to {state['length']}" if any(len(q) > state["length"] for q in seqs) else ""
+            notes.append(f"{long} longer than the longest in training ({hi}{cut})")
+    if "train_max_unknown" in state:
+        top = state["train_max_unknown"]
+        more = sum(_unknown_fraction(q, d.alphabet) > top + 1e-9 for q in seqs)
+        if more:
+            notes.append(f"{more} with more unknown letters (N) than any training sequence ({top:.0%})")
+    if notes:
+        warnings.warn(
+            f"{path}: {len(seqs)} sequences, of which {'; '.join(notes)}: the model never saw input like "
+            "these, so their predictions are extrapolations",
+            BiolstmWarning,
+            stacklevel=2,
+        )
+
+
+def _padded_length(d: SequenceData, lengths: list, origins: list, ids: list) -> int:
+    """The length every sequence is padded (or truncated) to: data.max_length, else the longest
+    record, refused above MAX_PADDED or when the one-hot inputs (or the k-mer baseline's table)
+    would not fit in memory."""
+    unit = "aa" if d.alphabet == "protein" else "bp"
+    length = d.max_length
+    if length is None:
+        k = int(np.argmax(lengths))
+        length = int(lengths[k])
+        if length > MAX_PADDED:
+            path, n = origins[k]
+            raise InputError(
+                f"{path}: record {n} ({ids[k]}) is {length:,} {unit}, longer than the {MAX_PADDED:,} {unit} that "
+                f"sequences are padded to without data.max_length; set data.max_length to truncate (and pad) "
+                "every sequence to one length"
+            )
+    if d.stream:
+        return length
+    channels = {"dna": 4, "rna": 4, "protein": 20}[d.alphabet] + (d.soft_mask == "channel")
+    need = len(lengths) * length * channels * 4 * (2 if d.rc_augment else 1)  # float32 one-hot
+    have = too_big(need)
+    if have:
+        raise InputError(
+            f"data.max_length: {len(lengths):,} sequences padded to {length:,} {unit} take {need / 2**30:.1f} GiB "
+            f"as one-hot inputs, more than half of this machine's {have}; set a smaller data.max_length, or "
+            "data.stream: true to encode batches as they are drawn"
+        )
+    k = _kmer_k(d)
+    need = len(lengths) * (20 if d.alphabet == "protein" else 4) ** k * 12  # float32 counts + a float64 copy
+    have = too_big(need) if k else None
+    if have:
+        raise InputError(
+            f"data.kmer: the {k}-mer baseline's table for {len(lengths):,} sequences takes {need / 2**30:.1f} GiB, "
+            f"more than half of this machine's {have}; set a smaller data.kmer (0 for no k-mer baseline)"
+        )
+    return length
+
+
+def _kmer_k(d: SequenceData) -> int:
+    """k of the k-mer baseline (protein k-mers stop at 2: 400 columns), 0 for none."""
+    return min(d.kmer, 2) if d.alphabet == "protein" else d.kmer
+
+
+class SequenceTask(ClassifierTask):
+    """Classification (``data.target: class``) or regression (``value``) of sequences."""
+
+    name = "sequence"
+    data_class = SequenceData
+
+    def loss(self, state: dict) -> str:
+        return "mse" if state.get("target") == "value" else super().loss(state)
+
+    def build_model(self, model_cfg):
+        from ...models import SequenceRegressor
+
+        return SequenceRegressor(model_cfg) if model_cfg.task == "regression" else super().build_model(model_cfg)
+
+    def report(self, prep: Prepared, out: torch.Tensor) -> tuple[dict, dict]:
+        if prep.state.get("target") != "value":
+            return super().report(prep, out)
+        y = prep.test[1].numpy()
+        metrics = {"model": ev.regression_metrics(y, out.numpy())}
+        metrics.update({name: ev.regression_metrics(y, p) for name, p in prep.baselines.items()})
+        return metrics, {}
+
+    def prediction_rows(self, state: dict, ids: list, out: torch.Tensor) -> tuple[list[str], list[list]]:
+        if state.get("target") != "value":
+            return super().prediction_rows(state, ids, out)
+        return ["id", "predicted"], [[i, f"{float(v):.6g}"] for i, v in zip(ids, out.reshape(-1))]
+
+    def paths(self, d: SequenceData, base: Path) -> SequenceData:
+        files = {str(k): absolute_path(base, v) for k, v in d.files.items()} if d.files else None
+        a = absolute_path
+        return d.merged(files=files, file=a(base, d.file), labels=a(base, d.labels), bed=a(base, d.bed))
+
+    def _encode(self, d: SequenceData, seqs: list[str], length: int | None, origins: list):
+        """One-hot inputs; a bad letter is reported with its file, record and position."""
+        from ...data.encode import one_hot
+
+        x, lengths = one_hot(seqs, d.alphabet, d.ambiguity, d.soft_mask, length=length, origins=origins)
+        return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
+
+    def _stream(self, d: SequenceData, log, origins: list) -> tuple[list, list, list]:
+        """One pass over the file keeping ids, labels, lengths and origins only (not the sequences)."""
+        from ...data.sequences import labeled_records
+
+        ids, labels, lengths = [], [], []
+        for path, n, rec, label in labeled_records(None, d.file, d.labels, d.label_field, d.label_sep, d.format):
+            origins.append((path, n))
+            ids.append(rec.id)
+            labels.append(label)
+            lengths.append(len(rec.seq))
+        log(f"indexed {len(ids)} records of {d.file}; batches are encoded as they are drawn")
+        return ids, labels, lengths
+
+    def prepare(self, d: SequenceData, log) -> Prepared:
+        from ...data import IndexedSequences, chromosome_of, load_sequences, read_bed, reverse_complement
+
+        log("reading sequences")
+        origins: list = []
+        if d.stream:
+            ids, labels, lengths = self._stream(d, log, origins)
+            seqs = None
+        else:
+            ids, seqs, labels = load_sequences(d.files, d.file, d.labels, d.label_field, d.label_sep, d.format, origins)
+            lengths = [len(q) for q in seqs]
+        regression = d.target == "value"
+        if regression:
+            y = numeric_labels(labels, lambda k: f"{d.labels or d.file}: record {k + 1} ({ids[k]!r})")
+            classes = None
+        else:
+            classes, y = encode_classes(labels, d.positive, "data")
+        chroms = None
+        if d.split == "chromosome":
+            if d.bed:
+                names = read_bed(d.bed)
+                lost = [i for i in ids if i not in names]
+                if lost:
+                    raise InputError(f"{d.bed}: expected a line for record {lost[0]!r}, found none")
+                chroms = np.array([names[i] for i in ids])
+            else:
+                try:
+                    chroms = np.array([chromosome_of(i) for i in ids])
+                except ValueError as err:
+                    raise InputError(f"data.split: {err}; give data.bed for other headers") from None
+        s = make_split(d, y, chroms=chroms, class_names=classes, stratify=not regression)
+        if not regression:
+            check_train_classes(y[s.train], classes, f"data.split ({d.split})")
+        length = _padded_length(d, lengths, origins, ids)
+        log(f"encoding {len(ids)} sequences ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
+        if d.stream:
+            source = IndexedSequences(d.file, d.alphabet, d.ambiguity, d.soft_mask, length, d.format)
+
+        def part(idx):
+            if d.stream:
+                return source.subset(idx), torch.from_numpy(y[idx])
+            return self._encode(d, [seqs[i] for i in idx], length, [origins[i] for i in idx]), torch.from_numpy(y[idx])
+
+        train = part(s.train)
+        if d.rc_augment:
+            x, n = train[0]["x"].numpy(), train[0]["lengths"].numpy()
+            train = (
+                {
+                    "x": torch.cat([train[0]["x"], torch.from_numpy(reverse_complement(x, n))]),
+                    "lengths": torch.cat([train[0]["lengths"]] * 2),
+                },
+                torch.cat([train[1]] * 2),
+            )
+        n_cls = 0 if regression else len(classes)
+        channels = {"dna": 4, "rna": 4, "protein": 20}[d.alphabet] + (d.soft_mask == "channel")
+        log("fitting baselines (training split only)")
+        if regression:
+            baselines = {"train_mean": np.full(len(s.test), float(y[s.train].mean()))}
+        else:
+            baselines = {"majority": ev.majority_baseline(y[s.train], len(s.test), n_cls)}
+        if seqs is None:  # streamed: the sequence-content baselines would need every sequence in memory
+            log("data.stream: only the majority (or mean) baseline is computed")
+        else:
+            tr, te = [seqs[i][:length] for i in s.train], [seqs[i][:length] for i in s.test]  # what the model sees
+            baselines.update(self._content_baselines(d, tr, te, y[s.train], n_cls))
+        head = {"task": "regression", "num_outputs": 1} if regression else class_head(n_cls)
+        return Prepared(
+            train=train,
+            val=part(s.val) if len(s.val) else None,
+            test=part(s.test),
+            test_ids=[ids[i] for i in s.test],
+            model_overrides={"input_channels": channels, **head},
+            state={"target": d.target, "classes": classes, "length": length,
+                   **_seen(d, [lengths[i] for i in s.train], None if seqs is None else [seqs[i] for i in s.train])},
+            baselines=baselines,
+            split=split_record(d.split, ids, s, chroms if d.split == "chromosome" else None),
+        )
+
+    def _content_baselines(self, d: SequenceData, tr: list, te: list, y_train, n_cls: int) -> dict:
+        """GC content and k-mer counts with logistic (or, for values, ridge) regression, fitted
+        on the training split."""
+
+        def fit(f_train, f_test):
+            if n_cls == 0:
+                return ev.linear_baseline(f_train, y_train, f_test)
+            return ev.logistic_baseline(f_train, y_train, f_test, n_cls)
+
+        kind = "ridge" if n_cls == 0 else "logistic"
+        baselines = {}
+        if d.alphabet != "protein":
+            baselines["gc_content"] = fit(ev.gc_content(tr), ev.gc_content(te))
+        if d.kmer:
+            alpha = "ACDEFGHIKLMNPQRSTVWY" if d.alphabet == "protein" else "ACGT"
+            k = _kmer_k(d)
+            baselines[f"{k}-mer_{kind}"] = fit(ev.kmer_counts(tr, k, alpha), ev.kmer_counts(te, k, alpha))
+        return baselines
+
+    def read_new(self, d: SequenceData, state: dict, path: str, labels: str | None = None, label: str | None = None):
+        """Inputs, ids and (if labels are given) class ids for a new FASTA/FASTQ file."""
+        from ...data import load_sequences, read_sequences
+
+        if labels is not None:
+            ids, seqs, lab = load_sequences(file=path, labels=labels, format=d.format)
+        else:
+            recs = list(read_sequences(path, d.format))
+            ids, seqs = [r.id for r in recs], [r.seq for r in recs]
+            lab = [label] * len(ids) if label is not None else None
+        y = None
+        if lab is not None and state.get("target") == "value":
+            y = torch.from_numpy(numeric_labels(lab, lambda k: f"{labels or '--label'}: record {k + 1} ({ids[k]!r})"))
+        elif lab is not None:
+            y = class_ids(lab, state["classes"], labels or "--label")
+        _novelty(d, state, path, seqs)
+        return self._encode(d, seqs, state["length"], [(path, n + 1) for n in range(len(seqs))]), ids, y
+
