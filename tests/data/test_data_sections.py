@@ -14,12 +14,13 @@ from biolstm.pipeline.tasks import (
     ForecastTask,
     LongitudinalData,
     LongitudinalTask,
+    MultivariateData,
+    Outcome,
     SequenceData,
     SequenceTask,
     SeriesData,
     TextData,
 )
-from biolstm.pipeline.tasks import base as tasks
 from biolstm.pipeline.tasks import sequence as seqtask
 
 FILES = {"files": {"a": "a.fa", "b": "b.fa"}}
@@ -27,6 +28,7 @@ SECTIONS = {  # class, the keys it needs
     "sequence": (SequenceData, FILES),
     "series": (SeriesData, {"file": "s.csv"}),
     "longitudinal": (LongitudinalData, {"file": "v.csv", "variables": ["a"]}),
+    "multivariate": (MultivariateData, {"file": "v.csv", "target": "y"}),
     "expression": (ExpressionData, {"file": "e.csv"}),
     "text": (TextData, {"file": "t.csv"}),
 }
@@ -52,7 +54,8 @@ BAD = [  # (section, key, value, the message must contain)
     ("series", "val", float("inf"), "data.val: expected a finite number, got inf"),
     ("series", "seed", 2**32, "data.seed: expected an int from 0 to 4,294,967,295"),
     ("longitudinal", "time_scale", 0, "data.time_scale: expected a number > 0"),
-    ("longitudinal", "positive", 2, "data.positive: expected a list, got 2 (int)"),
+    ("longitudinal", "positive", {"a": 1}, "data.positive: expected a string or an int or a list or null, got {'a'"),
+    ("multivariate", "outcome", "ordinal", "data.outcome: expected one of"),
     ("longitudinal", "test", 0, "data.test: expected a fraction in (0, 1), got 0"),
     ("expression", "components", 0, "data.components: expected an int >= 1, got 0"),
     ("text", "max_vocab", 2, "data.max_vocab: expected an int >= 3"),
@@ -81,7 +84,7 @@ def test_the_defaults_and_plain_values_pass(section):
 
 def test_positive_may_be_a_string_or_an_int():
     assert SequenceData.from_dict({**FILES, "positive": 1}).positive == 1
-    with pytest.raises(TypeError, match=r"data\.positive: expected a string or an int or null, got 1\.5"):
+    with pytest.raises(TypeError, match=r"data\.positive: expected a string or an int or a list or null, got 1\.5"):
         SequenceData.from_dict({**FILES, "positive": 1.5})
 
 
@@ -138,7 +141,7 @@ def test_longitudinal_target_with_one_class_is_refused(tmp_path):
     f.write_text("id,day,a,status\n" + "".join(f"{i},{10 * k},{k},{i % 2}\n" for i in range(12) for k in range(2)))
     d = LongitudinalData.from_dict({"file": str(f), "id_col": "id", "time_col": "day", "variables": ["a"],
                                     "positive": [0, 1]})  # fmt: skip
-    expected = r"v\.csv: column 'status': with data\.positive \[0, 1\] every subject is in one class"
+    expected = r"v\.csv: column 'status': with data\.positive \[0, 1\] every example is in one class"
     with pytest.raises(InputError, match=expected):
         LongitudinalTask().prepare(d, lambda m: None)
     prep = LongitudinalTask().prepare(d.merged(positive=[1]), lambda m: None)
@@ -147,6 +150,6 @@ def test_longitudinal_target_with_one_class_is_refused(tmp_path):
 
 def test_labels_with_stray_spaces_are_refused():
     with pytest.raises(InputError, match=r"x\.csv: column 'y': label 'a ' has leading or trailing spaces"):
-        tasks.encode_classes(["a", "a ", "b"], None, "x.csv: column 'y'")
-    names, ids = tasks.encode_classes(["a", "b", "a"], None, "x.csv: column 'y'")
-    assert names == ["a", "b"] and ids.tolist() == [0, 1, 0]
+        Outcome(where="x.csv: column 'y'").fit(["a", "a ", "b"])
+    o = Outcome(where="x.csv: column 'y'").fit(["a", "b", "a"])
+    assert o.classes_ == ["a", "b"] and o.truth(["a", "b", "a"]).tolist() == [0, 1, 0]

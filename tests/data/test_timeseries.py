@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from biolstm.data.timeseries import (
-    Scaler,
     forecast_metrics,
     make_windows,
     naive_forecast,
@@ -14,6 +13,7 @@ from biolstm.data.timeseries import (
     seasonal_naive_forecast,
     split_in_time,
 )
+from biolstm.pipeline.preprocess import Standardizer
 
 from ..datafiles import SUNSPOTS
 
@@ -23,7 +23,7 @@ def test_sunspots_pipeline_has_no_leak():
     assert s.values.shape == (289, 1) and s.time[0] == 1700 and s.columns == ["value"]
     sp = split_in_time(len(s.values), test=0.2, val=0.1)
     train, test = s.values[sp.train], s.values[sp.test]
-    scaler = Scaler().fit(train)
+    scaler = Standardizer().fit(train)
     assert abs(scaler.transform(train).mean()) < 1e-5  # fitted on the training part only
     X, Y = make_windows(scaler.transform(test), lookback=20, horizon=3, context=scaler.transform(s.values[sp.val]))
     assert Y.shape[1:] == (3, 1)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from biolstm.data.timeseries import Scaler, forecast_metrics, make_windows, naive_forecast, read_series, split_in_time
+from biolstm.data.timeseries import forecast_metrics, make_windows, naive_forecast, read_series, split_in_time
 from biolstm.models import Forecaster, ForecasterConfig
+from biolstm.pipeline.preprocess import Standardizer
 
 from ..datafiles import SUNSPOTS
 
@@ -39,7 +40,7 @@ def test_beats_the_naive_forecast_on_sunspots():
     s = read_series(SUNSPOTS)
     sp = split_in_time(len(s.values), test=0.15, val=0)
     train, test = s.values[sp.train], s.values[sp.test]
-    sc = Scaler().fit(train)
+    sc = Standardizer().fit(train)
     Xtr, Ytr = make_windows(sc.transform(train), lookback=24, horizon=1)
     Xte, Yte = make_windows(sc.transform(test), lookback=24, horizon=1, context=sc.transform(train))
     torch.manual_seed(0)

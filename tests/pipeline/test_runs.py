@@ -247,7 +247,7 @@ def test_sequence_regression_on_a_numeric_label(tmp_path):
     res = runner.invoke(app, ["train", str(tmp_path / "r.yaml"), "-o", str(tmp_path / "bad"), "-q"])
     assert (
         res.exit_code == 1
-        and "gc.tsv: record 1 ('r0'): expected a number for data.target='value', got 'high'" in res.output
+        and "gc.tsv: record 1 ('r0'): expected a number for outcome 'regression', got 'high'" in res.output
     )
 
 

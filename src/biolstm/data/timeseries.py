@@ -113,23 +113,6 @@ def make_windows(
     return X, Y
 
 
-class Scaler:
-    """Standardisation fitted on the training part only: ``(x - mean) / std`` per feature."""
-
-    def fit(self, train: np.ndarray) -> Scaler:
-        t = np.asarray(train, dtype=np.float64)
-        t = t[:, None] if t.ndim == 1 else t
-        self.mean_ = t.mean(0)
-        self.std_ = np.where(t.std(0) > 0, t.std(0), 1.0)
-        return self
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean_) / self.std_).astype(np.float32)
-
-    def inverse_transform(self, x: np.ndarray) -> np.ndarray:
-        return (x * self.std_ + self.mean_).astype(np.float32)
-
-
 def naive_forecast(X: np.ndarray, horizon: int) -> np.ndarray:
     """Repeat the last observed value: ``(W, horizon, F)``."""
     return np.repeat(X[:, -1:], horizon, axis=1)

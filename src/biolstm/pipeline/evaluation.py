@@ -16,7 +16,7 @@ import numpy as np
 
 def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     """``y`` class ids (N,), ``prob`` (N,) positive-class probabilities or (N, K) class probabilities."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
+    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
     y = np.asarray(y).astype(int)
     prob = np.asarray(prob, dtype=np.float64)
@@ -26,8 +26,11 @@ def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
         both = len(np.unique(y)) == 2
         out["auroc"] = float(roc_auc_score(y, prob)) if both else float("nan")
         out["auprc"] = float(average_precision_score(y, prob)) if both else float("nan")
+        out["log_loss"] = float(log_loss(y, np.clip(prob, 1e-7, 1 - 1e-7), labels=[0, 1]))
         return out
     out["accuracy"] = float(np.mean(prob.argmax(1) == y))
+    p = np.clip(prob, 1e-7, 1)
+    out["log_loss"] = float(log_loss(y, p / p.sum(1, keepdims=True), labels=list(range(prob.shape[1]))))
     present = np.unique(y)
     onehot = np.eye(prob.shape[1])[y]
     cols = [k for k in range(prob.shape[1]) if k in present]
@@ -37,6 +40,40 @@ def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     else:
         out["auroc"] = out["auprc"] = float("nan")
     return out
+
+
+def multilabel_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """``y`` (N, L) 0/1, ``prob`` (N, L): macro auROC and auPRC over the labels that have both
+    values in ``y``, accuracy per label (mean over labels), and log loss."""
+    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+
+    y, prob = np.asarray(y, dtype=np.float64), np.asarray(prob, dtype=np.float64)
+    both = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    nan = float("nan")
+    return {
+        "n": len(y),
+        "auroc": float(np.mean([roc_auc_score(y[:, j], prob[:, j]) for j in both])) if both else nan,
+        "auprc": float(np.mean([average_precision_score(y[:, j], prob[:, j]) for j in both])) if both else nan,
+        "accuracy": float(np.mean((prob > 0.5) == (y > 0.5))),
+        "log_loss": float(log_loss(y.ravel(), np.clip(prob.ravel(), 1e-7, 1 - 1e-7), labels=[0, 1])),
+    }
+
+
+def per_class(y: np.ndarray, prob: np.ndarray, classes: list[str]) -> dict:
+    """Per-class precision, recall, F1, one-vs-rest auROC and support, and the confusion matrix
+    (rows: true class, columns: predicted class) of a multi-class prediction."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
+
+    y, prob = np.asarray(y).astype(int), np.asarray(prob, dtype=np.float64)
+    ks = list(range(len(classes)))
+    pred = prob.argmax(1)
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=ks, zero_division=0)
+    rows = {}
+    for k, c in enumerate(classes):
+        both = 0 < (y == k).sum() < len(y)
+        auc = float(roc_auc_score(y == k, prob[:, k])) if both else float("nan")
+        rows[c] = {"precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]), "auroc": auc, "n": int(s[k])}
+    return {"per_class": rows, "confusion": confusion_matrix(y, pred, labels=ks).tolist(), "classes": list(classes)}
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -70,7 +107,7 @@ def metric_keys(metrics: dict) -> tuple[str, ...]:
     """The headline metrics of a {model/baseline: metrics} table, from what the model row holds."""
     model = metrics["model"]
     if "auroc" in model:
-        return ("auroc", "auprc", "accuracy")
+        return ("auroc", "auprc", "accuracy", "log_loss")
     if "mase" in model:
         return ("mase", "smape", "mae", "rmse")
     return ("pearson", "spearman", "mae", "rmse", "r2")
@@ -94,6 +131,16 @@ def logistic_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarr
     p = np.zeros((len(f_test), n_classes))
     p[:, clf.classes_] = clf.predict_proba(f_test)
     return p[:, 1] if n_classes == 2 else p
+
+
+def multilabel_logistic_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray) -> np.ndarray:
+    """One logistic regression per label (standardised features), fitted on the training split;
+    a label that never or always occurs in training keeps its training rate."""
+    out = np.tile(np.mean(y_train, 0), (len(f_test), 1))
+    for j in range(y_train.shape[1]):
+        if 0 < y_train[:, j].sum() < len(y_train):
+            out[:, j] = logistic_baseline(f_train, y_train[:, j], f_test, 2)
+    return out
 
 
 def gc_content(seqs: list[str]) -> np.ndarray:
@@ -120,11 +167,13 @@ def kmer_counts(seqs: list[str], k: int = 5, alphabet: str = "ACGT") -> np.ndarr
 
 
 def save_plots(
-    run_dir: Path, history: dict, curves: dict | None = None, forecast: dict | None = None, scatter=None
+    run_dir: Path, history: dict, curves: dict | None = None, forecast: dict | None = None, scatter=None,
+    confusion: dict | None = None,
 ) -> list[str]:
     """loss.png from history; roc.png and pr.png from ``curves`` ({name: (y, prob)}, binary or
     multi-class); forecast.png from ``forecast`` ({'time', 'truth', name: values...});
-    predicted.png from ``scatter`` ((truth, prediction) of a regression)."""
+    predicted.png from ``scatter`` ((truth, prediction) of a regression); confusion.png from
+    ``confusion`` ({'confusion': matrix, 'classes': names} of :func:`per_class`)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -149,7 +198,9 @@ def save_plots(
             fig, ax = plt.subplots(figsize=(4.5, 4.5))
             for name, (y, prob) in curves.items():
                 y, prob = np.asarray(y).astype(int), np.asarray(prob)
-                if prob.ndim == 2:  # micro-average over classes
+                if prob.ndim == 2 and y.ndim == 2:  # multi-label: micro-average over labels
+                    y, prob = y.ravel(), prob.ravel()
+                elif prob.ndim == 2:  # micro-average over classes
                     y, prob = np.eye(prob.shape[1])[y].ravel(), prob.ravel()
                 if len(np.unique(y)) < 2:
                     continue
@@ -180,6 +231,23 @@ def save_plots(
         fig.savefig(run_dir / "predicted.png", dpi=110)
         plt.close(fig)
         written.append("predicted.png")
+    if confusion is not None:
+        m, names = np.asarray(confusion["confusion"]), confusion["classes"]
+        size = 2.5 + 0.45 * len(names)
+        fig, ax = plt.subplots(figsize=(size + 1, size))
+        im = ax.imshow(m, cmap="Blues")
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if m[i, j] > m.max() / 2 else "black")  # fmt: skip
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix (test)")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.tight_layout()
+        fig.savefig(run_dir / "confusion.png", dpi=110)
+        plt.close(fig)
+        written.append("confusion.png")
     if forecast:
         fig, ax = plt.subplots(figsize=(7, 3.5))
         t = forecast["time"]

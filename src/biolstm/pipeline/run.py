@@ -24,7 +24,8 @@ from ..config import apply_overrides, load_yaml, save_yaml
 from ..errors import InputError
 from . import evaluation as ev
 from .runfolder import check_resumable, is_run, locked, output_path, write_marker
-from .tasks import TASKS, ForecastTask, probabilities
+from .tasks import TASKS
+from .tasks.base import write_tsv
 
 SECTIONS = ("task", "data", "model", "train")
 
@@ -103,35 +104,6 @@ def _table(metrics: dict) -> str:
     for name, m in metrics.items():
         lines.append(f"{name:<{width}}" + "".join(f"{m.get(k, math.nan):>10.4f}" for k in keys))
     return "\n".join(lines)
-
-
-def _write_tsv(path: Path, header: list[str], rows: list[list]) -> None:
-    text = "\t".join(header) + "\n" + "".join("\t".join(str(v) for v in r) + "\n" for r in rows)
-    atomic_write_text(path, text)
-
-
-def _report(task, prep, out, model, run_dir: Path, history: dict | None, log) -> dict:
-    if isinstance(task, ForecastTask):
-        metrics, extra = task.report(prep, out, model)
-        plots = ev.save_plots(run_dir, history or {}, forecast=extra["forecast"])
-        fc = model.point(out).numpy()[..., 0] * prep.state["std"][0] + prep.state["mean"][0]
-        header = ["target_time", *[f"step{h + 1}" for h in range(fc.shape[1])]]
-        _write_tsv(
-            run_dir / "test_predictions.tsv", header, [[t, *(f"{v:.6g}" for v in r)] for t, r in zip(prep.test_ids, fc)]
-        )
-    else:
-        metrics, curves = task.report(prep, out)
-        scatter = (prep.test[1].numpy(), out.numpy()) if prep.state.get("target") == "value" else None
-        plots = ev.save_plots(run_dir, history or {}, curves=curves, scatter=scatter)
-        header, rows = task.prediction_rows(prep.state, prep.test_ids, out)
-        y = prep.test[1].tolist()
-        _write_tsv(
-            run_dir / "test_predictions.tsv",
-            [*header, "true"],
-            [[*r, t if prep.state.get("classes") is None else prep.state["classes"][int(t)]] for r, t in zip(rows, y)],
-        )
-    log(f"wrote {', '.join(plots)} and test_predictions.tsv")
-    return metrics
 
 
 _SIZE_KEYS = ("hidden_size", "num_layers", "conv_filters", "conv_kernel", "embedding_dim", "projection_size")
@@ -407,9 +379,10 @@ def train(
         _save_model(model, run_dir)
         log("evaluating on the test split")
         out_t = trainer.predict(prep.test[0])
-        metrics = _report(task, prep, out_t, model, run_dir, hist.history, log)
+        metrics, extra = task.finish(prep, out_t, model, run_dir, hist.history)
+        log(f"wrote {', '.join(extra.pop('files'))}")
         log.done()
-        result = {"task": task.name, "split": "test", "n_test": len(prep.test[1]), "metrics": metrics}
+        result = {"task": task.name, "split": "test", "n_test": len(prep.test[1]), "metrics": metrics, **extra}
         atomic_write_text(run_dir / "metrics.json", json.dumps(_plain(result), indent=2))
     if verbose:
         print(f"\n{task.name}: test metrics with baselines ({run_dir}/metrics.json)")
@@ -529,29 +502,12 @@ def evaluate(
             prep = task.prepare(data, log)
         finally:
             log.done()
-        out = trainer.predict(prep.test[0])
-        metrics = task.report(prep, out, model)[0] if isinstance(task, ForecastTask) else task.report(prep, out)[0]
+        metrics = task.test_metrics(prep, trainer.predict(prep.test[0]), model)
         result = {"task": task.name, "split": "test", "metrics": metrics}
-    elif isinstance(task, ForecastTask):
-        prep = task.prepare_new(data, state, data_path)
-        out = trainer.predict(prep.test[0])
-        metrics = task.report(prep, out, model)[0]
-        result = {"task": task.name, "data": str(data_path), "metrics": metrics}
     else:
-        args = (labels, label) if task.name == "sequence" else ()
-        x, _, y = task.read_new(data, state, data_path, *args)
-        if y is None:
-            raise InputError(f"{data_path}: expected labels to evaluate against (a label column, --labels or --label)")
-        out = trainer.predict(x)
-        if state.get("target") == "value":
-            model_metrics = ev.regression_metrics(y.numpy(), out.numpy())
-        else:
-            model_metrics = ev.classification_metrics(y.numpy(), probabilities(out, len(state["classes"])))
-        result = {
-            "task": task.name,
-            "data": str(data_path),
-            "metrics": {"model": model_metrics},
-        }
+        label_opts = {"labels": labels, "label": label} if task.name == "sequence" else {}
+        metrics = task.evaluate_new(data, state, data_path, model, trainer.predict, **label_opts)
+        result = {"task": task.name, "data": str(data_path), "metrics": metrics}
     if verbose:
         print(_table(result["metrics"]))
     return result
@@ -569,7 +525,6 @@ def predict(
 
     ``output`` may be a folder (the file is then ``predictions.tsv`` in it); an existing file is
     replaced only with ``overwrite``, and a run's own files never."""
-    import numpy as np
 
     from ..train import Trainer
 
@@ -577,22 +532,9 @@ def predict(
     use_threads(threads)
     task, data, model, state, tcfg = load_run(run_dir)
     trainer = Trainer(model, tcfg.merged(device="cpu" if not torch.cuda.is_available() else None))
-    if isinstance(task, ForecastTask):
-        times, z = task.read_new(data, state, data_path)
-        x = torch.from_numpy(z[-data.lookback :][None])
-        out = trainer.predict(x)
-        fc = model.point(out).numpy()[0, :, 0] * state["std"][0] + state["mean"][0]
-        header, rows = ["step", "after_time", "forecast"], [[h + 1, times[-1], f"{v:.6g}"] for h, v in enumerate(fc)]
-        if model.config.output != "point":
-            lo, hi = task._interval(model, out)
-            lo, hi = (np.asarray(v)[0] * state["std"][0] + state["mean"][0] for v in (lo, hi))
-            header += ["lower", "upper"]
-            rows = [[*r, f"{a:.6g}", f"{b:.6g}"] for r, a, b in zip(rows, lo, hi)]
-    else:
-        x, ids, _ = task.read_new(data, state, data_path)
-        header, rows = task.prediction_rows(state, ids, trainer.predict(x))
+    header, rows = task.predict_new(data, state, data_path, model, trainer.predict)
     output.parent.mkdir(parents=True, exist_ok=True)
-    _write_tsv(output, header, rows)
+    write_tsv(output, header, rows)
     if verbose:
         print(f"wrote {len(rows)} predictions to {output}")
     return output

@@ -57,7 +57,10 @@ def compute_metric(name: str, out: Tensor, y: Tensor, loss: str) -> float:
         t, s = truth.numpy(), scores.numpy()
         if len(np.unique(t)) < 2 or not np.isin(t, (0, 1)).all():
             return float("nan")  # auROC needs both classes and 0/1 targets
-        return float(roc_auc_score(t, s, average="macro"))
+        try:
+            return float(roc_auc_score(t, s, average="macro"))
+        except ValueError:
+            return float("nan")  # a label with one value only in these targets
     tp = float((pred * truth).sum())
     if name == "precision":
         return tp / max(float(pred.sum()), 1e-12)

@@ -2,18 +2,33 @@
 which model and loss they use, which baselines stand beside the model, and how they write
 predictions. :mod:`.base` holds the Task protocol and what the tasks share."""
 
-from .base import Prepared, Task, probabilities
+from .base import Prepared, Task
 from .expression import ExpressionData, ExpressionTask
 from .forecast import ForecastTask, SeriesData
-from .longitudinal import LongitudinalData, LongitudinalTask
+from .multivariate import LongitudinalData, LongitudinalTask, MultivariateData, MultivariateTask
+from .outcome import Outcome
 from .sequence import SequenceData, SequenceTask
 from .text import TextData, TextTask
 
 TASKS: dict[str, type[Task]] = {
-    t.name: t for t in (SequenceTask, ForecastTask, LongitudinalTask, ExpressionTask, TextTask)
+    t.name: t for t in (SequenceTask, MultivariateTask, ExpressionTask, TextTask, ForecastTask, LongitudinalTask)
 }
 
 __all__ = [
-    "TASKS", "ExpressionData", "ExpressionTask", "ForecastTask", "LongitudinalData", "LongitudinalTask",
-    "Prepared", "SequenceData", "SequenceTask", "SeriesData", "Task", "TextData", "TextTask", "probabilities",
+    "TASKS",
+    "ExpressionData",
+    "ExpressionTask",
+    "ForecastTask",
+    "LongitudinalData",
+    "LongitudinalTask",
+    "MultivariateData",
+    "MultivariateTask",
+    "Outcome",
+    "Prepared",
+    "SequenceData",
+    "SequenceTask",
+    "SeriesData",
+    "Task",
+    "TextData",
+    "TextTask",
 ]

@@ -6,7 +6,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -90,13 +90,16 @@ def absolute_path(base: Path, p) -> str | None:
     return str(q if q.is_absolute() else (base / q).resolve())
 
 
-def make_split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: list | None = None, stratify=True):
+def make_split(cfg, n: int, strata=None, groups=None, chroms=None, class_names: list | None = None):
+    """The train/val/test split a data section asks for (``cfg.split``: random, group or
+    chromosome), from :mod:`biolstm.data.splits`; ``strata`` (class ids) stratify random and
+    group splits, None for outcomes without classes."""
     from ...data.splits import check_stratified_sizes, split_by_group, split_chromosomes, split_random
 
-    if cfg.split == "random" and not stratify:
-        return split_random(labels, test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=False)
+    if cfg.split == "random" and strata is None:
+        return split_random(np.zeros(n), test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=False)
     if cfg.split == "random":
-        counts = np.bincount(labels)
+        counts = np.bincount(strata)
         if counts.min() < 3:
             k = int(np.argmin(counts))
             name = class_names[k] if class_names else k
@@ -104,55 +107,16 @@ def make_split(cfg, labels: np.ndarray, groups=None, chroms=None, class_names: l
                 f"data.split: class {name!r} has {counts[k]} example{'' if counts[k] == 1 else 's'}; a stratified "
                 "train/val/test split needs at least 3 per class"
             )
-        check_stratified_sizes(labels, cfg.test, cfg.val, "data.test, data.val")
-        return split_random(labels, test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=True)
+        check_stratified_sizes(strata, cfg.test, cfg.val, "data.test, data.val")
+        return split_random(strata, test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=True)
     if cfg.split == "group":
         if groups is None:
             raise InputError("data.split: 'group' needs data.group (a column naming the patient/donor)")
-        return split_by_group(groups, test=cfg.test, val=cfg.val, seed=cfg.seed, labels=labels if stratify else None)
+        return split_by_group(groups, test=cfg.test, val=cfg.val, seed=cfg.seed, labels=strata)
     if chroms is None:
         raise InputError("data.split: 'chromosome' needs chr:start-end headers or data.bed")
     keys = ("data.test_chromosomes", "data.val_chromosomes")
     return split_chromosomes(chroms, cfg.test_chromosomes, cfg.val_chromosomes, keys)
-
-
-def encode_classes(labels: list, positive: Any | None, what: str) -> tuple[list[str], np.ndarray]:
-    """Sorted class names (the positive class last for two classes) and class ids."""
-    names = sorted({str(v) for v in labels})
-    stray = [n for n in names if n != n.strip()]
-    if stray:
-        raise InputError(
-            f"{what}: label {stray[0]!r} has leading or trailing spaces; expected none ({stray[0]!r} and "
-            f"{stray[0].strip()!r} would be two classes); remove them"
-        )
-    if len(names) < 2:
-        raise InputError(f"{what}: expected at least two classes, got {names}")
-    if positive is not None:
-        if str(positive) not in names:
-            raise InputError(f"data.positive: expected one of {names}, got {positive!r}")
-        if len(names) == 2:
-            names = [n for n in names if n != str(positive)] + [str(positive)]
-    index = {n: i for i, n in enumerate(names)}
-    return names, np.array([index[str(v)] for v in labels], dtype=np.int64)
-
-
-def class_ids(labels, classes: list[str], where: str) -> torch.Tensor:
-    """Class ids of new labels under a trained run's classes; unknown classes are an error."""
-    unknown = sorted({str(v) for v in labels} - set(classes))
-    if unknown:
-        raise InputError(f"{where}: expected classes {classes}, got {unknown}")
-    return torch.tensor([classes.index(str(v)) for v in labels])
-
-
-def class_head(n_classes: int) -> dict:
-    if n_classes == 2:
-        return {"task": "binary", "num_outputs": 1}
-    return {"task": "multiclass", "num_outputs": n_classes}
-
-
-def probabilities(out: torch.Tensor, n_classes: int) -> np.ndarray:
-    out = out.float()
-    return (torch.sigmoid(out) if n_classes == 2 else torch.softmax(out, -1)).numpy()
 
 
 class Task(Protocol):
@@ -170,6 +134,11 @@ class Task(Protocol):
     def prepare(self, d, log) -> Prepared: ...
     def loss(self, state: dict) -> str: ...
     def build_model(self, model_cfg): ...
+    # the test part's metrics {model/baseline: {...}}; then the same with plots and test_predictions.tsv
+    def test_metrics(self, prep: Prepared, out: torch.Tensor, model=None) -> dict: ...
+    def finish(self, prep: Prepared, out: torch.Tensor, model, run_dir: Path, history: dict) -> tuple[dict, dict]: ...
+    def evaluate_new(self, d, state: dict, path: str, model, predict, **labels) -> dict: ...
+    def predict_new(self, d, state: dict, path: str, model, predict) -> tuple[list, list]: ...
 
 
 class FileTask:
@@ -184,53 +153,91 @@ class FileTask:
         return d.merged(file=absolute_path(base, d.file))
 
 
-class ClassifierTask(FileTask):
-    """Shared by the classification tasks: loss, metrics with baselines, curves, predictions."""
+class OutcomeTask(FileTask):
+    """A task that predicts an outcome per example (:class:`~.outcome.Outcome`: binary,
+    multi-class, multi-label or regression): loss, model head, metrics with baselines beside
+    them, plots and prediction rows, all from the outcome fitted on the training split."""
 
+    def outcome(self, state: dict):
+        from .outcome import Outcome
+
+        return Outcome.from_state(state)
 
     def loss(self, state: dict) -> str:
-        return "bce_with_logits" if len(state["classes"]) == 2 else "cross_entropy"
+        return self.outcome(state).loss()
 
     def build_model(self, model_cfg):
-        from ...models import SequenceClassifier
+        from ...models import SequenceClassifier, SequenceRegressor
 
-        return SequenceClassifier(model_cfg)
+        return SequenceRegressor(model_cfg) if model_cfg.task == "regression" else SequenceClassifier(model_cfg)
 
-    def report(self, prep: Prepared, out: torch.Tensor) -> tuple[dict, dict]:
-        """(metrics {model/baseline: {...}}, curves for the plots)."""
-        n = len(prep.state["classes"])
-        y = prep.test[1].numpy()
-        prob = probabilities(out, n)
-        metrics = {"model": ev.classification_metrics(y, prob)}
-        curves = {"model": (y, prob)}
-        for name, p in prep.baselines.items():
-            metrics[name] = ev.classification_metrics(y, p)
-            curves[name] = (y, p)
-        return metrics, curves
+    def test_metrics(self, prep: Prepared, out: torch.Tensor, model=None) -> dict:
+        """{model/baseline: metrics} on the test part (baselines: predictions in metric form)."""
+        o = self.outcome(prep.state)
+        truth = o.target_truth(prep.test[1])
+        metrics = {"model": o.metrics(truth, o.inverse_transform(out))}
+        metrics.update({name: o.metrics(truth, p) for name, p in prep.baselines.items()})
+        return metrics
+
+    def finish(self, prep: Prepared, out: torch.Tensor, model, run_dir: Path, history: dict) -> tuple[dict, dict]:
+        """Metrics, plots and test_predictions.tsv of a trained run: (metrics, extra results)."""
+
+        o = self.outcome(prep.state)
+        truth, pred = o.target_truth(prep.test[1]), o.inverse_transform(out)
+        metrics = self.test_metrics(prep, out, model)
+        extra = {}
+        table = o.class_table(truth, pred)
+        if table is not None:
+            extra["classes"] = table
+        regression = o.kind_ == "regression"
+        curves = None if regression else {"model": (truth, pred), **{k: (truth, p) for k, p in prep.baselines.items()}}
+        plots = ev.save_plots(run_dir, history or {}, curves=curves, scatter=(truth, pred) if regression else None,
+                              confusion=table)  # fmt: skip
+        header, rows = o.rows(prep.test_ids, pred)
+        write_tsv(run_dir / "test_predictions.tsv", [*header, "true"],
+                  [[*r, t] for r, t in zip(rows, o.label_strings(truth))])  # fmt: skip
+        extra["files"] = [*plots, "test_predictions.tsv"]
+        return metrics, extra
 
     def prediction_rows(self, state: dict, ids: list, out: torch.Tensor) -> tuple[list[str], list[list]]:
-        classes = state["classes"]
-        prob = probabilities(out, len(classes))
-        if prob.ndim == 1:
-            prob = np.stack([1 - prob, prob], 1)
-        header = ["id", "predicted", *[f"p_{c}" for c in classes]]
-        rows = [[i, classes[int(np.argmax(p))], *(f"{v:.6g}" for v in p)] for i, p in zip(ids, prob)]
-        return header, rows
+        o = self.outcome(state)
+        return o.rows(ids, o.inverse_transform(out))
+
+    def evaluate_new(self, d, state: dict, path: str, model, predict, **labels) -> dict:
+        """{model: metrics} on new labelled data (``labels``: the label options of read_new)."""
+        x, _, y = self.read_new(d, state, path, **{k: v for k, v in labels.items() if v is not None})
+        if y is None:
+            raise InputError(f"{path}: expected labels to evaluate against (a label column, --labels or --label)")
+        o = self.outcome(state)
+        return {"model": o.metrics(o.target_truth(y), o.inverse_transform(predict(x)))}
+
+    def predict_new(self, d, state: dict, path: str, model, predict) -> tuple[list, list]:
+        x, ids, _ = self.read_new(d, state, path)
+        return self.prediction_rows(state, ids, predict(x))
 
 
+def split_outcome(outcome, labels: list, split, where: str):
+    """Fit ``outcome`` and split: (split, targets for the loss, labels in metric form).
 
-def numeric_labels(labels: list, where) -> np.ndarray:
-    """Numeric labels of a regression task; the first non-number is an error naming it."""
-    out = np.empty(len(labels), dtype=np.float32)
-    for k, v in enumerate(labels):
-        try:
-            out[k] = float(v)
-        except (TypeError, ValueError):
-            raise InputError(f"{where(k)}: expected a number for data.target='value', got {v!r}") from None
-    if not np.isfinite(out).all():
-        k = int(np.argmax(~np.isfinite(out)))
-        raise InputError(f"{where(k)}: expected a finite number, got {labels[k]!r}")
-    return out
+    The class set comes from every label (stratified splits need it, and every class must then
+    have a training example); the statistics of a regression outcome (mean, SD) are fitted on
+    the training part only. ``split(strata)`` returns the split (strata: class ids or None)."""
+    outcome.fit(labels)
+    classes = outcome.kind_ in ("binary", "multiclass")
+    strata = outcome.truth(labels) if classes else None
+    s = split(strata)
+    if classes:
+        check_train_classes(strata[s.train], outcome.classes_, where)
+    if outcome.kind_ == "regression":
+        outcome.fit([labels[i] for i in s.train])
+    return s, outcome.transform(labels), outcome.truth(labels)
+
+
+def write_tsv(path: Path, header: list[str], rows: list[list]) -> None:
+    from ..._io import atomic_write_text
+
+    text = "\t".join(header) + "\n" + "".join("\t".join(str(v) for v in r) + "\n" for r in rows)
+    atomic_write_text(path, text)
 
 
 def too_big(need: int) -> str | None:

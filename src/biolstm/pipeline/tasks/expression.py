@@ -10,42 +10,42 @@ import torch
 from ...config import Config
 from ...errors import InputError
 from ...validation import check_choice
-from .. import evaluation as ev
 from .base import (
     AT_LEAST_1,
     SEED,
     TEST,
     VAL,
-    ClassifierTask,
+    OutcomeTask,
     Prepared,
     check_data_keys,
-    check_train_classes,
-    class_head,
-    class_ids,
-    encode_classes,
     make_split,
+    split_outcome,
     split_record,
 )
+from .outcome import KINDS, Outcome
 
 
 # ---------------------------------------------------------------------------------- expression
 @dataclass
 class ExpressionData(Config):
-    """data: section of an expression-profile classification config."""
+    """data: section of an expression-profile config (one profile per sample to an outcome)."""
 
     _what = "data config"
 
     file: str | None = None  # CSV/TSV/Parquet (one row per sample) or .h5ad
     label: str = "y"  # label column (obs column for h5ad)
+    outcome: str = "auto"  # auto (2 classes: binary, more: multiclass) | binary | multiclass | multilabel | regression
+    positive: str | int | list | None = None  # the positive class, or a list of classes counted as positive (binary)
+    multilabel_sep: str = ";"  # separates the labels of one sample (outcome: multilabel)
     group: str | None = None  # donor/patient column for split='group'
     sample: str | None = None  # sample-name column (tables)
     layer: str | None = None  # h5ad layer instead of X
     projection: str = "pca"  # pca (fitted on the training split) | linear (learned) | none
     components: int = 32  # projection width
-    split: str = "random"  # random (stratified) | group
-    test: float = 0.2
-    val: float = 0.1
-    seed: int = 0
+    split: str = "random"  # random (stratified for classes) | group
+    test: float = 0.2  # test fraction
+    val: float = 0.1  # validation fraction
+    seed: int = 0  # seeds the split and the PCA
 
     def __post_init__(self) -> None:
         if self.file is None:
@@ -53,14 +53,16 @@ class ExpressionData(Config):
         check_data_keys(self, {"components": AT_LEAST_1, "test": TEST, "val": VAL, "seed": SEED})
         check_choice(self.projection, ("pca", "linear", "none"), "data.projection")
         check_choice(self.split, ("random", "group"), "data.split")
+        check_choice(self.outcome, KINDS, "data.outcome")
 
 
-class ExpressionTask(ClassifierTask):
+class ExpressionTask(OutcomeTask):
     """Each profile is one step of a sequence (a series of profiles for time courses) read by the
     recurrent layer after the projection; genes are standardised with training statistics."""
 
     name = "expression"
     data_class = ExpressionData
+    model_from_data = ("input_channels", "projection", "projection_size", "task", "num_outputs")  # set from the data
 
     def _x(self, state, x: np.ndarray) -> torch.Tensor:
         z = (x - np.array(state["mean"], dtype=np.float32)) / np.array(state["std"], dtype=np.float32)
@@ -71,11 +73,17 @@ class ExpressionTask(ClassifierTask):
 
         log("reading the expression matrix")
         e = read_expression(d.file, label=d.label, group=d.group, sample=d.sample, layer=d.layer)
-        classes, y = encode_classes(list(e.labels), None, f"{d.file}: column {d.label!r}")
-        s = make_split(d, y, groups=e.groups, class_names=classes)
-        check_train_classes(y[s.train], classes, f"data.split ({d.split})")
+        o = Outcome(d.outcome, d.positive, d.multilabel_sep, f"{d.file}: column {d.label!r}",
+                    lambda k: f"{d.file}: sample {e.samples[k]!r}, column {d.label!r}")  # fmt: skip
+        labels = list(e.labels)
+
+        def split(strata):
+            return make_split(d, len(labels), strata, groups=e.groups, class_names=getattr(o, "classes_", None))
+
+        s, y, truth = split_outcome(o, labels, split, f"data.split ({d.split})")
         mean, std = e.x[s.train].mean(0), e.x[s.train].std(0)
-        state = {"classes": classes, "genes": e.genes, "mean": mean.tolist(), "std": np.where(std > 0, std, 1).tolist()}
+        state = {"outcome": o.to_json(), "classes": getattr(o, "classes_", None), "genes": e.genes,
+                 "mean": mean.tolist(), "std": np.where(std > 0, std, 1).tolist()}  # fmt: skip
         x = self._x(state, e.x)
         k = min(d.components, len(s.train) - 1, x.shape[-1])
         pca = None
@@ -87,22 +95,22 @@ class ExpressionTask(ClassifierTask):
         over = {
             "input_channels": x.shape[-1],
             "projection_size": 0 if d.projection == "none" else k,
-            **class_head(len(classes)),
+            **o.head(),
         }
         if d.projection != "none":
             over["projection"] = d.projection
         feats = x[:, 0].numpy() if pca is None else (x[:, 0] - pca[1]).numpy() @ pca[0].numpy().T
         return Prepared(
-            train=(x[s.train], torch.from_numpy(y[s.train])),
-            val=(x[s.val], torch.from_numpy(y[s.val])) if len(s.val) else None,
-            test=(x[s.test], torch.from_numpy(y[s.test])),
+            train=(x[s.train], y[s.train]),
+            val=(x[s.val], y[s.val]) if len(s.val) else None,
+            test=(x[s.test], y[s.test]),
             test_ids=[e.samples[i] for i in s.test],
             model_overrides=over,
             state=state,
             baselines={
-                "majority": ev.majority_baseline(y[s.train], len(s.test), len(classes)),
-                "logistic" + ("_pca" if pca is not None else ""): ev.logistic_baseline(
-                    feats[s.train], y[s.train], feats[s.test], len(classes)
+                o.constant_name(): o.constant_baseline(truth[s.train], len(s.test)),
+                o.linear_kind() + ("_pca" if pca is not None else ""): o.linear_baseline(
+                    feats[s.train], truth[s.train], feats[s.test]
                 ),
             },
             pca=pca,
@@ -117,6 +125,8 @@ class ExpressionTask(ClassifierTask):
         )
         y = None
         if e.labels is not None:
-            y = class_ids(e.labels, state["classes"], f"{path}: column {d.label!r}")
+            o = self.outcome(state)
+            o.where, o.at = f"{path}: column {d.label!r}", lambda k: f"{path}: sample {e.samples[k]!r}"
+            y = o.transform(list(e.labels))
         return self._x(state, e.x), e.samples, y
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ...config import Config
 from ...errors import InputError
-from .base import AT_LEAST_1, SEED, FileTask, Prepared, check_data_keys
+from .base import AT_LEAST_1, SEED, FileTask, Prepared, check_data_keys, write_tsv
 
 
 # ---------------------------------------------------------------------------------- forecasting
@@ -48,6 +49,7 @@ def _steps(v, n: int) -> int:
 class ForecastTask(FileTask):
     name = "forecast"
     data_class = SeriesData
+    model_from_data = ("input_size", "targets", "horizon")  # set from the data
 
     def model_config_class(self) -> type:
         from ...models import ForecasterConfig
@@ -81,7 +83,8 @@ class ForecastTask(FileTask):
         return s.time, values, order
 
     def prepare(self, d: SeriesData, log) -> Prepared:
-        from ...data.timeseries import Scaler, make_windows
+        from ...data.timeseries import make_windows
+        from ..preprocess import Standardizer
 
         log("reading the series")
         time, values, cols = self._read(d, d.file)
@@ -93,7 +96,7 @@ class ForecastTask(FileTask):
                 f"val={n_val}, lookback={d.lookback}, horizon={d.horizon}"
             )
         a, b = n - n_test - n_val, n - n_test
-        scaler = Scaler().fit(values[:a])
+        scaler = Standardizer().fit(values[:a])
         z = scaler.transform(values)
 
         def windows(lo, hi, stride):
@@ -106,7 +109,7 @@ class ForecastTask(FileTask):
         state = {
             "columns": cols,
             "mean": scaler.mean_.tolist(),
-            "std": scaler.std_.tolist(),
+            "std": scaler.scale_.tolist(),
             "train_values": values[:a, 0].tolist(),
             "season": d.season,
             "time": [t.item() if hasattr(t, "item") else t for t in time[b:]],
@@ -176,6 +179,39 @@ class ForecastTask(FileTask):
             lo, hi = self._interval(model, out)
             curve["lower"], curve["upper"] = self._unscale(st, lo[:, -1]), self._unscale(st, hi[:, -1])
         return metrics, {"forecast": curve}
+
+    def test_metrics(self, prep: Prepared, out: torch.Tensor, model=None) -> dict:
+        return self.report(prep, out, model)[0]
+
+    def finish(self, prep: Prepared, out: torch.Tensor, model, run_dir: Path, history: dict) -> tuple[dict, dict]:
+        """Metrics, forecast and loss plots and test_predictions.tsv of a trained run."""
+        from .. import evaluation as ev
+
+        metrics, extra = self.report(prep, out, model)
+        plots = ev.save_plots(run_dir, history or {}, forecast=extra["forecast"])
+        fc = self._unscale(prep.state, model.point(out).numpy()[..., 0])
+        header = ["target_time", *[f"step{h + 1}" for h in range(fc.shape[1])]]
+        write_tsv(run_dir / "test_predictions.tsv", header,
+                  [[t, *(f"{v:.6g}" for v in r)] for t, r in zip(prep.test_ids, fc)])  # fmt: skip
+        return metrics, {"files": [*plots, "test_predictions.tsv"]}
+
+    def evaluate_new(self, d: SeriesData, state: dict, path: str, model, predict, **labels) -> dict:
+        """Metrics of every window of a new series, with the naive baselines on the same windows."""
+        prep = self.prepare_new(d, state, path)
+        return self.report(prep, predict(prep.test[0]), model)[0]
+
+    def predict_new(self, d: SeriesData, state: dict, path: str, model, predict) -> tuple[list, list]:
+        """The next horizon steps after the end of a new series (with the interval, if any)."""
+        times, z = self.read_new(d, state, path)
+        out = predict(torch.from_numpy(z[-d.lookback :][None]))
+        fc = self._unscale(state, model.point(out).numpy()[0, :, 0])
+        header, rows = ["step", "after_time", "forecast"], [[h + 1, times[-1], f"{v:.6g}"] for h, v in enumerate(fc)]
+        if model.config.output != "point":
+            lo, hi = self._interval(model, out)
+            lo, hi = (self._unscale(state, np.asarray(v)[0]) for v in (lo, hi))
+            header += ["lower", "upper"]
+            rows = [[*r, f"{a:.6g}", f"{b:.6g}"] for r, a, b in zip(rows, lo, hi)]
+        return header, rows
 
     def _interval(self, model, out: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         cfg = model.config

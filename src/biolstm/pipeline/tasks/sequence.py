@@ -18,19 +18,16 @@ from .base import (
     SEED,
     TEST,
     VAL,
-    ClassifierTask,
+    OutcomeTask,
     Prepared,
     absolute_path,
     check_data_keys,
-    check_train_classes,
-    class_head,
-    class_ids,
-    encode_classes,
     make_split,
-    numeric_labels,
+    split_outcome,
     split_record,
     too_big,
 )
+from .outcome import KINDS, Outcome
 
 
 # ---------------------------------------------------------------------------------- sequences
@@ -40,13 +37,15 @@ class SequenceData(Config):
 
     _what = "data config"
 
-    target: str = "class"  # class (classification) | value (regression on a numeric label)
+    outcome: str = "auto"  # auto (2 classes: binary, more: multiclass) | binary | multiclass | multilabel | regression
+    target: str | None = None  # the older name of outcome: class (auto) | value (regression)
     files: dict | None = None  # {class: path}: one file per class
     file: str | None = None  # one file whose labels come from `labels` or `label_field`
     labels: str | None = None  # CSV/TSV with id,label columns keyed by record id
     label_field: int | None = None  # header field holding the label (0 is the id)
     label_sep: str | None = None  # header field separator (None: whitespace)
-    positive: str | int | None = None  # the positive class of a two-class task
+    positive: str | int | list | None = None  # the positive class, or a list of classes counted as positive (binary)
+    multilabel_sep: str = ";"  # separates the labels of one record (outcome: multilabel)
     format: str = "auto"  # auto | fasta | fastq
     alphabet: str = "dna"  # dna | rna | protein
     ambiguity: str = "probabilities"  # probabilities (N -> 0.25 each) | zeros
@@ -73,11 +72,16 @@ class SequenceData(Config):
             )
         kmer = (lambda v: 0 <= v <= KMER_MAX, f"0 (no k-mer baseline) or 1 to {KMER_MAX}")
         check_data_keys(self, {"max_length": AT_LEAST_1, "kmer": kmer, "test": TEST, "val": VAL, "seed": SEED})
-        check_choice(self.target, ("class", "value"), "data.target")
+        if self.target is not None:
+            check_choice(self.target, ("class", "value"), "data.target")
+            self.outcome = {"class": self.outcome, "value": "regression"}[self.target]
+            self.target = None
+        check_choice(self.outcome, KINDS, "data.outcome")
         check_choice(self.format, ("auto", "fasta", "fastq"), "data.format")
         check_choice(self.alphabet, ("dna", "rna", "protein"), "data.alphabet")
-        if self.target == "value" and (self.files is not None or self.positive is not None):
-            raise InputError("data.target: 'value' reads numbers from 'labels' or 'label_field', not per-class 'files'")
+        if self.outcome in ("regression", "multilabel") and self.files is not None:
+            raise InputError(f"data.outcome: {self.outcome!r} reads labels from 'labels' or 'label_field', "
+                             "not per-class 'files'")  # fmt: skip
         check_choice(self.split, ("random", "chromosome", "group"), "data.split")
         check_choice(self.soft_mask, ("keep", "channel"), "data.soft_mask")
         check_choice(self.ambiguity, ("probabilities", "zeros"), "data.ambiguity")
@@ -180,32 +184,12 @@ def _kmer_k(d: SequenceData) -> int:
     return min(d.kmer, 2) if d.alphabet == "protein" else d.kmer
 
 
-class SequenceTask(ClassifierTask):
-    """Classification (``data.target: class``) or regression (``value``) of sequences."""
+class SequenceTask(OutcomeTask):
+    """Sequences (FASTA/FASTQ) to an outcome: binary, multi-class, multi-label or a value."""
 
     name = "sequence"
     data_class = SequenceData
-
-    def loss(self, state: dict) -> str:
-        return "mse" if state.get("target") == "value" else super().loss(state)
-
-    def build_model(self, model_cfg):
-        from ...models import SequenceRegressor
-
-        return SequenceRegressor(model_cfg) if model_cfg.task == "regression" else super().build_model(model_cfg)
-
-    def report(self, prep: Prepared, out: torch.Tensor) -> tuple[dict, dict]:
-        if prep.state.get("target") != "value":
-            return super().report(prep, out)
-        y = prep.test[1].numpy()
-        metrics = {"model": ev.regression_metrics(y, out.numpy())}
-        metrics.update({name: ev.regression_metrics(y, p) for name, p in prep.baselines.items()})
-        return metrics, {}
-
-    def prediction_rows(self, state: dict, ids: list, out: torch.Tensor) -> tuple[list[str], list[list]]:
-        if state.get("target") != "value":
-            return super().prediction_rows(state, ids, out)
-        return ["id", "predicted"], [[i, f"{float(v):.6g}"] for i, v in zip(ids, out.reshape(-1))]
+    model_from_data = ("input_channels", "task", "num_outputs")  # set from the data
 
     def paths(self, d: SequenceData, base: Path) -> SequenceData:
         files = {str(k): absolute_path(base, v) for k, v in d.files.items()} if d.files else None
@@ -243,12 +227,8 @@ class SequenceTask(ClassifierTask):
         else:
             ids, seqs, labels = load_sequences(d.files, d.file, d.labels, d.label_field, d.label_sep, d.format, origins)
             lengths = [len(q) for q in seqs]
-        regression = d.target == "value"
-        if regression:
-            y = numeric_labels(labels, lambda k: f"{d.labels or d.file}: record {k + 1} ({ids[k]!r})")
-            classes = None
-        else:
-            classes, y = encode_classes(labels, d.positive, "data")
+        at = (lambda k: f"{d.labels or d.file}: record {k + 1} ({ids[k]!r})") if d.files is None else None
+        o = Outcome(d.outcome, d.positive, d.multilabel_sep, "data", at)
         chroms = None
         if d.split == "chromosome":
             if d.bed:
@@ -262,9 +242,13 @@ class SequenceTask(ClassifierTask):
                     chroms = np.array([chromosome_of(i) for i in ids])
                 except ValueError as err:
                     raise InputError(f"data.split: {err}; give data.bed for other headers") from None
-        s = make_split(d, y, chroms=chroms, class_names=classes, stratify=not regression)
-        if not regression:
-            check_train_classes(y[s.train], classes, f"data.split ({d.split})")
+
+        def split(strata):
+            return make_split(d, len(ids), strata, chroms=chroms, class_names=getattr(o, "classes_", None))
+
+
+        s, y, truth = split_outcome(o, labels, split, f"data.split ({d.split})")
+
         length = _padded_length(d, lengths, origins, ids)
         log(f"encoding {len(ids)} sequences ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
         if d.stream:
@@ -272,8 +256,8 @@ class SequenceTask(ClassifierTask):
 
         def part(idx):
             if d.stream:
-                return source.subset(idx), torch.from_numpy(y[idx])
-            return self._encode(d, [seqs[i] for i in idx], length, [origins[i] for i in idx]), torch.from_numpy(y[idx])
+                return source.subset(idx), y[idx]
+            return self._encode(d, [seqs[i] for i in idx], length, [origins[i] for i in idx]), y[idx]
 
         train = part(s.train)
         if d.rc_augment:
@@ -285,48 +269,37 @@ class SequenceTask(ClassifierTask):
                 },
                 torch.cat([train[1]] * 2),
             )
-        n_cls = 0 if regression else len(classes)
         channels = {"dna": 4, "rna": 4, "protein": 20}[d.alphabet] + (d.soft_mask == "channel")
         log("fitting baselines (training split only)")
-        if regression:
-            baselines = {"train_mean": np.full(len(s.test), float(y[s.train].mean()))}
-        else:
-            baselines = {"majority": ev.majority_baseline(y[s.train], len(s.test), n_cls)}
+        baselines = {o.constant_name(): o.constant_baseline(truth[s.train], len(s.test))}
         if seqs is None:  # streamed: the sequence-content baselines would need every sequence in memory
             log("data.stream: only the majority (or mean) baseline is computed")
         else:
             tr, te = [seqs[i][:length] for i in s.train], [seqs[i][:length] for i in s.test]  # what the model sees
-            baselines.update(self._content_baselines(d, tr, te, y[s.train], n_cls))
-        head = {"task": "regression", "num_outputs": 1} if regression else class_head(n_cls)
+            baselines.update(self._content_baselines(d, o, tr, te, truth[s.train]))
         return Prepared(
             train=train,
             val=part(s.val) if len(s.val) else None,
             test=part(s.test),
             test_ids=[ids[i] for i in s.test],
-            model_overrides={"input_channels": channels, **head},
-            state={"target": d.target, "classes": classes, "length": length,
+            model_overrides={"input_channels": channels, **o.head()},
+            state={"outcome": o.to_json(), "classes": getattr(o, "classes_", None), "length": length,
                    **_seen(d, [lengths[i] for i in s.train], None if seqs is None else [seqs[i] for i in s.train])},
             baselines=baselines,
             split=split_record(d.split, ids, s, chroms if d.split == "chromosome" else None),
         )
 
-    def _content_baselines(self, d: SequenceData, tr: list, te: list, y_train, n_cls: int) -> dict:
+    def _content_baselines(self, d: SequenceData, o, tr: list, te: list, truth_train) -> dict:
         """GC content and k-mer counts with logistic (or, for values, ridge) regression, fitted
         on the training split."""
-
-        def fit(f_train, f_test):
-            if n_cls == 0:
-                return ev.linear_baseline(f_train, y_train, f_test)
-            return ev.logistic_baseline(f_train, y_train, f_test, n_cls)
-
-        kind = "ridge" if n_cls == 0 else "logistic"
         baselines = {}
         if d.alphabet != "protein":
-            baselines["gc_content"] = fit(ev.gc_content(tr), ev.gc_content(te))
+            baselines["gc_content"] = o.linear_baseline(ev.gc_content(tr), truth_train, ev.gc_content(te))
         if d.kmer:
             alpha = "ACDEFGHIKLMNPQRSTVWY" if d.alphabet == "protein" else "ACGT"
             k = _kmer_k(d)
-            baselines[f"{k}-mer_{kind}"] = fit(ev.kmer_counts(tr, k, alpha), ev.kmer_counts(te, k, alpha))
+            f_tr, f_te = ev.kmer_counts(tr, k, alpha), ev.kmer_counts(te, k, alpha)
+            baselines[f"{k}-mer_{o.linear_kind()}"] = o.linear_baseline(f_tr, truth_train, f_te)
         return baselines
 
     def read_new(self, d: SequenceData, state: dict, path: str, labels: str | None = None, label: str | None = None):
@@ -340,10 +313,10 @@ class SequenceTask(ClassifierTask):
             ids, seqs = [r.id for r in recs], [r.seq for r in recs]
             lab = [label] * len(ids) if label is not None else None
         y = None
-        if lab is not None and state.get("target") == "value":
-            y = torch.from_numpy(numeric_labels(lab, lambda k: f"{labels or '--label'}: record {k + 1} ({ids[k]!r})"))
-        elif lab is not None:
-            y = class_ids(lab, state["classes"], labels or "--label")
+        if lab is not None:
+            o = self.outcome(state)
+            o.where, o.at = labels or "--label", lambda k: f"{labels or '--label'}: record {k + 1} ({ids[k]!r})"
+            y = o.transform(lab)
         _novelty(d, state, path, seqs)
         return self._encode(d, seqs, state["length"], [(path, n + 1) for n in range(len(seqs))]), ids, y
 

@@ -10,42 +10,42 @@ import torch
 from ...config import Config
 from ...errors import InputError
 from ...validation import check_choice
-from .. import evaluation as ev
 from .base import (
     AT_LEAST_1,
     SEED,
     TEST,
     VAL,
-    ClassifierTask,
+    OutcomeTask,
     Prepared,
     check_data_keys,
-    class_head,
-    class_ids,
-    encode_classes,
     make_split,
+    split_outcome,
     split_record,
 )
+from .outcome import KINDS, Outcome
 
 
 # ---------------------------------------------------------------------------------- text
 @dataclass
 class TextData(Config):
-    """data: section of a text classification config (e.g. biomedical abstracts)."""
+    """data: section of a text config (e.g. biomedical abstracts, or peaks as k-mer words) to an outcome."""
 
     _what = "data config"
 
     file: str | None = None  # CSV/TSV with a text and a label column
-    text_col: str = "text"
-    label_col: str = "label"
-    level: str = "word"  # word | char
-    max_vocab: int = 20000
-    min_count: int = 2
+    text_col: str = "text"  # the column holding the texts
+    label_col: str = "label"  # the column holding the labels
+    outcome: str = "auto"  # auto (2 classes: binary, more: multiclass) | binary | multiclass | multilabel | regression
+    positive: str | int | list | None = None  # the positive class, or a list of classes counted as positive (binary)
+    multilabel_sep: str = ";"  # separates the labels of one text (outcome: multilabel)
+    level: str = "word"  # word | char: the tokens
+    max_vocab: int = 20000  # largest vocabulary (the most frequent training tokens)
+    min_count: int = 2  # tokens seen fewer times in training are out of vocabulary
     max_length: int = 400  # tokens kept per text
-    positive: str | int | None = None
-    split: str = "random"
-    test: float = 0.2
-    val: float = 0.1
-    seed: int = 0
+    split: str = "random"  # random (stratified for classes)
+    test: float = 0.2  # test fraction
+    val: float = 0.1  # validation fraction
+    seed: int = 0  # seeds the split
 
     def __post_init__(self) -> None:
         if self.file is None:
@@ -56,11 +56,13 @@ class TextData(Config):
         })  # fmt: skip
         check_choice(self.level, ("word", "char"), "data.level")
         check_choice(self.split, ("random",), "data.split")
+        check_choice(self.outcome, KINDS, "data.outcome")
 
 
-class TextTask(ClassifierTask):
+class TextTask(OutcomeTask):
     name = "text"
     data_class = TextData
+    model_from_data = ("vocab_size", "conv_filters", "task", "num_outputs")  # set from the data
 
     def _read(self, d, path):
         """Texts and, when the table has the label column, labels (None otherwise)."""
@@ -79,14 +81,19 @@ class TextTask(ClassifierTask):
         texts, labels = self._read(d, d.file)
         if labels is None:
             raise InputError(f"{d.file}: expected a column {d.label_col!r}, found none")
-        classes, y = encode_classes(labels, d.positive, f"{d.file}: column {d.label_col!r}")
-        s = make_split(d, y, class_names=classes)
+        o = Outcome(d.outcome, d.positive, d.multilabel_sep, f"{d.file}: column {d.label_col!r}",
+                    lambda k: f"{d.file}: row {k + 2}, column {d.label_col!r}")  # fmt: skip
+
+        def split(strata):
+            return make_split(d, len(labels), strata, class_names=getattr(o, "classes_", None))
+
+        s, y, truth = split_outcome(o, labels, split, f"data.split ({d.split})")
         tok = Tokenizer(d.level, max_vocab=d.max_vocab, min_count=d.min_count).fit([texts[i] for i in s.train])
-        state = {"classes": classes, "tokenizer": tok.to_json()}
+        state = {"outcome": o.to_json(), "classes": getattr(o, "classes_", None), "tokenizer": tok.to_json()}
 
         def part(idx):
             ids, n = tok.encode([texts[i] for i in idx], d.max_length)
-            return {"x": torch.from_numpy(ids), "lengths": torch.from_numpy(n)}, torch.from_numpy(y[idx])
+            return {"x": torch.from_numpy(ids), "lengths": torch.from_numpy(n)}, y[idx]
 
         from sklearn.feature_extraction.text import CountVectorizer
 
@@ -102,11 +109,11 @@ class TextTask(ClassifierTask):
             val=part(s.val) if len(s.val) else None,
             test=part(s.test),
             test_ids=[int(i) for i in s.test],
-            model_overrides={"vocab_size": tok.vocab_size, "conv_filters": 0, **class_head(len(classes))},
+            model_overrides={"vocab_size": tok.vocab_size, "conv_filters": 0, **o.head()},
             state=state,
             baselines={
-                "majority": ev.majority_baseline(y[s.train], len(s.test), len(classes)),
-                "bag_of_words_logistic": ev.logistic_baseline(f[s.train], y[s.train], f[s.test], len(classes)),
+                o.constant_name(): o.constant_baseline(truth[s.train], len(s.test)),
+                f"bag_of_words_{o.linear_kind()}": o.linear_baseline(f[s.train], truth[s.train], f[s.test]),
             },
             split=split_record("random", [f"row {i + 2}" for i in range(len(y))], s),  # table rows (header: 1)
         )
@@ -119,6 +126,8 @@ class TextTask(ClassifierTask):
         ids, n = tok.encode(texts, d.max_length)
         y = None
         if labels is not None:
-            y = class_ids(labels, state["classes"], f"{path}: column {d.label_col!r}")
+            o = self.outcome(state)
+            o.where, o.at = f"{path}: column {d.label_col!r}", lambda k: f"{path}: row {k + 2}, column {d.label_col!r}"
+            y = o.transform(labels)
         return {"x": torch.from_numpy(ids), "lengths": torch.from_numpy(n)}, list(range(len(texts))), y
 
