@@ -316,6 +316,38 @@ def demo(
         _fail(err)
 
 
+@app.command("config")
+def config_reference(
+    task: str = typer.Argument(..., help="A task name, as the config's `task:` key (sequence, forecast, ...)."),
+    section: str = typer.Option(None, "--section", help="Only this section: data, model or train."),
+    markdown: bool = typer.Option(False, "--markdown", help="Markdown tables (as in docs/config.md) instead of text."),
+) -> None:
+    """Every config key of TASK: type, default and meaning (the reference in docs/config.md)."""
+    from .pipeline.reference import reference_text
+
+    try:
+        typer.echo(reference_text(task, section, as_markdown=markdown))
+    except _BAD_INPUT as err:
+        _fail(err)
+
+
+@app.command()
+def init(
+    task: str = typer.Argument(..., help="A task name, as the config's `task:` key (sequence, forecast, ...)."),
+    output: str = typer.Option(None, "--output", "-o", help="YAML file or folder to write (default: TASK.yaml here)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+) -> None:
+    """Write a starter config for TASK: required keys as placeholders, every other key commented
+    out with its default and meaning."""
+    from .pipeline.reference import write_starter
+
+    try:
+        path = write_starter(task, output, overwrite=overwrite)
+    except _BAD_INPUT as err:
+        _fail(err)
+    typer.echo(f"wrote {path}")
+
+
 def run(argv: list[str] | None = None) -> int:
     """The `biolstm` entry point: the app, with click's usage errors (an unknown option, a value
     out of range, a missing argument) as one ``error:`` line and exit code 1, like every other
