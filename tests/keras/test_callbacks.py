@@ -1,4 +1,5 @@
-"""EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger and LambdaCallback."""
+"""EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger and LambdaCallback; all but
+ModelCheckpoint are the Trainer's own classes, re-exported."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def test_early_stopping_stops_and_restores_best_weights():
     hist = model.fit(x, y, epochs=30, validation_data=(x, 1 - y), callbacks=[stopper], verbose=0)
     assert hist.epochs < 30 and stopper.stopped_epoch == hist.epochs - 1
     best = int(np.argmin(hist.history["val_loss"]))
-    assert stopper.best_epoch == best
+    assert stopper.best_epoch == best and hist.epochs == best + 2  # Keras: patience=1 epoch without improvement
     restored_val_loss = model.evaluate(x, 1 - y)[0]
     assert restored_val_loss == pytest.approx(hist.history["val_loss"][best], rel=1e-5)
 
@@ -72,3 +73,28 @@ def test_monitor_errors():
         model.fit(x, y, epochs=1, callbacks=[C.EarlyStopping(monitor="val_loss")], verbose=0)
     with pytest.raises(ValueError, match="factor"):
         C.ReduceLROnPlateau(factor=2.0)
+
+
+def test_the_trainers_callbacks_are_re_exported():
+    from biolstm.train import callbacks as T
+
+    for name in ("Callback", "EarlyStopping", "CSVLogger", "ReduceLROnPlateau", "LambdaCallback"):
+        assert getattr(C, name) is getattr(T, name), name
+    assert issubclass(C.ModelCheckpoint, T.Monitor)
+    assert set(C.__all__) == {"Callback", "EarlyStopping", "CSVLogger", "ReduceLROnPlateau", "LambdaCallback",
+                              "ModelCheckpoint"}  # fmt: skip
+
+
+def test_keras_arguments_keep_working(tmp_path):
+    x, y = _data(64)
+    model = _model()
+    stopper = C.EarlyStopping("loss", 0.0, 2, "min", False)  # Keras' positional order
+    log = C.CSVLogger(str(tmp_path / "log.csv"), separator=";", append=True)
+    (tmp_path / "log.csv").write_text("epoch;loss;accuracy\n9;0.5;0.5\n")
+    hist = model.fit(x, y, epochs=3, callbacks=[stopper, log], verbose=0)
+    rows = list(csv.reader(open(tmp_path / "log.csv"), delimiter=";"))
+    assert rows[:2] == [["epoch", "loss", "accuracy"], ["9", "0.5", "0.5"]]  # kept, no second header
+    assert [r[0] for r in rows[2:]] == ["0", "1", "2"]
+    assert [float(r[1]) for r in rows[2:]] == hist.history["loss"]
+    assert (stopper.monitor, stopper.min_delta, stopper.patience, stopper.mode) == ("loss", 0.0, 2, "min")
+    assert C.EarlyStopping(monitor="val_accuracy").mode == "max"

@@ -15,7 +15,15 @@ import torch
 from safetensors.torch import load_file
 
 import biolstm.nn as bnn
-from biolstm.train import NonFiniteError, Trainer, TrainerConfig, list_checkpoints, seed_everything
+from biolstm.train import (
+    EarlyStopping,
+    NonFiniteError,
+    RestoreBest,
+    Trainer,
+    TrainerConfig,
+    list_checkpoints,
+    seed_everything,
+)
 
 WORKER = Path(__file__).with_name("worker.py")
 
@@ -240,7 +248,8 @@ def test_restore_best_and_early_stopping(tmp_path):
         val = hist.history["val_loss"]
         best = int(torch.tensor(val).argmin())
         assert len(val) == best + 4 < 40  # stopped 3 epochs after the best one
-        assert t.best["epoch"] == best
+        stopper, restorer = (next(cb for cb in t.callbacks if isinstance(cb, k)) for k in (EarlyStopping, RestoreBest))
+        assert stopper.best_epoch == restorer.best_epoch == best and stopper.stopped_epoch == best + 3
         assert t.evaluate(xv, yv)["loss"] == pytest.approx(val[best], rel=1e-6)  # the best epoch's weights
         if run_dir is not None:  # the best checkpoint is kept beside the newest one
             assert len(list(run_dir.glob("ckpt-*"))) == 2

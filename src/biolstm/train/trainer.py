@@ -5,12 +5,17 @@ in-memory tensors. Each epoch's batch order comes from a generator seeded by (se
 alone, and every checkpoint holds the weights, the optimizer, all RNG states and the position
 (epoch, batch), so a run killed at any moment and resumed with ``resume=True`` ends with the
 same weights as one that was never interrupted (on CPU, bit for bit).
+
+The Trainer is the loop only: batches, forward, loss, backward, clipping, the optimiser step,
+validation, the learning-rate schedule and the History it returns. Everything else is a
+callback (:mod:`biolstm.train.callbacks`), built from the config's keys and followed by the
+user's ``callbacks=``: early stopping, restoring the best weights, history.csv, grad_norms.csv
+and the checkpoints themselves (a :class:`~biolstm.train.callbacks.Checkpointer` writes them;
+:meth:`Trainer.checkpoint_state` says what goes in, and ``fit(resume=True)`` reads them back).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import random
@@ -23,20 +28,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._cpu import use_threads
-from .._io import atomic_write_text, check_writable
+from .._io import check_writable
 from ..config import Config
 from ..validation import check_choice, check_module, check_positive_int, check_real, check_type
 from . import distributed as dd
-from .checkpoint import (
-    CheckpointError,
-    join_state_dict,
-    latest_checkpoint,
-    remove_partial,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-    split_state_dict,
-)
+from .callbacks import Checkpointer, from_config
+from .checkpoint import join_state_dict, rng_state, set_rng_state, split_state_dict
 from .inputs import Inputs, as_tensor
 from .metrics import METRICS, compute_metric
 
@@ -85,17 +82,17 @@ class TrainerConfig(Config):
     device: str | None = None  # None: CUDA if available, else CPU
     shuffle: bool = True  # new batch order every epoch (from seed and epoch)
     nonfinite: str = "raise"  # raise | skip: what a NaN/Inf loss or gradient does
-    checkpoint_every: int = 0  # also checkpoint every N optimisation steps (0: epoch ends only)
-    keep_checkpoints: int = 2  # newest checkpoints kept in the run folder
+    checkpoint_every: int = 0  # also checkpoint every N optimisation steps (0: epoch ends only); Checkpointer
+    keep_checkpoints: int = 2  # newest checkpoints kept in the run folder (and the best epoch's); Checkpointer
     amp: bool = False  # mixed precision (autocast around forward and loss), CUDA only
     metrics: tuple[str, ...] = ()  # reported each epoch: accuracy, auc, precision, recall, mae, mse
     lr_schedule: str | None = None  # None | cosine (to 0 over the epochs) | exponential | step, per epoch
     lr_gamma: float = 0.5  # factor of 'exponential' (every epoch) and 'step' (every lr_step epochs)
     lr_step: int = 10  # epochs between 'step' decays
-    early_stopping: int = 0  # stop after this many epochs without a lower val_loss (0: never)
-    restore_best: bool = False  # end with the weights of the epoch with the lowest val_loss
+    early_stopping: int = 0  # stop after this many epochs without a lower val_loss (0: never); EarlyStopping
+    restore_best: bool = False  # end with the weights of the epoch with the lowest val_loss; RestoreBest
     tbptt: int = 0  # truncated BPTT: chunks of this many steps, state carried between them (0: off)
-    log_grad_norms: bool = False  # grad_norms.csv: per epoch and layer, mean and max gradient norm (before clipping)
+    log_grad_norms: bool = False  # grad_norms.csv: per epoch and layer, mean and max gradient norm; GradNormLogger
     threads: int | None = None  # torch intra-op threads (None: the CPUs this process may use)
 
     def __post_init__(self) -> None:
@@ -205,6 +202,13 @@ def class_weights_for(y: Tensor, class_weight: dict | None, loss: str) -> Tensor
     return table[ids.cpu()].to(y.device)
 
 
+# meta.json keys the loop writes itself (and save_checkpoint's); any other key belongs to a callback
+_OWN_META = frozenset(
+    {"epoch", "next_batch", "trainer", "model_config", "optimizer", "scheduler", "scaler", "rng", "history", "running"}
+    | {"format", "step", "sha256"}
+)
+
+
 class _Progress:
     """A rich progress bar per epoch at verbose=1, a summary line at verbose=2, else silence."""
 
@@ -237,7 +241,12 @@ class _Progress:
 
 
 class Trainer:
-    """Trains ``model`` with ``config``; checkpoints and logs go to ``run_dir`` if given."""
+    """Trains ``model`` with ``config``; checkpoints and logs go to ``run_dir`` if given.
+
+    ``callbacks`` (:class:`~biolstm.train.callbacks.Callback` objects, or any object with some
+    of its hooks) run after the ones the config asks for (:func:`~biolstm.train.callbacks.from_config`);
+    ``trainer.callbacks`` lists them all.
+    """
 
     def __init__(
         self,
@@ -252,11 +261,11 @@ class Trainer:
         check_module(model)
         self.model = model
         self.given_optimizer = optimizer  # used instead of config.optimizer when given
-        self.callbacks = list(callbacks or [])  # objects with on_train_begin/on_epoch_end/on_train_end
         self.verbose = verbose  # 0 silent, 1 progress bar, 2 one line per epoch
         self.stop_training = False  # a callback sets this to end training after the epoch
         self.config = config or TrainerConfig()
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.callbacks = [*from_config(self.config, self.run_dir), *(callbacks or [])]
         self.model_config = model_config  # architecture, stored with every checkpoint
         self.device = resolve_device(self.config.device)
         self.history = History()
@@ -264,10 +273,17 @@ class Trainer:
         self.scheduler = None  # learning-rate schedule, stepped per epoch
         self.scaler = None  # float16 loss scaling under CUDA autocast
         self.global_step = 0
-        self.best = {"val_loss": math.inf, "epoch": -1, "step": -1}  # lowest val_loss so far
-        self.grad_norms: list[list] = []  # [epoch, layer, mean norm, max norm] rows (log_grad_norms)
-        self._best_state = None  # its weights, when there is no run folder to keep them in
+        self.num_batches = 0  # batches in the current epoch
+        self._running: dict = {}  # the current epoch's loss sum and count, and its outputs and targets
+        self._outs: list[Tensor] = []
+        self._ys: list[Tensor] = []
+        self._carried: dict = {}  # checkpoint meta of callbacks absent now, kept for a later session
         self._net: nn.Module = model  # what forward goes through: the model, or its DDP wrapper
+
+    @property
+    def checkpoint_callback(self) -> Checkpointer | None:
+        """The first Checkpointer among the callbacks: what ``fit(resume=True)`` resumes from."""
+        return next((cb for cb in self.callbacks if isinstance(cb, Checkpointer)), None)
 
     # ------------------------------------------------------------------ pieces
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -294,50 +310,44 @@ class Trainer:
             order = torch.arange(n)
         return list(order.split(self.config.batch_size))
 
-    def _checkpoint(
-        self, epoch: int, next_batch: int, running: dict | None = None, running_tensors: dict | None = None
-    ) -> None:
-        if self.run_dir is None or dd.rank() != 0:
-            return
+    def checkpoint_state(self, epoch: int, next_batch: int) -> tuple[dict, dict[str, Tensor]]:
+        """What a checkpoint at position (``epoch``, ``next_batch``) holds: meta.json's content
+        and the tensors for state.safetensors. The loop's part (position, configs, optimizer,
+        schedule, loss scaler, RNG states, history and, inside an epoch, its running loss and
+        predictions), then what each callback adds in on_save_checkpoint."""
         opt_tensors, opt_meta = split_state_dict(self.optimizer.state_dict(), "optimizer")
         sched_tensors, sched_meta = split_state_dict(
             self.scheduler.state_dict() if self.scheduler is not None else None, "scheduler"
         )
-        scaler_meta = self.scaler.state_dict() if self.scaler is not None else None
         rng_tensors, rng_meta = rng_state()
+        inside = next_batch > 0  # an epoch's end starts the next one afresh
         meta = {
+            **self._carried,
             "epoch": epoch,
             "next_batch": next_batch,
             "trainer": asdict(self.config),
             "model_config": self.model_config,
             "optimizer": opt_meta,
             "scheduler": sched_meta,
-            "scaler": scaler_meta,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rng_meta,
             "history": self.history.history,
-            "running": running or {},
-            "best": self.best,
-            "grad_norms": self.grad_norms,
+            "running": dict(self._running) if inside else {},
         }
-        save_checkpoint(
-            self.run_dir,
-            self.global_step,
-            self.model,
-            meta,
-            {**opt_tensors, **sched_tensors, **rng_tensors, **(running_tensors or {})},
-            keep=self.config.keep_checkpoints,
-            protect=(self.best["step"],) if self.best["step"] >= 0 else (),
-        )
+        tensors = {**opt_tensors, **sched_tensors, **rng_tensors}
+        if inside and self._outs:
+            tensors.update({"running/out": torch.cat(self._outs), "running/y": torch.cat(self._ys)})
+        self._call("on_save_checkpoint", meta)
+        return meta, tensors
 
-    def _restore(self) -> tuple[int, int, dict, dict]:
-        """The newest checkpoint that verifies; none at all starts at epoch 0, but checkpoints
-        that are all damaged are an error naming each (never a silent start from scratch)."""
-        notes: list[str] = []
-        found = latest_checkpoint(self.run_dir, notes) if self.run_dir is not None else None
-        if found is None and notes:
-            raise CheckpointError(f"{self.run_dir}: no checkpoint can be resumed: {'; '.join(notes)}")
+    def _restore(self) -> tuple[int, int, dict, dict, dict | None]:
+        """Load the loop's state from the newest checkpoint that verifies (the Checkpointer
+        finds it; none at all starts at epoch 0): (epoch, next batch, running sums, running
+        tensors, meta)."""
+        ck = self.checkpoint_callback
+        found = ck.latest() if ck is not None else None
         if found is None:
-            return 0, 0, {}, {}
+            return 0, 0, {}, {}, None
         _, (model_t, extra_t, meta) = found
         self.model.load_state_dict(model_t)
         self.optimizer.load_state_dict(join_state_dict(extra_t, meta["optimizer"]))
@@ -348,57 +358,17 @@ class Trainer:
         set_rng_state(extra_t, meta["rng"])
         self.history = History(meta["history"])
         self.global_step = meta["step"]
-        self.best = meta.get("best", self.best)
-        self.grad_norms = meta.get("grad_norms", [])
+        self._carried = {k: v for k, v in meta.items() if k not in _OWN_META}
         kept = {k: v for k, v in extra_t.items() if k.startswith("running/")}
-        return meta["epoch"], meta["next_batch"], meta.get("running", {}), kept
+        return meta["epoch"], meta["next_batch"], meta.get("running", {}), kept, meta
 
     def _call(self, hook: str, *args) -> None:
-        for cb in self.callbacks:
+        """Run ``hook`` on every callback that has it; Checkpointers last (they save what the
+        others did)."""
+        for cb in sorted(self.callbacks, key=lambda cb: isinstance(cb, Checkpointer)):
             fn = getattr(cb, hook, None)
             if fn is not None:
                 fn(self, *args)
-
-    def _layer_of(self, name: str) -> str:
-        """The layer a parameter belongs to: its module path without the parameter name."""
-        return name.rsplit(".", 1)[0] if "." in name else name
-
-    def _add_grad_norms(self, run: dict) -> None:
-        """Accumulate this step's gradient norm of each layer (before any clipping) into ``run``."""
-        sq: dict[str, float] = {}
-        for name, p in self.model.named_parameters():
-            if p.grad is not None:
-                layer = self._layer_of(name)
-                sq[layer] = sq.get(layer, 0.0) + float(p.grad.detach().float().pow(2).sum())
-        for layer, v in sq.items():
-            norm = math.sqrt(v)
-            run[f"gn_sum/{layer}"] = run.get(f"gn_sum/{layer}", 0.0) + norm
-            run[f"gn_max/{layer}"] = max(run.get(f"gn_max/{layer}", 0.0), norm)
-        run["gn_steps"] = run.get("gn_steps", 0) + 1
-
-    def _close_grad_norms(self, epoch: int, run: dict) -> None:
-        steps = max(run.get("gn_steps", 0), 1)
-        for key in [k for k in run if k.startswith("gn_sum/")]:
-            layer = key[len("gn_sum/") :]
-            self.grad_norms.append([epoch, layer, run[key] / steps, run[f"gn_max/{layer}"]])
-        if self.run_dir is not None:
-            buf = io.StringIO()
-            w = csv.writer(buf)
-            w.writerow(["epoch", "layer", "mean_norm", "max_norm"])
-            w.writerows(self.grad_norms)
-            if dd.rank() == 0:
-                atomic_write_text(self.run_dir / "grad_norms.csv", buf.getvalue())
-
-    def _write_log(self) -> None:
-        if self.run_dir is None or not self.history.history or dd.rank() != 0:
-            return
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        keys = list(self.history.history)
-        w.writerow(["epoch", *keys])
-        for e in range(self.history.epochs):
-            w.writerow([e, *(self.history.history[k][e] for k in keys)])
-        atomic_write_text(self.run_dir / "history.csv", buf.getvalue())
 
     def _nonfinite(self, what: str, epoch: int, batch: int) -> bool:
         msg = (
@@ -463,7 +433,8 @@ class Trainer:
     def fit(
         self, x, y, validation_data: tuple | None = None, resume: bool = False, class_weight: dict | None = None
     ) -> History:
-        """Train; with ``resume=True`` continue from the newest valid checkpoint in run_dir.
+        """Train; with ``resume=True`` continue from the newest valid checkpoint in run_dir
+        (the Checkpointer's folder), callbacks included (on_load_checkpoint).
 
         ``class_weight`` (class id -> weight) scales each sample's loss, as in Keras.
         """
@@ -497,24 +468,27 @@ class Trainer:
         self.scheduler = self._make_scheduler()
         use_amp = c.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_amp else None  # float16 needs loss scaling
-        if self.run_dir is not None and dd.rank() == 0:
-            remove_partial(self.run_dir)  # what a crash mid-write left; never loaded
-        start_epoch, start_batch, running, kept = self._restore() if resume else (0, 0, {}, {})
+        self._carried = {}
+        start_epoch, start_batch, running, kept, meta = self._restore() if resume else (0, 0, {}, {}, None)
         if dd.rank() > 0:  # its own dropout masks: the same seed would repeat rank 0's on other rows
             torch.manual_seed(c.seed * 1_000_003 + 7_919 * dd.rank() + self.global_step)
         self.stop_training = False
         self._call("on_train_begin")
+        if meta is not None:
+            self._call("on_load_checkpoint", meta)
         params = [p for p in self.model.parameters() if p.requires_grad]
         for epoch in range(start_epoch, c.epochs):
             self.model.train()
             batches = self._batches(len(x), epoch)
+            self.num_batches = len(batches)
             first = start_batch if epoch == start_epoch else 0
             # this epoch's running loss and predictions (restored mid-epoch, so the logged
-            # numbers match an uninterrupted run)
+            # numbers match an uninterrupted run; checkpoints inside the epoch hold them)
             resumed = epoch == start_epoch and bool(running)
-            run = dict(running) if resumed else {"loss": 0.0, "n": 0}
-            outs = [kept["running/out"]] if resumed and "running/out" in kept else []
-            ys = [kept["running/y"]] if resumed and "running/y" in kept else []
+            run = self._running = dict(running) if resumed else {"loss": 0.0, "n": 0}
+            outs = self._outs = [kept["running/out"]] if resumed and "running/out" in kept else []
+            ys = self._ys = [kept["running/y"]] if resumed and "running/y" in kept else []
+            self._call("on_epoch_begin", epoch)
             progress = _Progress(self.verbose if dd.rank() == 0 else 0, epoch, c.epochs, len(batches) - first)
             for b in range(first, len(batches)):
                 idx = batches[b]
@@ -523,7 +497,7 @@ class Trainer:
                 yb = y[part].to(self.device)
                 wb = weights[part].to(self.device) if weights is not None else None
                 if c.tbptt:
-                    out, loss = self._tbptt_batch(args, kwargs, yb, run, params, epoch, b, share)
+                    out, loss = self._tbptt_batch(args, kwargs, yb, params, epoch, b, share)
                     if out is None:
                         continue
                 else:
@@ -531,7 +505,7 @@ class Trainer:
                     with torch.autocast(self.device.type, enabled=use_amp):
                         out = self._net(*args, **kwargs)
                         loss = self._loss(out, yb, wb)
-                    if not self._optimise(loss, run, params, epoch, b, share):
+                    if not self._optimise(loss, params, epoch, b, share):
                         continue
                 rows = len(part) if share else 0
                 total, count = dd.sum_floats([float(loss.detach()) * rows, rows], self.device)
@@ -541,12 +515,8 @@ class Trainer:
                     outs.append(dd.gather_rows(out.detach().float(), rows).cpu())
                     ys.append(y[idx])
                 progress.advance(run["loss"] / run["n"])
-                if c.checkpoint_every and self.global_step % c.checkpoint_every == 0 and b + 1 < len(batches):
-                    tensors = {"running/out": torch.cat(outs), "running/y": torch.cat(ys)} if outs else {}
-                    self._checkpoint(epoch, b + 1, run, tensors)
+                self._call("on_batch_end", epoch, b, {"loss": run["loss"] / run["n"]})
             row = {"loss": run["loss"] / max(run["n"], 1), **self._metrics(outs, ys)}
-            if c.log_grad_norms:
-                self._close_grad_norms(epoch, run)
             if validation_data is not None:
                 row.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
             if self.scheduler is not None:
@@ -554,21 +524,14 @@ class Trainer:
                 self.scheduler.step()
             progress.close(row)
             self.history.add(row)
-            self._write_log()
-            self._call("on_epoch_end", epoch, row)
-            self._track_best(epoch, row)
-            self._checkpoint(epoch + 1, 0)
-            if c.early_stopping and epoch - self.best["epoch"] >= c.early_stopping and self.best["epoch"] >= 0:
-                self.stop_training = True
+            self._call("on_epoch_end", epoch, row)  # logs, best epoch, early stopping, checkpoint
             if self.stop_training:
                 break
-        dd.barrier()  # rank 0's last checkpoint is written before anyone reads it
-        if c.restore_best:
-            self._load_best()
+        dd.barrier()  # rank 0's last checkpoint is written before anyone reads it (RestoreBest)
         self._call("on_train_end")
         return self.history
 
-    def _optimise(self, loss: Tensor, run: dict, params: list, epoch: int, b: int, share: float = 1.0) -> bool:
+    def _optimise(self, loss: Tensor, params: list, epoch: int, b: int, share: float = 1.0) -> bool:
         """Backward, clip, step; False (batch skipped) when the loss or the gradient is not finite.
         ``share`` weights this process's loss by its part of the global batch (data-parallel)."""
         c = self.config
@@ -582,8 +545,7 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
         else:
             loss.backward()
-        if c.log_grad_norms:
-            self._add_grad_norms(run)
+        self._call("on_before_optimizer_step")  # gradients as backward left them (e.g. GradNormLogger)
         if c.clipvalue is not None:
             torch.nn.utils.clip_grad_value_(params, c.clipvalue)
         norm = torch.nn.utils.clip_grad_norm_(params, c.clipnorm if c.clipnorm is not None else math.inf)
@@ -598,9 +560,7 @@ class Trainer:
         self.global_step += 1
         return True
 
-    def _tbptt_batch(
-        self, args: tuple, kwargs: dict, yb: Tensor, run: dict, params: list, epoch: int, b: int, share: float = 1.0
-    ):
+    def _tbptt_batch(self, args: tuple, kwargs: dict, yb: Tensor, params: list, epoch: int, b: int, share: float = 1.0):
         """Truncated BPTT on one batch: chunks of ``tbptt`` steps, the recurrent state carried
         (detached) from chunk to chunk, one optimiser step per chunk that has a loss. Per-step
         targets ``(B, T, ...)`` give every chunk a loss; one target per sequence is scored on the
@@ -623,29 +583,9 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 out = self._net(chunk)
                 loss = self._loss(out, yb[:, lo : lo + k] if per_step else yb)
-                if not self._optimise(loss, run, params, epoch, b, share):
+                if not self._optimise(loss, params, epoch, b, share):
                     return None, None
                 outs.append(out.detach())
                 losses.append(loss.detach())
         out = torch.cat(outs, 1) if per_step else outs[-1]
         return out, torch.stack(losses).mean()
-
-    def _track_best(self, epoch: int, row: dict) -> None:
-        v = row.get("val_loss")
-        if v is None or not v < self.best["val_loss"]:
-            return
-        self.best = {"val_loss": float(v), "epoch": epoch, "step": self.global_step}
-        if self.run_dir is None and self.config.restore_best:
-            self._best_state = {k: t.detach().clone() for k, t in self.model.state_dict().items()}
-
-    def _load_best(self) -> None:
-        """Weights of the epoch with the lowest val_loss (its protected checkpoint, or memory)."""
-        if self.best["step"] < 0:
-            return
-        if self.run_dir is not None:
-            from .checkpoint import load_checkpoint
-
-            path = self.run_dir / f"ckpt-{self.best['step']:08d}"
-            self.model.load_state_dict(load_checkpoint(path)[0])
-        elif self._best_state is not None:
-            self.model.load_state_dict(self._best_state)
