@@ -333,6 +333,7 @@ def test_a_full_or_read_only_disk_mid_run_is_one_line_and_keeps_earlier_work(bas
     monkeypatch.setattr(ck, "save_tensors", failing)
     res = runner.invoke(app, ["train", str(work / "ok.yaml"), "-o", str(work / "new"), "-q", "--train.epochs", "1"])
     lines = (res.stderr if hasattr(res, "stderr") else res.output).strip().splitlines()
+    lines = [w for w in lines if not w.startswith("warning: the test part has")]  # this run's test part is small
     assert res.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: "), res.output
     assert os.strerror(fault) in lines[0] and "model.safetensors" in lines[0]
     assert {p: b for p, b in snapshot(work).items() if "new" not in p.parts} == before

@@ -172,6 +172,9 @@ def train(
     threads: int = typer.Option(
         None, "--threads", min=1, help="torch threads per process, as --train.threads (default: the CPUs it may use)."
     ),
+    cv: int = typer.Option(
+        None, "--cv", min=2, help="K-fold cross-validation: one run per fold in OUT/fold-k, mean ± sd in OUT/cv.json."
+    ),
 ) -> None:
     """Train from CONFIG; any config key can be overridden, e.g. --model.hidden-size 64 --train.epochs 5."""
     from .pipeline import train as run_train
@@ -181,6 +184,13 @@ def train(
         if config is not None:
             config, args = _override_taken_as_config(config, args)
         overrides = _overrides(args) + ([f"train.threads={threads}"] if threads is not None else [])
+        if cv is not None:
+            if nproc > 1 or restart:
+                raise ValueError("--cv: not together with --nproc or --restart")
+            from .pipeline.cv import cross_validate
+
+            cross_validate(config, overrides, out, cv, resume=resume, verbose=0 if quiet else 1)
+            return
         if nproc > 1:
             _launch(config, overrides, out, resume, quiet, nproc, restart)
             return

@@ -155,3 +155,48 @@ def split_by_group(
     part = np.array([assign[g] for g in groups])
     idx = np.arange(len(groups))
     return Split(idx[part == 0], idx[part == 1], idx[part == 2])
+
+
+def split_folds(
+    n: int, folds: int, fold: int, val: float = 0.1, seed: int = 0, strata=None, groups=None
+) -> Split:
+    """Fold ``fold`` (1..``folds``) of a K-fold partition as the test part, the validation part
+    drawn from the other folds (``val`` of all examples), the rest for training.
+
+    With ``groups`` (patients, chromosomes) whole groups go to one fold (stratified by
+    ``strata`` when given: scikit-learn's StratifiedGroupKFold); else stratified or plain
+    K-fold. The folds are the same for every ``fold`` with the same ``seed``, so K runs cover
+    every example exactly once as test data. The validation part follows the same rules."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    if not (isinstance(folds, int) and folds >= 2) or not (isinstance(fold, int) and 1 <= fold <= folds):
+        raise InputError(f"folds, fold: expected 2 <= folds and 1 <= fold <= folds, got {folds}, {fold}")
+    idx = np.arange(n)
+    units = np.unique(groups) if groups is not None else idx
+    if len(units) < folds:
+        what = "groups" if groups is not None else "examples"
+        raise InputError(f"--cv: {folds} folds need at least {folds} {what}, got {len(units)}")
+    if groups is not None and strata is not None:
+        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    elif groups is not None:
+        splitter = GroupKFold(folds, shuffle=True, random_state=seed)
+    elif strata is not None:
+        counts = np.bincount(np.asarray(strata))
+        if counts[counts > 0].min() < folds:
+            raise InputError(f"--cv: a class has {counts[counts > 0].min()} examples, fewer than the {folds} folds")
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(folds, shuffle=True, random_state=seed)
+    rest, test = list(splitter.split(idx, strata, groups))[fold - 1]
+    if val == 0:
+        return Split(np.sort(rest), np.array([], dtype=int), np.sort(test))
+    share = min(val * n / len(rest), 0.5)  # of the remaining folds
+    if groups is not None:
+        sub = split_by_group(np.asarray(groups)[rest], test=share, val=0, seed=seed,
+                             labels=None if strata is None else np.asarray(strata)[rest])  # fmt: skip
+        return Split(np.sort(rest[sub.train]), np.sort(rest[sub.test]), np.sort(test))
+    from sklearn.model_selection import train_test_split
+
+    tr, va = train_test_split(rest, test_size=share, random_state=seed,
+                              stratify=None if strata is None else np.asarray(strata)[rest])  # fmt: skip
+    return Split(np.sort(tr), np.sort(va), np.sort(test))

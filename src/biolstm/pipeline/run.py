@@ -347,6 +347,8 @@ def train(
             _check_resume(run_dir, prep, model, tcfg.epochs, restart, log)
         else:
             _check_run_folder(run_dir)  # again: the data took time, and other processes check it too
+        if lead:  # after every check that can refuse the run: a refusal stays one line
+            warn_small_test(task, prep)
         dd.setup()
         dd.barrier()  # every process has checked the folder before rank 0 writes into it
         verbose = verbose if lead else 0
@@ -388,6 +390,34 @@ def train(
         print(f"\n{task.name}: test metrics with baselines ({run_dir}/metrics.json)")
         print(_table(metrics))
     return run_dir
+
+
+SMALL_TEST, SMALL_CLASS = 30, 10  # test parts smaller than these give estimates too noisy to compare models
+
+
+def warn_small_test(task, prep) -> None:
+    """A BiolstmWarning when the test part has fewer than SMALL_TEST examples, or a class fewer
+    than SMALL_CLASS: its metrics are too noisy to tell models apart (use --cv)."""
+    import warnings
+
+    import numpy as np
+
+    from ..validation import BiolstmWarning
+
+    if not hasattr(task, "outcome"):  # forecasts: windows of one series; backtesting reports their spread
+        return
+    n, notes = len(prep.test[1]), []
+    if n < SMALL_TEST:
+        notes.append(f"{n} examples (fewer than {SMALL_TEST})")
+    o = task.outcome(prep.state)
+    if o.kind_ in ("binary", "multiclass"):
+        counts = np.bincount(o.target_truth(prep.test[1]).astype(int), minlength=len(o.classes_))
+        few = [f"{c!r} ({int(m)})" for c, m in zip(o.classes_, counts) if m < SMALL_CLASS]
+        if few:
+            notes.append(f"fewer than {SMALL_CLASS} examples of class {', '.join(few)}")
+    if notes:
+        warnings.warn(f"the test part has {'; '.join(notes)}: its metrics are noisy estimates; "
+                      "--cv K reports the mean and SD over K folds", BiolstmWarning, stacklevel=2)  # fmt: skip
 
 
 def _plain(v):

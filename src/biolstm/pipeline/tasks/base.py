@@ -45,6 +45,22 @@ def split_record(by: str, ids, s, units=None) -> dict:
     return rec
 
 
+@dataclass
+class FoldKeys:
+    """The keys ``biolstm train --cv K`` sets in a data section (one run per fold)."""
+
+    folds: int = 0  # K of a K-fold cross-validation (0: one train/val/test split); set by --cv
+    fold: int = 0  # which fold is the test part (1..folds); set by --cv
+
+
+def check_fold_keys(cfg) -> None:
+    if cfg.folds == 0 and cfg.fold == 0:
+        return
+    if not (cfg.folds >= 2 and 1 <= cfg.fold <= cfg.folds):
+        raise ValueError(f"data.folds, data.fold: expected folds >= 2 and 1 <= fold <= folds, got {cfg.folds}, "
+                         f"{cfg.fold}")  # fmt: skip
+
+
 SEED_MAX = 2**32 - 1  # numpy's (and scikit-learn's random_state) seed range is [0, 2**32 - 1]
 KMER_MAX = 8  # the k-mer baseline holds N x 4^k floats: k = 8 is 65,536 columns per sequence
 _TYPES = {  # annotation -> (check, words)
@@ -79,6 +95,8 @@ def check_data_keys(cfg, limits: dict) -> None:
             raise ValueError(f"{name}: expected a finite number, got {value}")
         if f.name in limits and not limits[f.name][0](value):
             raise ValueError(f"{name}: expected {limits[f.name][1]}, got {value!r}")
+    if hasattr(cfg, "folds"):
+        check_fold_keys(cfg)
     if limits.get("test") is TEST and limits.get("val") is VAL and cfg.test + cfg.val >= 1:
         raise ValueError(f"data.test, data.val: expected fractions summing below 1, got {cfg.test} + {cfg.val}")
 
@@ -94,8 +112,14 @@ def make_split(cfg, n: int, strata=None, groups=None, chroms=None, class_names: 
     """The train/val/test split a data section asks for (``cfg.split``: random, group or
     chromosome), from :mod:`biolstm.data.splits`; ``strata`` (class ids) stratify random and
     group splits, None for outcomes without classes."""
-    from ...data.splits import check_stratified_sizes, split_by_group, split_chromosomes, split_random
+    from ...data.splits import check_stratified_sizes, split_by_group, split_chromosomes, split_folds, split_random
 
+    if cfg.folds:  # one fold of --cv K: whole groups (chromosomes, patients) per fold where the split names them
+        units = {"group": groups, "chromosome": chroms}.get(cfg.split)
+        if cfg.split in ("group", "chromosome") and units is None:
+            raise InputError(f"data.split: {cfg.split!r} folds need " + ("data.group" if cfg.split == "group"
+                             else "chr:start-end headers or data.bed"))  # fmt: skip
+        return split_folds(n, cfg.folds, cfg.fold, val=cfg.val, seed=cfg.seed, strata=strata, groups=units)
     if cfg.split == "random" and strata is None:
         return split_random(np.zeros(n), test=cfg.test, val=cfg.val, seed=cfg.seed, stratify=False)
     if cfg.split == "random":

@@ -15,6 +15,7 @@ from .base import (
     SEED,
     TEST,
     VAL,
+    FoldKeys,
     OutcomeTask,
     Prepared,
     check_data_keys,
@@ -27,7 +28,7 @@ from .outcome import KINDS, Outcome
 
 # ---------------------------------------------------------------------------------- expression
 @dataclass
-class ExpressionData(Config):
+class ExpressionData(Config, FoldKeys):
     """data: section of an expression-profile config (one profile per sample to an outcome)."""
 
     _what = "data config"

@@ -21,12 +21,12 @@ from ...config import Config
 from ...errors import InputError
 from ...validation import check_choice
 from ..preprocess import Standardizer
-from .base import SEED, TEST, VAL, OutcomeTask, Prepared, check_data_keys, split_outcome, split_record
+from .base import SEED, TEST, VAL, FoldKeys, OutcomeTask, Prepared, check_data_keys, split_outcome, split_record
 from .outcome import KINDS, Outcome
 
 
 @dataclass
-class MultivariateData(Config):
+class MultivariateData(Config, FoldKeys):
     """data: section of a multivariate-sequence config (a long table: one row per id and time)."""
 
     _what = "data config"
@@ -189,8 +189,10 @@ class MultivariateTask(OutcomeTask):
         o = self._outcome(d, None, d.file, lon)
 
         def split(strata):  # whole ids (or groups): no subject is in two parts
-            from ...data.splits import split_by_group
+            from ...data.splits import split_by_group, split_folds
 
+            if d.folds:
+                return split_folds(len(groups), d.folds, d.fold, val=d.val, seed=d.seed, strata=strata, groups=groups)
             return split_by_group(groups, test=d.test, val=d.val, seed=d.seed, labels=strata)
 
         s, y, truth = split_outcome(o, labels, split, f"{d.file}: column {d.target!r}")

@@ -18,6 +18,7 @@ from .base import (
     SEED,
     TEST,
     VAL,
+    FoldKeys,
     OutcomeTask,
     Prepared,
     absolute_path,
@@ -32,7 +33,7 @@ from .outcome import KINDS, Outcome
 
 # ---------------------------------------------------------------------------------- sequences
 @dataclass
-class SequenceData(Config):
+class SequenceData(Config, FoldKeys):
     """data: section of a sequence classification config (FASTA/FASTQ in)."""
 
     _what = "data config"

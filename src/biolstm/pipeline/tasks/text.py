@@ -15,6 +15,7 @@ from .base import (
     SEED,
     TEST,
     VAL,
+    FoldKeys,
     OutcomeTask,
     Prepared,
     check_data_keys,
@@ -27,7 +28,7 @@ from .outcome import KINDS, Outcome
 
 # ---------------------------------------------------------------------------------- text
 @dataclass
-class TextData(Config):
+class TextData(Config, FoldKeys):
     """data: section of a text config (e.g. biomedical abstracts, or peaks as k-mer words) to an outcome."""
 
     _what = "data config"
