@@ -140,8 +140,8 @@ def _overrides(args: list[str]) -> list[str]:
 
 
 def _override_taken_as_config(config: Path, args: list[str]) -> tuple[Path | None, list[str]]:
-    """``train --resume -o RUN --train.epochs 5``: click binds the first override to the optional
-    CONFIG argument; give it back to the overrides."""
+    """``train --resume -o RUN --train.epochs 5`` (or ``evaluate RUN --data.file x.fa``): click
+    binds the first override to the optional CONFIG (DATA) argument; give it back to the overrides."""
     text = str(config)
     if text.startswith("--") or ("=" in text and "." in text.split("=", 1)[0]):
         return None, [text, *args]
@@ -227,8 +227,9 @@ def _launch(
         raise typer.Exit(code)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def evaluate(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="A run folder written by `biolstm train`."),
     data: str = typer.Argument(None, help="New labelled data (default: the run's own test split)."),
     labels: str = typer.Option(None, "--labels", help="CSV/TSV of id,label for a FASTA/FASTQ DATA file."),
@@ -239,7 +240,12 @@ def evaluate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
     threads: int = _THREADS,
 ) -> None:
-    """Metrics of a trained run (with baselines on its test split) or on new labelled DATA."""
+    """Metrics of a trained run (with baselines on its test split) or on new labelled DATA.
+
+    New data may also come in any form training reads, as data keys in place of the run's:
+    --data.files '{bound: new_bound.fa, unbound: new_unbound.fa}', --data.file x.fa
+    --data.labels l.csv, --data.file visits.csv. The baselines fitted on the run's training
+    part are scored on the new data too."""
     import json
 
     from ._io import atomic_write_text
@@ -249,7 +255,12 @@ def evaluate(
     try:
         if output is not None:  # before the work, not after it
             output = output_path(output, "evaluation.json", "--json", overwrite)
-        res = run_evaluate(run_dir, data, labels=labels, label=label, threads=threads)
+        extra = list(ctx.args)
+        if data is not None:
+            data, extra = _override_taken_as_config(data, extra)
+            data = None if data is None else str(data)
+        extra = _overrides(extra)
+        res = run_evaluate(run_dir, data, labels=labels, label=label, threads=threads, data_overrides=extra)
         if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(output, json.dumps(res, indent=2))

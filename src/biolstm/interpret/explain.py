@@ -53,7 +53,7 @@ def _inputs(run_dir: Path, data_path: str | None, limit: int):
         prep = task.prepare_new(data, state, data_path)
         (inputs, y), ids = prep.test, prep.test_ids
     else:
-        inputs, ids, y = task.read_new(data, state, data_path)
+        inputs, ids, y, _ = task.read_new(data, state, data_path)
     if not isinstance(inputs, dict):
         inputs = {"x": inputs}
     # a seeded random subset (files are often sorted by class)

@@ -94,13 +94,18 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
-def linear_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray) -> np.ndarray:
-    """Standardised features + ridge regression, fitted on the training split."""
+def fit_ridge(f_train: np.ndarray, y_train: np.ndarray):
+    """Standardised features + ridge regression (alpha by CV), fitted on the training split: predict(f)."""
     from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 12))).fit(f_train, y_train).predict(f_test)
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 12))).fit(f_train, y_train).predict
+
+
+def linear_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray) -> np.ndarray:
+    """Ridge regression (:func:`fit_ridge`) fitted on the training split, on ``f_test``."""
+    return fit_ridge(f_train, y_train)(f_test)
 
 
 def metric_keys(metrics: dict) -> tuple[str, ...]:
@@ -120,27 +125,43 @@ def majority_baseline(y_train: np.ndarray, n_test: int, n_classes: int) -> np.nd
     return p[:, 1] if n_classes == 2 else p
 
 
-def logistic_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, n_classes: int) -> np.ndarray:
-    """Standardised features + (multinomial) logistic regression, fitted on the training split."""
+def fit_logistic(f_train: np.ndarray, y_train: np.ndarray, n_classes: int):
+    """Standardised features + (multinomial) logistic regression fitted on the training split:
+    predict(f) gives positive-class (N,) or class (N, K) probabilities."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
     clf.fit(f_train, np.asarray(y_train).astype(int))
-    p = np.zeros((len(f_test), n_classes))
-    p[:, clf.classes_] = clf.predict_proba(f_test)
-    return p[:, 1] if n_classes == 2 else p
+
+    def predict(f: np.ndarray) -> np.ndarray:
+        p = np.zeros((len(f), n_classes))
+        p[:, clf.classes_] = clf.predict_proba(f)
+        return p[:, 1] if n_classes == 2 else p
+
+    return predict
 
 
-def multilabel_logistic_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray) -> np.ndarray:
+def logistic_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, n_classes: int) -> np.ndarray:
+    """:func:`fit_logistic` on the training split, applied to ``f_test``."""
+    return fit_logistic(f_train, y_train, n_classes)(f_test)
+
+
+def fit_multilabel_logistic(f_train: np.ndarray, y_train: np.ndarray):
     """One logistic regression per label (standardised features), fitted on the training split;
-    a label that never or always occurs in training keeps its training rate."""
-    out = np.tile(np.mean(y_train, 0), (len(f_test), 1))
-    for j in range(y_train.shape[1]):
-        if 0 < y_train[:, j].sum() < len(y_train):
-            out[:, j] = logistic_baseline(f_train, y_train[:, j], f_test, 2)
-    return out
+    a label that never or always occurs in training keeps its training rate: predict(f) (N, L)."""
+    rates = np.mean(y_train, 0)
+    fits = {j: fit_logistic(f_train, y_train[:, j], 2) for j in range(y_train.shape[1])
+            if 0 < y_train[:, j].sum() < len(y_train)}  # fmt: skip
+
+    def predict(f: np.ndarray) -> np.ndarray:
+        out = np.tile(rates, (len(f), 1))
+        for j, fit in fits.items():
+            out[:, j] = fit(f)
+        return out
+
+    return predict
 
 
 def gc_content(seqs: list[str]) -> np.ndarray:
@@ -264,3 +285,57 @@ def save_plots(
         plt.close(fig)
         written.append("forecast.png")
     return written
+
+
+def position_metrics(y: np.ndarray, prob: np.ndarray, record: np.ndarray) -> dict[str, float]:
+    """Per-position labels: :func:`classification_metrics` pooled over every scored position
+    (``n`` positions, ``y`` (P,) class ids, ``prob`` (P,) or (P, K)), and the mean over records
+    (``record`` (P,): which record each position is in) of each record's accuracy and auROC
+    (macro one-vs-rest for several classes; a record whose positions hold one class has no
+    auROC and stays out of that mean)."""
+    from sklearn.metrics import roc_auc_score
+
+    out = classification_metrics(y, prob)
+    y, prob, record = np.asarray(y).astype(int), np.asarray(prob, dtype=np.float64), np.asarray(record)
+    pred = (prob > 0.5).astype(int) if prob.ndim == 1 else prob.argmax(1)
+    order = np.argsort(record, kind="stable")
+    starts = np.flatnonzero(np.r_[True, record[order][1:] != record[order][:-1]]) if len(order) else []
+    acc, auc = [], []
+    for idx in np.split(order, starts[1:]) if len(order) else []:
+        yr, pr = y[idx], prob[idx]
+        acc.append(np.mean(pred[idx] == yr))
+        present = np.unique(yr)
+        if len(present) < 2:
+            continue
+        if prob.ndim == 1:
+            auc.append(roc_auc_score(yr, pr))
+        else:
+            auc.append(np.mean([roc_auc_score(yr == k, pr[:, k]) for k in present]))
+    out["n_records"] = len(acc)
+    out["record_accuracy"] = float(np.mean(acc)) if acc else float("nan")
+    out["record_auroc"] = float(np.mean(auc)) if auc else float("nan")
+    return out
+
+
+def window_kmer_counts(
+    seq: str, k: int = 3, window: int = 15, alphabet: str = "ACGT", positions: np.ndarray | None = None
+) -> np.ndarray:
+    """Counts of every k-mer lying wholly inside the window of ``window`` positions centred on
+    each position ``(len(positions), |alphabet|^k)`` float32 (all positions of ``seq`` by
+    default). Position p's window runs from p - (window - 1) // 2 to p + window // 2, cut at the
+    sequence's ends; k-mers with a letter outside the alphabet (N) are not counted; case and
+    U/T are ignored."""
+    from ..data.encode import kmer_tokens
+
+    if not 1 <= k <= window:
+        raise ValueError(f"k: expected 1 <= k <= window ({window}), got {k}")
+    tokens = kmer_tokens(seq.replace("U", "T").replace("u", "t"), k, alphabet)  # 1 + code; 0: not counted
+    before, after = (window - 1) // 2, window // 2
+    span = window - k + 1  # k-mer starts inside one window
+    padded = np.concatenate([np.zeros(before, np.int64), tokens, np.zeros(after + k, np.int64)])
+    pos = np.arange(len(seq)) if positions is None else np.asarray(positions, dtype=np.int64)
+    starts = np.lib.stride_tricks.sliding_window_view(padded, span)[pos]  # (P, span): window p's k-mer starts
+    cols = len(alphabet) ** k + 1
+    flat = (np.arange(len(pos))[:, None] * cols + starts).ravel()
+    counts = np.bincount(flat, minlength=len(pos) * cols).reshape(len(pos), cols)
+    return counts[:, 1:].astype(np.float32)

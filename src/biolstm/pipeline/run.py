@@ -517,9 +517,14 @@ def evaluate(
     label: str | None = None,
     verbose: int = 1,
     threads: int | None = None,
+    data_overrides: list[str] = (),
 ) -> dict:
-    """Metrics of a trained run on its test split again, or on new labelled data. ``threads``:
-    torch threads (None: the CPUs this process may use)."""
+    """Metrics of a trained run on its test split again, or on new labelled data, beside the
+    baselines fitted on the run's training part. New data is ``data_path`` (labels from its
+    label column, ``labels`` or ``label``), or any form training reads, given as data-section
+    keys (``data_overrides``: ``data.files={a: a.fa, b: b.fa}``, ``data.file=x.fa``,
+    ``data.labels=l.csv``, ...) in place of the run's own. ``threads``: torch threads (None:
+    the CPUs this process may use)."""
     from ..train import Trainer
 
     use_threads(threads)
@@ -527,7 +532,13 @@ def evaluate(
     task, data, model, state, tcfg = load_run(run_dir)
     log = _Steps(verbose)
     trainer = Trainer(model, tcfg.merged(device="cpu" if not torch.cuda.is_available() else None))
-    if data_path is None:  # the same split again (seeded), with the trained preprocessing
+    if data_overrides:
+        new_data = _new_data(run_dir, data_overrides)
+        label_opts = {"labels": labels, "label": label} if task.name == "sequence" else {}
+        metrics = task.evaluate_new(new_data, state, data_path, model, trainer.predict,
+                                    baselines=_training_baselines(task, data, log), **label_opts)  # fmt: skip
+        result = {"task": task.name, "data": data_path or _plain(data_overrides), "metrics": metrics}
+    elif data_path is None:  # the same split again (seeded), with the trained preprocessing
         try:
             prep = task.prepare(data, log)
         finally:
@@ -536,11 +547,40 @@ def evaluate(
         result = {"task": task.name, "split": "test", "metrics": metrics}
     else:
         label_opts = {"labels": labels, "label": label} if task.name == "sequence" else {}
-        metrics = task.evaluate_new(data, state, data_path, model, trainer.predict, **label_opts)
+        metrics = task.evaluate_new(data, state, data_path, model, trainer.predict,
+                                    baselines=_training_baselines(task, data, log), **label_opts)  # fmt: skip
         result = {"task": task.name, "data": str(data_path), "metrics": metrics}
     if verbose:
         print(_table(result["metrics"]))
     return result
+
+
+def _new_data(run_dir: Path, overrides: list[str]):
+    """The run's data section with ``overrides`` (``data.key=value``; paths relative to the
+    current folder) describing new data: the same reader options, other files."""
+    bad = [o for o in overrides if not o.lstrip("-").startswith("data.")]
+    if bad:
+        raise InputError(f"override {bad[0]!r}: evaluate takes only data.* keys (the new data), not the model's")
+    raw = load_yaml(run_dir / "config.yaml")
+    source = {k: v for k, v in raw.get("data", {}).items() if k not in ("files", "file", "labels")}
+    raw = apply_overrides({**raw, "data": source}, list(overrides))
+    return parse_config(raw, "override", Path.cwd())[1]
+
+
+def _training_baselines(task, data, log) -> dict:
+    """The baselines fitted on the run's training part ({name: predict(raw inputs)}), prepared
+    again from the run's data (seeded: the same split); none, with a note, when the training
+    files are not there any more."""
+    if not hasattr(task, "outcome"):
+        return {}
+    try:
+        prep = task.prepare(data, lambda m: None)
+    except (InputError, OSError) as err:
+        log(f"note: no baselines: the run's training data cannot be read again ({str(err)[:160]})")
+        return {}
+    finally:
+        log.done()
+    return prep.baseline_fits
 
 
 def predict(

@@ -28,6 +28,7 @@ class Prepared:
     baselines: dict = field(default_factory=dict)  # name -> test outputs (probabilities / forecasts)
     pca: tuple | None = None  # (components, mean) for a model with projection='pca'
     split: dict | None = None  # what went where: written to the run folder as split.json
+    baseline_fits: dict = field(default_factory=dict)  # name -> predict(raw inputs): the baselines for new data
 
 
 def split_record(by: str, ids, s, units=None) -> dict:
@@ -227,16 +228,22 @@ class OutcomeTask(FileTask):
         o = self.outcome(state)
         return o.rows(ids, o.inverse_transform(out))
 
-    def evaluate_new(self, d, state: dict, path: str, model, predict, **labels) -> dict:
-        """{model: metrics} on new labelled data (``labels``: the label options of read_new)."""
-        x, _, y = self.read_new(d, state, path, **{k: v for k, v in labels.items() if v is not None})
+    def evaluate_new(self, d, state: dict, path: str | None, model, predict, baselines=None, **labels) -> dict:
+        """{model/baseline: metrics} on new labelled data: ``path`` (with ``labels``, the label
+        options of read_new), or, with ``path`` None, the data section ``d`` read as training
+        reads it; ``baselines`` ({name: predict(raw)}, fitted on the run's training part)."""
+        x, _, y, raw = self.read_new(d, state, path, labeled=True, **{k: v for k, v in labels.items() if v is not None})
         if y is None:
-            raise InputError(f"{path}: expected labels to evaluate against (a label column, --labels or --label)")
+            where = path or "data"
+            raise InputError(f"{where}: expected labels to evaluate against (a label column, --labels or --label)")
         o = self.outcome(state)
-        return {"model": o.metrics(o.target_truth(y), o.inverse_transform(predict(x)))}
+        truth = o.target_truth(y)
+        metrics = {"model": o.metrics(truth, o.inverse_transform(predict(x)))}
+        metrics.update({name: o.metrics(truth, fit(raw)) for name, fit in (baselines or {}).items()})
+        return metrics
 
     def predict_new(self, d, state: dict, path: str, model, predict) -> tuple[list, list]:
-        x, ids, _ = self.read_new(d, state, path)
+        x, ids, _, _ = self.read_new(d, state, path)
         return self.prediction_rows(state, ids, predict(x))
 
 
@@ -255,6 +262,17 @@ def split_outcome(outcome, labels: list, split, where: str):
     if outcome.kind_ == "regression":
         outcome.fit([labels[i] for i in s.train])
     return s, outcome.transform(labels), outcome.truth(labels)
+
+
+def outcome_baselines(o, truth_train: np.ndarray, raw_train, featurizers: dict, count=len) -> dict:
+    """Baselines fitted on the training part, as {name: predict(raw inputs)}: the constant one
+    (class frequencies, label rates or the mean) and a linear model (logistic or ridge) per
+    featurizer ({name: raw inputs -> features}); ``count(raw)`` is the number of examples."""
+    fits = {o.constant_name(): lambda raw: o.constant_baseline(truth_train, count(raw))}
+    for name, featurize in featurizers.items():
+        model = o.fit_linear(featurize(raw_train), truth_train)
+        fits[name] = lambda raw, m=model, f=featurize: m(f(raw))
+    return fits
 
 
 def write_tsv(path: Path, header: list[str], rows: list[list]) -> None:

@@ -20,6 +20,7 @@ from .base import (
     Prepared,
     check_data_keys,
     make_split,
+    outcome_baselines,
     split_outcome,
     split_record,
 )
@@ -100,7 +101,11 @@ class ExpressionTask(OutcomeTask):
         }
         if d.projection != "none":
             over["projection"] = d.projection
-        feats = x[:, 0].numpy() if pca is None else (x[:, 0] - pca[1]).numpy() @ pca[0].numpy().T
+        def projected(raw: torch.Tensor) -> np.ndarray:  # standardised profiles (N, 1, G), projected as the model does
+            return raw[:, 0].numpy() if pca is None else (raw[:, 0] - pca[1]).numpy() @ pca[0].numpy().T
+
+        name = o.linear_kind() + ("_pca" if pca is not None else "")
+        fits = outcome_baselines(o, truth[s.train], x[s.train], {name: projected})
         return Prepared(
             train=(x[s.train], y[s.train]),
             val=(x[s.val], y[s.val]) if len(s.val) else None,
@@ -108,19 +113,17 @@ class ExpressionTask(OutcomeTask):
             test_ids=[e.samples[i] for i in s.test],
             model_overrides=over,
             state=state,
-            baselines={
-                o.constant_name(): o.constant_baseline(truth[s.train], len(s.test)),
-                o.linear_kind() + ("_pca" if pca is not None else ""): o.linear_baseline(
-                    feats[s.train], truth[s.train], feats[s.test]
-                ),
-            },
+            baselines={k: fit(x[s.test]) for k, fit in fits.items()},
+            baseline_fits=fits,
             pca=pca,
             split=split_record(d.split, e.samples, s, e.groups if d.split == "group" else None),
         )
 
-    def read_new(self, d, state: dict, path: str):
+    def read_new(self, d, state: dict, path: str | None = None, labeled: bool = False):
+        """(inputs, sample names, targets or None, the standardised profiles) of a new matrix."""
         from ...data import read_expression
 
+        path = path or d.file
         e = read_expression(
             path, label=d.label if d.label else None, sample=d.sample, genes=state["genes"], layer=d.layer
         )
@@ -129,5 +132,6 @@ class ExpressionTask(OutcomeTask):
             o = self.outcome(state)
             o.where, o.at = f"{path}: column {d.label!r}", lambda k: f"{path}: sample {e.samples[k]!r}"
             y = o.transform(list(e.labels))
-        return self._x(state, e.x), e.samples, y
+        x = self._x(state, e.x)
+        return x, e.samples, y, x
 

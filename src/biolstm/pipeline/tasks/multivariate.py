@@ -21,7 +21,18 @@ from ...config import Config
 from ...errors import InputError
 from ...validation import check_choice
 from ..preprocess import Standardizer
-from .base import SEED, TEST, VAL, FoldKeys, OutcomeTask, Prepared, check_data_keys, split_outcome, split_record
+from .base import (
+    SEED,
+    TEST,
+    VAL,
+    FoldKeys,
+    OutcomeTask,
+    Prepared,
+    check_data_keys,
+    outcome_baselines,
+    split_outcome,
+    split_record,
+)
 from .outcome import KINDS, Outcome
 
 
@@ -221,11 +232,17 @@ class MultivariateTask(OutcomeTask):
 
         log("fitting baselines (training split only)")
         V = len(variables)
-        baselines = {o.constant_name(): o.constant_baseline(truth[s.train], len(s.test))}
-        for name, f in self.baseline_features(d, feats, V).items():
-            baselines[f"{name}_{o.linear_kind()}"] = o.linear_baseline(f[s.train], truth[s.train], f[s.test])
-            if name == "summary" and o.kind_ in ("binary", "multiclass", "regression"):
-                baselines["summary_boosted_trees"] = boosted_baseline(o, f[s.train], truth[s.train], f[s.test], d.seed)
+
+        def featurizer(name):
+            return lambda raw: self.baseline_features(d, raw, V)[name]
+
+        fits = outcome_baselines(o, truth[s.train], part(s.train)[0],
+                                 {f"{k}_{o.linear_kind()}": featurizer(k) for k in ("last_visit", "summary")},
+                                 count=lambda raw: len(raw["lengths"]))  # fmt: skip
+        if o.kind_ in ("binary", "multiclass", "regression"):
+            summary = featurizer("summary")
+            trees = fit_boosted(o, summary(part(s.train)[0]), truth[s.train], d.seed)
+            fits["summary_boosted_trees"] = lambda raw: trees(summary(raw))
         return Prepared(
             train=part(s.train),
             val=part(s.val) if len(s.val) else None,
@@ -238,11 +255,14 @@ class MultivariateTask(OutcomeTask):
                 **o.head(),
             },
             state=state,
-            baselines=baselines,
+            baselines={k: fit(part(s.test)[0]) for k, fit in fits.items()},
+            baseline_fits=fits,
             split=split_record("group", lon.ids, s, groups),  # a group is one id unless data.group names one
         )
 
-    def read_new(self, d, state: dict, path: str):
+    def read_new(self, d, state: dict, path: str | None = None, labeled: bool = False):
+        """(inputs, ids, targets or None, the inputs again for the baselines) of a new table."""
+        path = path or d.file
         if "scaler" not in state:  # a run from before the fitted scaler was saved
             state = {**state, "variables": list(d.variables),
                      "scaler": {"mean_": state["mean"], "scale_": state["std"]},
@@ -255,20 +275,25 @@ class MultivariateTask(OutcomeTask):
                 pos = [str(p) for p in (d.positive if isinstance(d.positive, list) else [d.positive])]
                 labels = ["event" if str(v) in pos else "no event" for v in labels]
             y = self._outcome(d, state, path, lon).transform(labels)
-        return self._features(d, lon, state), lon.ids.tolist(), y
+        feats = self._features(d, lon, state)
+        return feats, lon.ids.tolist(), y, feats
 
 
-def boosted_baseline(o: Outcome, f_train, truth_train, f_test, seed: int) -> np.ndarray:
+def fit_boosted(o: Outcome, f_train, truth_train, seed: int):
     """Gradient-boosted trees (scikit-learn's HistGradientBoosting, default settings) fitted on
-    the training split: class probabilities or values in the outcome's metric form."""
+    the training split: predict(f) gives class probabilities or values in the outcome's metric form."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     if o.kind_ == "regression":
-        return HistGradientBoostingRegressor(random_state=seed).fit(f_train, truth_train).predict(f_test)
+        return HistGradientBoostingRegressor(random_state=seed).fit(f_train, truth_train).predict
     clf = HistGradientBoostingClassifier(random_state=seed).fit(f_train, truth_train.astype(int))
-    p = np.zeros((len(f_test), len(o.classes_)))
-    p[:, clf.classes_] = clf.predict_proba(f_test)
-    return p[:, 1] if o.kind_ == "binary" else p
+
+    def predict(f):
+        p = np.zeros((len(f), len(o.classes_)))
+        p[:, clf.classes_] = clf.predict_proba(f)
+        return p[:, 1] if o.kind_ == "binary" else p
+
+    return predict
 
 
 @dataclass

@@ -205,15 +205,19 @@ class Outcome:
     def constant_name(self) -> str:
         return {"regression": "train_mean", "multilabel": "label_rates"}.get(self.kind_, "majority")
 
-    def linear_baseline(self, f_train: np.ndarray, truth_train: np.ndarray, f_test: np.ndarray) -> np.ndarray:
-        """Logistic regression (one per label for multilabel) or ridge regression on ``f``."""
+    def fit_linear(self, f_train: np.ndarray, truth_train: np.ndarray):
+        """Logistic regression (one per label for multilabel) or ridge regression fitted on
+        ``f_train``: a function of new features giving predictions in metric form."""
         from .. import evaluation as ev
 
         if self.kind_ == "regression":
-            return ev.linear_baseline(f_train, truth_train, f_test)
+            return ev.fit_ridge(f_train, truth_train)
         if self.kind_ == "multilabel":
-            return ev.multilabel_logistic_baseline(f_train, truth_train, f_test)
-        return ev.logistic_baseline(f_train, truth_train, f_test, len(self.classes_))
+            return ev.fit_multilabel_logistic(f_train, truth_train)
+        return ev.fit_logistic(f_train, truth_train, len(self.classes_))
+
+    def linear_baseline(self, f_train: np.ndarray, truth_train: np.ndarray, f_test: np.ndarray) -> np.ndarray:
+        return self.fit_linear(f_train, truth_train)(f_test)
 
     def linear_kind(self) -> str:
         return "ridge" if self.kind_ == "regression" else "logistic"

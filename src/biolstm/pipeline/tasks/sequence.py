@@ -24,6 +24,7 @@ from .base import (
     absolute_path,
     check_data_keys,
     make_split,
+    outcome_baselines,
     split_outcome,
     split_record,
     too_big,
@@ -142,33 +143,76 @@ def _novelty(d: SequenceData, state: dict, path: str, seqs: list) -> None:
         )
 
 
-def _padded_length(d: SequenceData, lengths: list, origins: list, ids: list) -> int:
-    """The length every sequence is padded (or truncated) to: data.max_length, else the longest
-    record, refused above MAX_PADDED or when the one-hot inputs (or the k-mer baseline's table)
-    would not fit in memory."""
-    unit = "aa" if d.alphabet == "protein" else "bp"
-    length = d.max_length
+def padded_length(max_length: int | None, alphabet: str, lengths: list, origins: list, ids: list) -> int:
+    """The length every sequence is padded (or truncated) to: ``max_length``, else the longest
+    record, refused above MAX_PADDED (the error names the record's file and number)."""
+    length = max_length
     if length is None:
         k = int(np.argmax(lengths))
         length = int(lengths[k])
         if length > MAX_PADDED:
             path, n = origins[k]
+            unit = "aa" if alphabet == "protein" else "bp"
             raise InputError(
                 f"{path}: record {n} ({ids[k]}) is {length:,} {unit}, longer than the {MAX_PADDED:,} {unit} that "
                 f"sequences are padded to without data.max_length; set data.max_length to truncate (and pad) "
                 "every sequence to one length"
             )
+    return length
+
+
+def check_padded_size(n: int, length: int, step_bytes: int, alphabet: str, what: str, hint: str) -> None:
+    """InputError unless ``n`` sequences padded to ``length`` at ``step_bytes`` bytes per
+    position fit in half of this machine's memory; ``what`` names the arrays, ``hint`` the way out."""
+    need = n * length * step_bytes
+    have = too_big(need)
+    if have:
+        unit = "aa" if alphabet == "protein" else "bp"
+        raise InputError(
+            f"data.max_length: {n:,} sequences padded to {length:,} {unit} take {need / 2**30:.1f} GiB "
+            f"as {what}, more than half of this machine's {have}; {hint}"
+        )
+
+
+def encode_inputs(seqs: list[str], alphabet: str, ambiguity: str, soft_mask: str, length: int | None,
+                  origins: list) -> dict:  # fmt: skip
+    """One-hot inputs ``{"x": (N, T, C), "lengths": (N,)}``; a bad letter is reported with its
+    file, record and position."""
+    from ...data.encode import one_hot
+
+    x, lengths = one_hot(seqs, alphabet, ambiguity, soft_mask, length=length, origins=origins)
+    return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
+
+
+def record_chromosomes(d, ids: list) -> np.ndarray | None:
+    """The chromosome of each record for ``data.split: chromosome`` (from ``data.bed`` or the
+    chr:start-end ids), else None."""
+    from ...data import chromosome_of, read_bed
+
+    if d.split != "chromosome":
+        return None
+    if d.bed:
+        names = read_bed(d.bed)
+        lost = [i for i in ids if i not in names]
+        if lost:
+            raise InputError(f"{d.bed}: expected a line for record {lost[0]!r}, found none")
+        return np.array([names[i] for i in ids])
+    try:
+        return np.array([chromosome_of(i) for i in ids])
+    except ValueError as err:
+        raise InputError(f"data.split: {err}; give data.bed for other headers") from None
+
+
+def _padded_length(d: SequenceData, lengths: list, origins: list, ids: list) -> int:
+    """The length every sequence is padded (or truncated) to (:func:`padded_length`), refused
+    when the one-hot inputs (or the k-mer baseline's table) would not fit in memory."""
+    length = padded_length(d.max_length, d.alphabet, lengths, origins, ids)
     if d.stream:
         return length
     channels = {"dna": 4, "rna": 4, "protein": 20}[d.alphabet] + (d.soft_mask == "channel")
-    need = len(lengths) * length * channels * 4 * (2 if d.rc_augment else 1)  # float32 one-hot
-    have = too_big(need)
-    if have:
-        raise InputError(
-            f"data.max_length: {len(lengths):,} sequences padded to {length:,} {unit} take {need / 2**30:.1f} GiB "
-            f"as one-hot inputs, more than half of this machine's {have}; set a smaller data.max_length, or "
-            "data.stream: true to encode batches as they are drawn"
-        )
+    check_padded_size(len(lengths), length, channels * 4 * (2 if d.rc_augment else 1), d.alphabet,  # float32 one-hot
+                      "one-hot inputs", "set a smaller data.max_length, or data.stream: true to encode batches as "
+                      "they are drawn")  # fmt: skip
     k = _kmer_k(d)
     need = len(lengths) * (20 if d.alphabet == "protein" else 4) ** k * 12  # float32 counts + a float64 copy
     have = too_big(need) if k else None
@@ -199,10 +243,7 @@ class SequenceTask(OutcomeTask):
 
     def _encode(self, d: SequenceData, seqs: list[str], length: int | None, origins: list):
         """One-hot inputs; a bad letter is reported with its file, record and position."""
-        from ...data.encode import one_hot
-
-        x, lengths = one_hot(seqs, d.alphabet, d.ambiguity, d.soft_mask, length=length, origins=origins)
-        return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
+        return encode_inputs(seqs, d.alphabet, d.ambiguity, d.soft_mask, length, origins)
 
     def _stream(self, d: SequenceData, log, origins: list) -> tuple[list, list, list]:
         """One pass over the file keeping ids, labels, lengths and origins only (not the sequences)."""
@@ -218,7 +259,7 @@ class SequenceTask(OutcomeTask):
         return ids, labels, lengths
 
     def prepare(self, d: SequenceData, log) -> Prepared:
-        from ...data import IndexedSequences, chromosome_of, load_sequences, read_bed, reverse_complement
+        from ...data import IndexedSequences, load_sequences, reverse_complement
 
         log("reading sequences")
         origins: list = []
@@ -230,19 +271,7 @@ class SequenceTask(OutcomeTask):
             lengths = [len(q) for q in seqs]
         at = (lambda k: f"{d.labels or d.file}: record {k + 1} ({ids[k]!r})") if d.files is None else None
         o = Outcome(d.outcome, d.positive, d.multilabel_sep, "data", at)
-        chroms = None
-        if d.split == "chromosome":
-            if d.bed:
-                names = read_bed(d.bed)
-                lost = [i for i in ids if i not in names]
-                if lost:
-                    raise InputError(f"{d.bed}: expected a line for record {lost[0]!r}, found none")
-                chroms = np.array([names[i] for i in ids])
-            else:
-                try:
-                    chroms = np.array([chromosome_of(i) for i in ids])
-                except ValueError as err:
-                    raise InputError(f"data.split: {err}; give data.bed for other headers") from None
+        chroms = record_chromosomes(d, ids)
 
         def split(strata):
             return make_split(d, len(ids), strata, chroms=chroms, class_names=getattr(o, "classes_", None))
@@ -272,12 +301,13 @@ class SequenceTask(OutcomeTask):
             )
         channels = {"dna": 4, "rna": 4, "protein": 20}[d.alphabet] + (d.soft_mask == "channel")
         log("fitting baselines (training split only)")
-        baselines = {o.constant_name(): o.constant_baseline(truth[s.train], len(s.test))}
         if seqs is None:  # streamed: the sequence-content baselines would need every sequence in memory
             log("data.stream: only the majority (or mean) baseline is computed")
+            fits = outcome_baselines(o, truth[s.train], [], {})
+            te = [""] * len(s.test)
         else:
             tr, te = [seqs[i][:length] for i in s.train], [seqs[i][:length] for i in s.test]  # what the model sees
-            baselines.update(self._content_baselines(d, o, tr, te, truth[s.train]))
+            fits = outcome_baselines(o, truth[s.train], tr, self._featurizers(d, o))
         return Prepared(
             train=train,
             val=part(s.val) if len(s.val) else None,
@@ -286,38 +316,50 @@ class SequenceTask(OutcomeTask):
             model_overrides={"input_channels": channels, **o.head()},
             state={"outcome": o.to_json(), "classes": getattr(o, "classes_", None), "length": length,
                    **_seen(d, [lengths[i] for i in s.train], None if seqs is None else [seqs[i] for i in s.train])},
-            baselines=baselines,
+            baselines={name: fit(te) for name, fit in fits.items()},
+            baseline_fits={name: lambda raw, f=fit, n=length: f([q[:n] for q in raw]) for name, fit in fits.items()},
             split=split_record(d.split, ids, s, chroms if d.split == "chromosome" else None),
         )
 
-    def _content_baselines(self, d: SequenceData, o, tr: list, te: list, truth_train) -> dict:
-        """GC content and k-mer counts with logistic (or, for values, ridge) regression, fitted
-        on the training split."""
-        baselines = {}
+    def _featurizers(self, d: SequenceData, o) -> dict:
+        """The content baselines' features: GC content and k-mer counts (each read by logistic
+        or, for values, ridge regression)."""
+        out = {}
         if d.alphabet != "protein":
-            baselines["gc_content"] = o.linear_baseline(ev.gc_content(tr), truth_train, ev.gc_content(te))
+            out["gc_content"] = ev.gc_content
         if d.kmer:
             alpha = "ACDEFGHIKLMNPQRSTVWY" if d.alphabet == "protein" else "ACGT"
             k = _kmer_k(d)
-            f_tr, f_te = ev.kmer_counts(tr, k, alpha), ev.kmer_counts(te, k, alpha)
-            baselines[f"{k}-mer_{o.linear_kind()}"] = o.linear_baseline(f_tr, truth_train, f_te)
-        return baselines
+            out[f"{k}-mer_{o.linear_kind()}"] = lambda seqs: ev.kmer_counts(seqs, k, alpha)
+        return out
 
-    def read_new(self, d: SequenceData, state: dict, path: str, labels: str | None = None, label: str | None = None):
-        """Inputs, ids and (if labels are given) class ids for a new FASTA/FASTQ file."""
+    def read_new(self, d: SequenceData, state: dict, path: str | None = None, labels: str | None = None,
+                 label: str | None = None, labeled: bool = False):  # fmt: skip
+        """(inputs, ids, targets or None, the sequences as read) of new data: a FASTA/FASTQ
+        ``path`` (labels from a ``labels`` table or one ``label`` for every record), or, with
+        ``path`` None, the data section ``d`` in any form training reads (one file per class,
+        labels in headers or a labels table). ``labeled``: read the labels of a ``path`` from its
+        headers when the run read them from headers (data.label_field)."""
         from ...data import load_sequences, read_sequences
 
-        if labels is not None:
-            ids, seqs, lab = load_sequences(file=path, labels=labels, format=d.format)
+        origins: list = []
+        if path is None:
+            ids, seqs, lab = load_sequences(d.files, d.file, d.labels, d.label_field, d.label_sep, d.format, origins)
+            where = d.labels or d.file or "data.files"
+        elif labels is not None or (labeled and label is None and d.label_field is not None):
+            ids, seqs, lab = load_sequences(file=path, labels=labels, label_field=None if labels else d.label_field,
+                                            label_sep=d.label_sep, format=d.format, origins=origins)  # fmt: skip
+            where = labels or path
         else:
             recs = list(read_sequences(path, d.format))
             ids, seqs = [r.id for r in recs], [r.seq for r in recs]
-            lab = [label] * len(ids) if label is not None else None
+            origins = [(path, n + 1) for n in range(len(seqs))]
+            lab, where = ([label] * len(ids) if label is not None else None), "--label"
         y = None
         if lab is not None:
             o = self.outcome(state)
-            o.where, o.at = labels or "--label", lambda k: f"{labels or '--label'}: record {k + 1} ({ids[k]!r})"
+            o.where, o.at = where, lambda k: f"{origins[k][0]}: record {origins[k][1]} ({ids[k]!r})"
             y = o.transform(lab)
-        _novelty(d, state, path, seqs)
-        return self._encode(d, seqs, state["length"], [(path, n + 1) for n in range(len(seqs))]), ids, y
-
+        for source in dict.fromkeys(p for p, _ in origins):
+            _novelty(d, state, source, [q for (p, _), q in zip(origins, seqs) if p == source])
+        return self._encode(d, seqs, state["length"], origins), ids, y, seqs

@@ -20,6 +20,7 @@ from .base import (
     Prepared,
     check_data_keys,
     make_split,
+    outcome_baselines,
     split_outcome,
     split_record,
 )
@@ -104,7 +105,11 @@ class TextTask(OutcomeTask):
             lowercase=False,
             token_pattern=None,
         )
-        f = bow.transform(texts).toarray().astype(np.float32)
+        def words(raw: list[str]) -> np.ndarray:
+            return bow.transform(raw).toarray().astype(np.float32)
+
+        fits = outcome_baselines(o, truth[s.train], [texts[i] for i in s.train],
+                                 {f"bag_of_words_{o.linear_kind()}": words})  # fmt: skip
         return Prepared(
             train=part(s.train),
             val=part(s.val) if len(s.val) else None,
@@ -112,16 +117,16 @@ class TextTask(OutcomeTask):
             test_ids=[int(i) for i in s.test],
             model_overrides={"vocab_size": tok.vocab_size, "conv_filters": 0, **o.head()},
             state=state,
-            baselines={
-                o.constant_name(): o.constant_baseline(truth[s.train], len(s.test)),
-                f"bag_of_words_{o.linear_kind()}": o.linear_baseline(f[s.train], truth[s.train], f[s.test]),
-            },
+            baselines={name: fit([texts[i] for i in s.test]) for name, fit in fits.items()},
+            baseline_fits=fits,
             split=split_record("random", [f"row {i + 2}" for i in range(len(y))], s),  # table rows (header: 1)
         )
 
-    def read_new(self, d, state: dict, path: str):
+    def read_new(self, d, state: dict, path: str | None = None, labeled: bool = False):
+        """(inputs, row numbers, targets or None, the texts) of a new table (``path``, else data.file)."""
         from ...data import Tokenizer
 
+        path = path or d.file
         texts, labels = self._read(d, path)
         tok = Tokenizer.from_json(state["tokenizer"])
         ids, n = tok.encode(texts, d.max_length)
@@ -130,5 +135,5 @@ class TextTask(OutcomeTask):
             o = self.outcome(state)
             o.where, o.at = f"{path}: column {d.label_col!r}", lambda k: f"{path}: row {k + 2}, column {d.label_col!r}"
             y = o.transform(labels)
-        return {"x": torch.from_numpy(ids), "lengths": torch.from_numpy(n)}, list(range(len(texts))), y
+        return {"x": torch.from_numpy(ids), "lengths": torch.from_numpy(n)}, list(range(len(texts))), y, texts
 
