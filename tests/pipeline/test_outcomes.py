@@ -197,3 +197,17 @@ def test_sequence_multiclass_from_a_labels_table_and_text_regression(tmp_path):
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "t" / "metrics.json").read_text())["metrics"]
     assert set(m) == {"model", "train_mean", "bag_of_words_ridge"} and m["bag_of_words_ridge"]["r2"] > 0.9
+
+
+def test_summaries_join_the_static_inputs_and_leave_the_baselines_alone():
+    plain = MultivariateTask().prepare(pbc_data(), lambda m: None)
+    summ = MultivariateTask().prepare(pbc_data(summaries=True), lambda m: None)
+    V = 3
+    assert plain.model_overrides["static_size"] == 2 and summ.model_overrides["static_size"] == 2 + 6 * V + 2
+    x = summ.train[0]["static"]
+    assert torch.equal(x[:, :2], plain.train[0]["static"])  # the covariates first, unchanged
+    assert abs(float(x[:, 2:].mean())) < 0.1  # summaries standardised on the training ids
+    for name in plain.baselines:  # the baselines read the same features either way
+        assert np.allclose(plain.baselines[name], summ.baselines[name])
+    with pytest.raises(InputError, match="data.summaries: needs data.inputs 'masked'"):
+        pbc_data(summaries=True, inputs="mean_imputed")

@@ -53,6 +53,7 @@ class MultivariateData(Config, FoldKeys):
     multilabel_sep: str = ";"  # separates the labels of one id (outcome: multilabel)
     group: str | None = None  # column of the unit split whole (e.g. the patient of several recordings; None: the id)
     inputs: str = "masked"  # masked (values + masks + time since observed + gaps) | mean_imputed
+    summaries: bool = False  # also give the head each variable's last, mean, min, max, slope and share observed
     layout: str = "long"  # long (one row per time) | wide (one row per id, columns time_1, var_1, ...)
     sep: str = "_"  # separator before the step number in wide column names
     time_scale: float = 1.0  # time units per model unit (e.g. 365.25: days -> years)
@@ -74,6 +75,8 @@ class MultivariateData(Config, FoldKeys):
         check_choice(self.inputs, ("masked", "mean_imputed"), "data.inputs")
         check_choice(self.layout, ("long", "wide"), "data.layout")
         check_choice(self.outcome, KINDS, "data.outcome")
+        if self.summaries and self.inputs != "masked":
+            raise InputError("data.summaries: needs data.inputs 'masked' (the summaries read the masks)")
 
 
 def _plain(v):
@@ -170,9 +173,12 @@ class MultivariateTask(OutcomeTask):
         alive = np.arange(x.shape[1]) < lon.lengths[:, None]
         feats = np.where(alive[..., None], feats, 0.0).astype(np.float32)
         out = {"x": torch.from_numpy(feats), "lengths": torch.from_numpy(lon.lengths)}
-        if d.static:
-            s = Standardizer.from_json(state["static_scaler"]).transform(lon.static)
-            out["static"] = torch.from_numpy(s.astype(np.float32))
+        static = [Standardizer.from_json(state["static_scaler"]).transform(lon.static)] if d.static else []
+        if d.summaries and "summary_scaler" in state:  # after the static covariates (the baselines read those)
+            summ = summary_features(feats, lon.lengths, V)
+            static.append(Standardizer.from_json(state["summary_scaler"]).transform(summ))
+        if static:
+            out["static"] = torch.from_numpy(np.concatenate(static, 1).astype(np.float32))
         return out
 
     def _outcome(self, d, state: dict | None, path: str, lon) -> Outcome:
@@ -189,7 +195,7 @@ class MultivariateTask(OutcomeTask):
         x, n = feats["x"].numpy(), feats["lengths"].numpy()
         last = x[np.arange(len(n)), n - 1][:, :V]
         summ = summary_features(x, n, V) if d.inputs == "masked" else last
-        st = feats["static"].numpy() if "static" in feats else np.zeros((len(n), 0))
+        st = feats["static"].numpy()[:, : len(d.static)] if "static" in feats else np.zeros((len(n), 0))
         return {"last_visit": np.concatenate([last, st], 1), "summary": np.concatenate([summ, st], 1)}
 
     def prepare(self, d, log) -> Prepared:
@@ -226,6 +232,10 @@ class MultivariateTask(OutcomeTask):
         }
         lon, _, _ = self._table(d, d.file, fill=list(scaler.mean_), variables=variables)  # before a first value
         feats = self._features(d, lon, state)
+        if d.summaries:  # the summaries' scaler, fitted on the training ids
+            summ = summary_features(feats["x"].numpy(), lon.lengths, len(variables))
+            state["summary_scaler"] = Standardizer().fit(summ[s.train]).to_json()
+            feats = self._features(d, lon, state)
 
         def part(idx):
             return {k: v[idx] for k, v in feats.items()}, y[idx]
@@ -250,7 +260,7 @@ class MultivariateTask(OutcomeTask):
             test_ids=lon.ids[s.test].tolist(),
             model_overrides={
                 "input_channels": feats["x"].shape[-1],
-                "static_size": len(d.static),
+                "static_size": feats["static"].shape[1] if "static" in feats else 0,
                 "decay_variables": V if d.inputs == "masked" else 0,  # GRU-D decay of carried-forward values
                 **o.head(),
             },
