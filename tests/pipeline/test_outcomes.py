@@ -209,5 +209,5 @@ def test_summaries_join_the_static_inputs_and_leave_the_baselines_alone():
     assert abs(float(x[:, 2:].mean())) < 0.1  # summaries standardised on the training ids
     for name in plain.baselines:  # the baselines read the same features either way
         assert np.allclose(plain.baselines[name], summ.baselines[name])
-    with pytest.raises(InputError, match="data.summaries: needs data.inputs 'masked'"):
+    with pytest.raises(InputError, match=r"data\.summaries: needs data\.inputs 'masked'"):
         pbc_data(summaries=True, inputs="mean_imputed")
