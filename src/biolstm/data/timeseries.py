@@ -126,12 +126,29 @@ def seasonal_naive_forecast(X: np.ndarray, horizon: int, season: int) -> np.ndar
     return np.concatenate([X[:, -season:]] * reps, axis=1)[:, :horizon]
 
 
-def forecast_metrics(y: np.ndarray, pred: np.ndarray, train: np.ndarray, season: int = 1) -> dict[str, float]:
-    """MAE, RMSE, sMAPE (%) and MASE (scaled by the in-sample seasonal-naive MAE of ``train``)."""
+def mase_scale(values: np.ndarray, season: int = 1) -> float:
+    """The MASE scale: the in-sample seasonal-naive mean absolute error of ``values`` (lag
+    ``season``; 1 is the naive forecast), pairs with a missing value left out; NaN when no pair
+    is observed. The tasks compute it on every value before the test block (training and
+    validation parts), so the scale does not change when a validation block is used."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v.reshape(len(v), -1)
+    if len(v) <= season:
+        return float("nan")
+    d = np.abs(v[season:] - v[:-season])
+    d = d[np.isfinite(d)]
+    return float(d.mean()) if d.size else float("nan")
+
+
+def forecast_metrics(
+    y: np.ndarray, pred: np.ndarray, train: np.ndarray | None = None, season: int = 1, scale: float | None = None
+) -> dict[str, float]:
+    """MAE, RMSE, sMAPE (%) and MASE: the MAE divided by ``scale``, or without it by
+    :func:`mase_scale` of ``train`` (the values before the test block) at lag ``season``."""
     y, pred = np.asarray(y, dtype=np.float64), np.asarray(pred, dtype=np.float64)
     err = pred - y
-    train = np.asarray(train, dtype=np.float64).reshape(len(train), -1)
-    scale = np.mean(np.abs(train[season:] - train[:-season]))
+    if scale is None:
+        scale = mase_scale(train, season) if train is not None else float("nan")
     denom = np.abs(y) + np.abs(pred)
     smape = np.where(denom > 0, 2 * np.abs(err) / np.where(denom > 0, denom, 1), 0.0)
     return {

@@ -7,11 +7,13 @@ from .expression import ExpressionData, ExpressionTask
 from .forecast import ForecastTask, SeriesData
 from .multivariate import LongitudinalData, LongitudinalTask, MultivariateData, MultivariateTask
 from .outcome import Outcome
+from .panel import PanelData, PanelTask
 from .sequence import SequenceData, SequenceTask
 from .text import TextData, TextTask
 
 TASKS: dict[str, type[Task]] = {
-    t.name: t for t in (SequenceTask, MultivariateTask, ExpressionTask, TextTask, ForecastTask, LongitudinalTask)
+    t.name: t
+    for t in (SequenceTask, MultivariateTask, ExpressionTask, TextTask, ForecastTask, LongitudinalTask, PanelTask)
 }
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "MultivariateData",
     "MultivariateTask",
     "Outcome",
+    "PanelData",
+    "PanelTask",
     "Prepared",
     "SequenceData",
     "SequenceTask",

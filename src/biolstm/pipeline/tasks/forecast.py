@@ -1,4 +1,10 @@
-"""The forecast task."""
+"""The forecast task: one wide table of series, the first (``data.target``) forecast.
+
+MASE is the test MAE divided by the in-sample seasonal-naive MAE (lag ``data.season``) of every
+value before the test block, the training and validation parts together (saved as
+``mase_scale`` in state.json), so the scale does not change with ``data.val``. The ``panel``
+task (:mod:`.panel`) reads long tables of many series with the same definition.
+"""
 
 from __future__ import annotations
 
@@ -83,7 +89,7 @@ class ForecastTask(FileTask):
         return s.time, values, order
 
     def prepare(self, d: SeriesData, log) -> Prepared:
-        from ...data.timeseries import make_windows
+        from ...data.timeseries import make_windows, mase_scale
         from ..preprocess import Standardizer
 
         log("reading the series")
@@ -111,6 +117,9 @@ class ForecastTask(FileTask):
             "mean": scaler.mean_.tolist(),
             "std": scaler.scale_.tolist(),
             "train_values": values[:a, 0].tolist(),
+            # MASE's scale: the seasonal-naive MAE of every value before the test block (training
+            # and validation parts), so it does not change with data.val
+            "mase_scale": mase_scale(values[:b, 0], d.season),
             "season": d.season,
             "time": [t.item() if hasattr(t, "item") else t for t in time[b:]],
         }
@@ -164,10 +173,12 @@ class ForecastTask(FileTask):
         point = model.point(out) if model is not None else out
         pred = self._unscale(st, point.numpy()[..., 0])  # (W, horizon)
         y = self._unscale(st, prep.test[1].numpy()[..., 0])
+        # a run from before mase_scale was saved: its training values (the scale it reported then)
+        scale = st.get("mase_scale")
         train = np.array(st["train_values"])
-        metrics = {"model": forecast_metrics(y, pred, train, d_season)}
+        metrics = {"model": forecast_metrics(y, pred, train, d_season, scale=scale)}
         for name, p in prep.baselines.items():
-            metrics[name] = forecast_metrics(y, p[..., 0], train, d_season)
+            metrics[name] = forecast_metrics(y, p[..., 0], train, d_season, scale=scale)
         for h in sorted({0, pred.shape[1] - 1}):  # 1-step and last-step errors
             metrics["model"][f"mae_step{h + 1}"] = float(np.mean(np.abs(pred[:, h] - y[:, h])))
         hz = pred.shape[1]
