@@ -20,7 +20,9 @@ setting for every data set. Prints a Markdown table: the median over seeds of th
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import platform
 import statistics
 import sys
 import tempfile
@@ -86,9 +88,11 @@ def run_one(name: str, spec: dict, seed: int, out: Path, args) -> dict:
     folder = train(path, list(args.set), out=out / f"{name}-{seed}", verbose=0)
     seconds = time.perf_counter() - t0
     m = json.loads((folder / "metrics.json").read_text())
+    with (folder / "test_predictions.tsv").open(newline="") as f:
+        targets = sum(1 for r in csv.DictReader(f, delimiter="\t") if r["truth"] != "")  # scored (series, origin, step)
     print(f"  {name} seed {seed}: {seconds:.0f} s, model MASE {m['metrics']['model']['mase']:.3f}", file=sys.stderr,
           flush=True)  # fmt: skip
-    return {"metrics": m["metrics"], "seconds": seconds, "series": m["series_scored"], "n_test": m["n_test"]}
+    return {"metrics": m["metrics"], "seconds": seconds, "series": m["series_scored"], "targets": targets}
 
 
 def main() -> None:
@@ -118,11 +122,27 @@ def main() -> None:
         cells = [f"{m0[k]['mase']:.3f}" if k in m0 else "-" for k in ("naive",)]
         cells += [f"{seasonal:.3f}" if seasonal is not None else "- (season 1)"]
         cells += [f"{m0[k]['mase']:.3f}" if k in m0 else "-" for k in ("auto_arima", "auto_ets")]
-        targets = runs[0]["n_test"] * DATASETS[name].get("horizon", 3)
-        print(f"| {name} | {runs[0]['series']} | {targets} | **{med:.3f}** ({' / '.join(f'{v:.3f}' for v in model)}) | "
+        seeds = " / ".join(f"{v:.3f}" for v in model)
+        print(f"| {name} | {runs[0]['series']} | {runs[0]['targets']} | **{med:.3f}** ({seeds}) | "
               f"{' | '.join(cells)} | {'yes' if med < best else 'no'} | "
               f"{statistics.median(r['seconds'] for r in runs):.0f} |", flush=True)  # fmt: skip
-    print(f"\nrun folders: {out}", file=sys.stderr)
+    import torch
+
+    print(f"\n{machine()}, Python {platform.python_version()}, torch {torch.__version__}, "
+          f"{args.threads} torch thread(s); run folders: {out}")  # fmt: skip
+
+
+def machine() -> str:
+    """The CPU's model name (as lscpu gives it) and the number of CPUs."""
+    import os
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {os.cpu_count()} CPUs"
 
 
 if __name__ == "__main__":

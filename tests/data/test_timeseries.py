@@ -8,6 +8,7 @@ import pytest
 from biolstm.data.timeseries import (
     forecast_metrics,
     make_windows,
+    mase_scale,
     naive_forecast,
     read_series,
     seasonal_naive_forecast,
@@ -69,3 +70,13 @@ def test_read_series_errors(tmp_path):
     t.write_text("time\ta\tb\n2\t1\t\n1\t3\t4\n")
     s = read_series(t)
     assert s.columns == ["a", "b"] and s.time.tolist() == [1, 2] and np.isnan(s.values[1, 1])
+
+
+def test_mase_scale_leaves_out_missing_pairs_and_is_what_forecast_metrics_divides_by():
+    v = np.array([1.0, 3.0, np.nan, 4.0, 8.0, 7.0])
+    assert mase_scale(v) == pytest.approx((2 + 4 + 1) / 3)  # |3-1|, |8-4|, |7-8|
+    assert mase_scale(v, season=2) == pytest.approx((1 + 3) / 2)  # |4-3|, |7-4|; the pairs with nan left out
+    assert np.isnan(mase_scale(np.array([1.0]))) and np.isnan(mase_scale(np.array([1.0, np.nan, 2.0])))
+    m = forecast_metrics(np.array([1.0, 2.0]), np.array([2.0, 4.0]), scale=0.5)
+    assert m["mase"] == pytest.approx(1.5 / 0.5)
+    assert forecast_metrics(np.array([1.0]), np.array([2.0]), v)["mase"] == pytest.approx(1 / mase_scale(v))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from biolstm.data.timeseries import forecast_metrics, make_windows, naive_forecast, read_series, split_in_time
 from biolstm.models import Forecaster, ForecasterConfig
@@ -84,3 +85,40 @@ def test_anchors_and_window_normalisation():
             torch.testing.assert_close(b[..., 1], a[..., 1] * 7, atol=1e-3, rtol=1e-5)
         else:
             torch.testing.assert_close(b, a * 7 + 100, atol=1e-3, rtol=1e-5)
+
+
+def test_ensemble_members_masked_targets_and_window_scale():
+    from biolstm.models.forecaster import ForecasterEnsemble, ForecasterEnsembleConfig
+
+    torch.manual_seed(0)
+    x, y = torch.randn(6, 8, 3), torch.randn(6, 2, 1)
+    ens = ForecasterEnsemble(input_size=3, horizon=2, members=3)
+    with torch.no_grad():
+        out = ens(x)
+    assert out.shape == (6, 3, 2, 1)  # (B, members, horizon, targets)
+    with torch.no_grad():
+        members = [m(x) for m in ens.members]
+    torch.testing.assert_close(ens.point(out), torch.stack(members).mean(0))
+    torch.testing.assert_close(ens.loss(out, y), torch.stack([F.mse_loss(m, y) for m in members]).mean())
+    assert not torch.equal(members[0], members[1])  # each member from its own initial weights
+    # a target marked unobserved (channel 1 = 0) is left out of the loss whatever its value
+    seen = torch.ones_like(y)
+    seen[0, 1] = 0
+    masked = torch.stack([y, seen], -1)  # (B, horizon, targets, 2)
+    y2 = y.clone()
+    y2[0, 1] = 1e6
+    m1 = ens.members[0]
+    assert float(m1.loss(out[:, 0], masked)) == pytest.approx(
+        float(((out[:, 0] - y) ** 2)[seen > 0].mean()), rel=1e-6)  # fmt: skip
+    assert float(m1.loss(out[:, 0], torch.stack([y2, seen], -1))) == pytest.approx(float(m1.loss(out[:, 0], masked)))
+    # window_scale: scaling the target channel scales the forecast (spreads above the floor)
+    for kind in ("std", "diff"):
+        sc = ForecasterEnsemble(ForecasterEnsembleConfig(input_size=3, horizon=2, members=2, window_scale=kind)).eval()
+        w = torch.randn(4, 10, 3)
+        w[..., 1] = 1.0  # every step observed
+        big = w.clone()
+        big[..., 0] *= 5
+        with torch.no_grad():
+            torch.testing.assert_close(sc(big), 5 * sc(w), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="window_scale: expected one of"):
+        ForecasterEnsembleConfig(window_scale="max")

@@ -20,14 +20,20 @@ How a run is built, so that no value of a test block is used to fit anything:
   time. Forecasts are taken back through the scaler and the transform, and clipped at 0 with
   ``nonnegative``.
 - **Windows.** A window ends at a forecast origin ``o`` (the last time read) and forecasts the
-  ``horizon`` steps after it. Each step's inputs: the target (last observation carried forward,
-  scaled), whether it was observed (0 for missing values and for the padding of a history
+  ``horizon`` steps after it. Each step's inputs: the target (scaled, the last observation
+  carried forward over missing values, and with ``relative`` as its change from the value at
+  the origin), whether it was observed (0 for missing values and for the padding of a history
   shorter than ``lookback``), each covariate (carried forward, scaled) and whether it was
   observed, and the time since the previous row (in the table's median step, for irregular
-  series). Training windows have every target in the training part, validation windows in the
-  validation block; test windows have their origin at the end of the training (or validation)
-  part or later, and their targets inside the test block (``test - horizon + 1`` origins per
-  series). Dynamic covariates are read up to the origin only (past covariates).
+  series). The network forecasts the target's change from the origin; the model
+  (:class:`~biolstm.models.forecaster.ForecasterEnsemble`, ``model.window_scale``) divides it by
+  the window's own spread and multiplies the output back, so slow and fast series, early and
+  late parts of a growth curve, look alike to it. Training windows have their origin in the
+  training part and their targets up to its end: a target past the end (or missing) is
+  masked out of the loss, never read. Validation windows do the same inside the validation
+  block; test windows have their origin at the end of the training (or validation) part or
+  later and every target inside the test block (``test - horizon + 1`` origins per series).
+  Dynamic covariates are read up to the origin only (past covariates).
 - **Baselines on the same test targets**: naive (the last observed value), seasonal naive
   (``season`` > 1), and per series AutoARIMA and AutoETS from statsforecast (``season_length``
   = ``season``), fitted on each series' training part (missing values linearly interpolated:
@@ -550,9 +556,7 @@ class PanelTask(FileTask):
     def _new(self, d: PanelData, state: dict, path: str, fit_end=None):
         """A new table with the run's preprocessing: (panel, windows). Series the run has not
         seen are scaled by their own values before ``fit_end`` (None: all their values)."""
-        panel = self.read(d, path)
-        if list(panel.covariates) != (d.covariates or []) or panel.static_cols != d.static:
-            raise InputError(f"{path}: expected the run's covariates {d.covariates} and static {d.static}")
+        panel = self.read(d, path)  # the run's columns, or an error naming the one missing
         fitted = _Fitted(state)
         ends = fit_end if fit_end is not None else [len(y) for y in panel.y]
         vals = [fitted.transform.transform(y[:e]) for y, e in zip(panel.y, ends)]
