@@ -121,7 +121,7 @@ def _cfg(tmp_path, name, cfg) -> str:
 def test_pbc_three_classes_through_the_cli(tmp_path):
     cfg = _cfg(tmp_path, "pbc.yaml", {
         "task": "multivariate", "data": {**{k: v for k, v in vars(pbc_data()).items()}},
-        "model": {"conv_filters": 0, "hidden_size": 8, "bidirectional": False, "pooling": "last"},
+        "model": {"conv_filters": 0, "hidden_size": 8, "bidirectional": False, "pooling": "last", "members": 2},
         "train": {"epochs": 2, "batch_size": 32, "seed": 0},
     })  # fmt: skip
     run = tmp_path / "run"
@@ -135,9 +135,15 @@ def test_pbc_three_classes_through_the_cli(tmp_path):
     rows = list(csv.reader((run / "test_predictions.tsv").open(), delimiter="\t"))
     assert rows[0] == ["id", "predicted", "p_0", "p_1", "p_2", "true"]
     assert all(abs(sum(float(v) for v in r[2:5]) - 1) < 1e-4 for r in rows[1:])
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["loss"] == "model"  # an ensemble of 2
     res = runner.invoke(app, ["evaluate", str(run), str(PBC)])  # new data with the target column
     assert res.exit_code == 0, res.output
-    assert "auroc" in res.output
+    assert "auroc" in res.output and "summary_boosted_trees" in res.output  # the training baselines too
+    res = runner.invoke(app, ["predict", str(run), str(PBC), "-o", str(tmp_path / "p.tsv")])
+    assert res.exit_code == 0, res.output
+    assert len((tmp_path / "p.tsv").read_text().splitlines()) == 1 + 312
+    res = runner.invoke(app, ["train", cfg, "-o", str(tmp_path / "m"), "--train.metrics", "[auc]"])
+    assert res.exit_code == 1 and "train.metrics: not with model.members > 1" in res.output
 
 
 # ------------------------------------------------------------------ expression, sequence and text outcomes

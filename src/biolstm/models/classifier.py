@@ -53,6 +53,7 @@ class SequenceClassifierConfig(Config):
     decay_variables: int = 0  # V > 0: inputs start with V values | V masks | V times since observed,
     # and missing values decay from the last observation toward the mean (0) as in GRU-D
     rc_average: bool = False  # predictions average a DNA sequence and its reverse complement
+    members: int = 1  # > 1: that many models trained side by side from their own initial weights; logits averaged
 
     def __post_init__(self) -> None:
         check_positive_int(self.input_channels, "input_channels")
@@ -71,6 +72,7 @@ class SequenceClassifierConfig(Config):
                 f"rc_average: expected one-hot DNA/RNA input (input_channels 4 or 5), got input_channels="
                 f"{self.input_channels}, vocab_size={self.vocab_size}"
             )
+        check_positive_int(self.members, "members")
         check_positive_int(self.conv_filters, "conv_filters", minimum=0)
         check_positive_int(self.conv_kernel, "conv_kernel")
         check_positive_int(self.pool, "pool")
@@ -229,6 +231,46 @@ class SequenceClassifier(nn.Module):
         if self.config.task == "multiclass":
             return torch.softmax(logits, -1)
         return torch.sigmoid(logits) if self.config.task != "regression" else logits
+
+
+MEMBER_LOSS = {"binary": "bce_with_logits", "multilabel": "bce_with_logits", "multiclass": "cross_entropy",
+               "regression": "mse"}  # fmt: skip
+
+
+class ClassifierEnsemble(nn.Module):
+    """``config.members`` SequenceClassifiers (or regressors) of one config trained together: a
+    deep ensemble over initial weights. Each member starts from its own draw of the random
+    stream, sees the same batches and has its own loss (the members' losses are disjoint, so
+    each member's gradients are what it would get trained alone in that batch order).
+
+    In training mode ``forward`` returns every member's output stacked on dim 1 and
+    :meth:`loss` (the Trainer's ``loss: model``) is the mean of the members' losses; in eval
+    mode it returns the mean of the members' logits (values for regression), shaped as one
+    member's output, so everything downstream reads it as one model's (and :meth:`loss` scores
+    such an output as one model's: validation loss)."""
+
+    def __init__(self, config: SequenceClassifierConfig) -> None:
+        super().__init__()
+        member = SequenceRegressor if config.task == "regression" else SequenceClassifier
+        self.config = config
+        self.members = nn.ModuleList([member(config) for _ in range(config.members)])
+        self.member_loss = MEMBER_LOSS[config.task]
+
+    def set_pca(self, components: Tensor, mean: Tensor) -> None:
+        for m in self.members:
+            m.set_pca(components, mean)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, static: Tensor | None = None) -> Tensor:
+        outs = torch.stack([m(x, lengths, static) for m in self.members], 1)  # (B, K[, outputs])
+        return outs if self.training else outs.mean(1)
+
+    def loss(self, out: Tensor, y: Tensor) -> Tensor:
+        from ..train.trainer import compute_loss
+
+        one = y.dim() + (self.member_loss == "cross_entropy")  # the dims of one member's output
+        if out.dim() == one:  # the averaged output (eval mode): scored as one model's
+            return compute_loss(self.member_loss, out, y)
+        return torch.stack([compute_loss(self.member_loss, out[:, k], y) for k in range(out.shape[1])]).mean()
 
 
 def reverse_complement(x: Tensor, lengths: Tensor | None = None) -> Tensor:

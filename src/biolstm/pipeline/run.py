@@ -75,12 +75,16 @@ def parse_config(raw: dict, source: str, base: Path):
     return task, data, model_cfg, dict(raw.get("train", {}))
 
 
-def _trainer_config(task, state: dict, train: dict, source: str):
+def _trainer_config(task, state: dict, train: dict, source: str, model_cfg=None):
     from ..train import TrainerConfig
     from ..train.trainer import resolve_device
 
+    loss = task.loss(state, model_cfg) if hasattr(task, "outcome") else task.loss(state)
+    if loss == "model" and hasattr(task, "outcome") and train.get("metrics"):
+        raise InputError(f"{source}: train.metrics: not with model.members > 1 (the ensemble's training outputs are "
+                         "its members'); the test metrics come at the end of the run")  # fmt: skip
     try:
-        cfg = TrainerConfig.from_dict({"loss": task.loss(state), **train})
+        cfg = TrainerConfig.from_dict({"loss": loss, **train})
     except (TypeError, ValueError) as err:
         key = str(err).split(":", 1)[0]
         prefix = "train." if key in TrainerConfig.__dataclass_fields__ else ""
@@ -173,7 +177,7 @@ def check_config(config: Path | None, overrides, out: str | Path | None, resume:
         return _resume_config(config, overrides, Path(out))
     raw = apply_overrides(load_yaml(config), list(overrides))
     task, data, model_cfg, train_raw = parse_config(raw, str(config), config.resolve().parent)
-    _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config))
+    _trainer_config(task, {"classes": [0, 1]}, train_raw, str(config), model_cfg)
     if out is not None:
         _check_run_folder(Path(out))
     return task, data, model_cfg, train_raw, str(config)
@@ -202,12 +206,12 @@ def _resume_config(config: Path | None, overrides, run_dir: Path):
     if utask.name != rtask.name:
         raise InputError(f"{where}: task {utask.name!r} differs from the run's {rtask.name!r} ({source})")
     state = {"classes": [0, 1]}
-    run_train = _trainer_config(rtask, state, rtrain, str(source))
+    run_train = _trainer_config(rtask, state, rtrain, str(source), rmodel)
     theirs = {"data": asdict(rdata), "model": asdict(rmodel), "train": asdict(run_train)}
     mine = {
         "data": asdict(udata),
         "model": asdict(umodel),
-        "train": asdict(_trainer_config(utask, state, {"loss": theirs["train"]["loss"], **utrain}, where)),
+        "train": asdict(_trainer_config(utask, state, {"loss": theirs["train"]["loss"], **utrain}, where, umodel)),
     }  # fmt: skip
     merged = {**ran, "train": dict(ran.get("train", {}))}
     for sec in ("data", "model", "train"):
@@ -336,7 +340,7 @@ def train(
             prep = task.prepare(data, log)
         finally:
             log.done()
-        tcfg = _trainer_config(task, prep.state, train_raw, source)
+        tcfg = _trainer_config(task, prep.state, train_raw, source, model_cfg)
         threads = use_threads(tcfg.threads)  # None stays None in the config: the CPUs of the machine it runs on
         load = os.getloadavg()[0]
         if threads > 1 and load >= 1.0:

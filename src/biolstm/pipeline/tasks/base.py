@@ -188,12 +188,17 @@ class OutcomeTask(FileTask):
 
         return Outcome.from_state(state)
 
-    def loss(self, state: dict) -> str:
+    def loss(self, state: dict, model_cfg=None) -> str:
+        if getattr(model_cfg, "members", 1) > 1:  # an ensemble: the mean of its members' losses
+            return "model"
         return self.outcome(state).loss()
 
     def build_model(self, model_cfg):
         from ...models import SequenceClassifier, SequenceRegressor
+        from ...models.classifier import ClassifierEnsemble
 
+        if model_cfg.members > 1:
+            return ClassifierEnsemble(model_cfg)
         return SequenceRegressor(model_cfg) if model_cfg.task == "regression" else SequenceClassifier(model_cfg)
 
     def test_metrics(self, prep: Prepared, out: torch.Tensor, model=None) -> dict:
