@@ -11,8 +11,10 @@ from biolstm.models.classifier import ClassifierEnsemble
 from biolstm.train.trainer import compute_loss
 
 
-@pytest.mark.parametrize(("task", "outputs", "loss"), [("binary", 1, "bce_with_logits"), ("multiclass", 3, "cross_entropy"),
-                                                      ("regression", 1, "mse")])  # fmt: skip
+KINDS = [("binary", 1, "bce_with_logits"), ("multiclass", 3, "cross_entropy"), ("regression", 1, "mse")]
+
+
+@pytest.mark.parametrize(("task", "outputs", "loss"), KINDS)
 def test_members_have_their_own_weights_and_losses_and_predict_their_mean(task, outputs, loss):
     torch.manual_seed(0)
     cfg = SequenceClassifierConfig(input_channels=3, conv_filters=0, hidden_size=4, task=task, num_outputs=outputs,
