@@ -10,7 +10,6 @@ from biolstm.models import SequenceClassifierConfig
 from biolstm.models.classifier import ClassifierEnsemble
 from biolstm.train.trainer import compute_loss
 
-
 KINDS = [("binary", 1, "bce_with_logits"), ("multiclass", 3, "cross_entropy"), ("regression", 1, "mse")]
 
 
