@@ -8,6 +8,7 @@ from .classifier import (
     reverse_complement,
 )
 from .forecaster import Forecaster, ForecasterConfig
+from .tagger import SequenceTagger, SequenceTaggerConfig
 
 __all__ = [
     "Forecaster",
@@ -16,5 +17,7 @@ __all__ = [
     "SequenceClassifierConfig",
     "SequenceRegressor",
     "SequenceRegressorConfig",
+    "SequenceTagger",
+    "SequenceTaggerConfig",
     "reverse_complement",
 ]

@@ -52,11 +52,13 @@ LOSSES = (
     "sparse_categorical_crossentropy",
     "bce_with_logits",
     "cross_entropy",
+    "masked_cross_entropy",  # per-position logits (N, T) or (N, T, K), class ids (N, T); IGNORE_INDEX left out
     "model",  # the model's own loss(out, y) method (e.g. a Forecaster's pinball or Gaussian NLL)
 )
 
 
 MAX_EPOCHS = 1_000_000
+IGNORE_INDEX = -100  # masked_cross_entropy: a target left out (padding, unlabelled), as torch's ignore_index
 MAX_SEED = 2**32 - 1
 
 
@@ -182,7 +184,26 @@ def per_sample_loss(name: str, out: Tensor, y: Tensor) -> Tensor:
         return -(y * torch.log(out.clamp_min(1e-7))).sum(-1)
     if name == "sparse_categorical_crossentropy":  # probabilities and class indices
         return F.nll_loss(torch.log(out.clamp_min(1e-7)), y.long().view(-1), reduction="none")
+    if name == "masked_cross_entropy":
+        return _masked_cross_entropy(out, y)
     return F.cross_entropy(out, y.long().view(-1), reduction="none")  # logits and class indices
+
+
+def _masked_cross_entropy(out: Tensor, y: Tensor) -> Tensor:
+    """Per-position cross-entropy, averaged over each sample's positions whose target is not
+    IGNORE_INDEX: ``out`` (N, T) binary logits or (N, T, K) class logits, ``y`` (N, T) class
+    ids; returns (N,). A sample without such positions has loss 0. Whatever ``out`` holds at
+    ignored positions (padding), even NaN, never reaches the loss or its gradient."""
+    y = y.long()
+    keep = y != IGNORE_INDEX  # (N, T)
+    if out.dim() == y.dim():  # one logit per position
+        out = out.masked_fill(~keep, 0.0)
+        el = F.binary_cross_entropy_with_logits(out, keep * y.to(out.dtype), reduction="none")
+    else:  # (N, T, K): cross_entropy takes the classes on axis 1
+        out = out.masked_fill(~keep.unsqueeze(-1), 0.0)
+        el = F.cross_entropy(out.movedim(-1, 1), y, ignore_index=IGNORE_INDEX, reduction="none")  # (N, T)
+    el = el.masked_fill(~keep, 0.0)
+    return el.reshape(len(el), -1).sum(1) / keep.reshape(len(el), -1).sum(1).clamp_min(1)
 
 
 def compute_loss(name: str, out: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:

@@ -8,12 +8,16 @@ from .forecast import ForecastTask, SeriesData
 from .multivariate import LongitudinalData, LongitudinalTask, MultivariateData, MultivariateTask
 from .outcome import Outcome
 from .panel import PanelData, PanelTask
+from .positions import PositionsData, PositionsTask
 from .sequence import SequenceData, SequenceTask
 from .text import TextData, TextTask
 
 TASKS: dict[str, type[Task]] = {
     t.name: t
-    for t in (SequenceTask, MultivariateTask, ExpressionTask, TextTask, ForecastTask, LongitudinalTask, PanelTask)
+    for t in (
+        SequenceTask, MultivariateTask, ExpressionTask, TextTask, ForecastTask, LongitudinalTask, PanelTask,
+        PositionsTask,
+    )
 }
 
 __all__ = [
@@ -28,6 +32,8 @@ __all__ = [
     "Outcome",
     "PanelData",
     "PanelTask",
+    "PositionsData",
+    "PositionsTask",
     "Prepared",
     "SequenceData",
     "SequenceTask",
