@@ -194,3 +194,26 @@ def test_panel_run_end_to_end_predict_evaluate_and_backtest(tmp_path):
     assert bt["folds"][1]["metrics"]["naive"]["mase"] == pytest.approx(m["naive"]["mase"], rel=1e-9)
     assert bt["folds"][1]["seen_in_training"] == 0.0 and bt["folds"][0]["seen_in_training"] > 0
     assert bt["mean"]["model"]["mae"] == pytest.approx(np.mean([f["metrics"]["model"]["mae"] for f in bt["folds"]]))
+
+
+def test_one_series_without_ids_trains_and_predicts_by_target_time(tmp_path):
+    cfg = {"task": "panel", "data": {"file": str(EXAMPLES / "data" / "lh.csv"), "test": 10, "ensemble": 1,
+                                     "baselines": ["naive"]},
+           "model": {"hidden_size": 4}, "train": {"epochs": 2}}  # fmt: skip
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(write_config(tmp_path / "lh.yaml", cfg)), "-o", str(run), "-q"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((run / "test_predictions.tsv").open(), delimiter="\t"))
+    assert len(rows) == 8 * 3 and {r["series"] for r in rows} == {"lh"}
+    assert all(int(r["target_time"]) == int(r["origin_time"]) + int(r["step"]) for r in rows)
+    other = tmp_path / "other.csv"  # another file name: still the run's one series (its scaling)
+    other.write_text((EXAMPLES / "data" / "lh.csv").read_text())
+    res = runner.invoke(app, ["predict", str(run), str(other), "-o", str(tmp_path / "p.tsv")])
+    assert res.exit_code == 0, res.output
+    pred = list(csv.DictReader((tmp_path / "p.tsv").open(), delimiter="\t"))
+    assert [(r["series"], r["origin_time"], r["target_time"]) for r in pred] == [
+        ("lh", "48", "49"), ("lh", "48", "50"), ("lh", "48", "51")]  # fmt: skip
+    res = runner.invoke(app, ["predict", str(run), str(EXAMPLES / "data" / "lh.csv"), "-o", str(tmp_path / "q.tsv")])
+    assert res.exit_code == 0, res.output
+    assert [r["forecast"] for r in csv.DictReader((tmp_path / "q.tsv").open(), delimiter="\t")] == [
+        r["forecast"] for r in pred]  # fmt: skip

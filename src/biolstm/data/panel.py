@@ -70,10 +70,9 @@ def read_panel(
     dup = df.duplicated([id_col, time_col])
     if dup.any():
         row = int(np.argmax(dup.to_numpy()))
-        raise InputError(
-            f"{p}: line {row + 2}: {id_col} {_plain(df[id_col].iloc[row])!r} has time "
-            f"{_plain(df[time_col].iloc[row])!r} twice; expected one row per series and time"
-        )
+        who = "" if id_col == "__series__" else f"{id_col} {_plain(df[id_col].iloc[row])!r} has "
+        raise InputError(f"{p}: line {row + 2}: {who}time {_plain(df[time_col].iloc[row])!r} appears twice; "
+                         "expected one row per series and time")  # fmt: skip
     for c in (target, *covariates):
         col = pd.to_numeric(df[c], errors="coerce")
         bad = (col.isna() & df[c].notna()) | ~np.isfinite(col.fillna(0).to_numpy(dtype=np.float64))

@@ -557,6 +557,8 @@ class PanelTask(FileTask):
         """A new table with the run's preprocessing: (panel, windows). Series the run has not
         seen are scaled by their own values before ``fit_end`` (None: all their values)."""
         panel = self.read(d, path)  # the run's columns, or an error naming the one missing
+        if d.id_col is None and len(state["ids"]) == 1:  # one series without ids: the run's, whatever the file's name
+            panel = panel._replace(ids=list(state["ids"]))
         fitted = _Fitted(state)
         ends = fit_end if fit_end is not None else [len(y) for y in panel.y]
         vals = [fitted.transform.transform(y[:e]) for y, e in zip(panel.y, ends)]
