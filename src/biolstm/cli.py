@@ -239,6 +239,9 @@ def evaluate(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
     threads: int = _THREADS,
+    backtest: int = typer.Option(
+        None, "--backtest", min=1, help="Panel runs: rolling-origin evaluation at K successive origins before the end."
+    ),
 ) -> None:
     """Metrics of a trained run (with baselines on its test split) or on new labelled DATA.
 
@@ -260,7 +263,12 @@ def evaluate(
             data, extra = _override_taken_as_config(data, extra)
             data = None if data is None else str(data)
         extra = _overrides(extra)
-        res = run_evaluate(run_dir, data, labels=labels, label=label, threads=threads, data_overrides=extra)
+        if backtest is not None:
+            from .pipeline.run import backtest_run
+
+            res = backtest_run(run_dir, backtest, data, threads=threads, extra=extra)
+        else:
+            res = run_evaluate(run_dir, data, labels=labels, label=label, threads=threads, data_overrides=extra)
         if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(output, json.dumps(res, indent=2))

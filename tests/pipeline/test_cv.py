@@ -87,3 +87,26 @@ def test_a_small_test_part_is_warned_about(tmp_path):
     res = runner.invoke(app, ["train", str(cfg), "-o", str(tmp_path / "r"), "-q"])
     assert res.exit_code == 0, res.output
     assert "warning: the test part has 6 examples (fewer than 30); fewer than 10 examples of class" in res.output
+
+
+def test_backtest_from_the_cli_on_a_panel_run(tmp_path):
+    from ..datafiles import EXAMPLES
+
+    cfg = tmp_path / "chick.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "task": "panel",
+        "data": {"file": str(EXAMPLES / "data" / "chickweight.csv"), "id_col": "Chick", "time_col": "Time",
+                 "target": "weight", "horizon": 3, "test": 3, "baselines": ["naive"], "ensemble": 1},
+        "train": {"epochs": 2, "seed": 0},
+    }))  # fmt: skip
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(cfg), "-o", str(run), "-q"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "bt.json"
+    res = runner.invoke(app, ["evaluate", str(run), "--backtest", "2", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    bt = json.loads(out.read_text())
+    assert len(bt["folds"]) == 2 and set(bt["mean"]) == {"model", "naive"} and "mase" in bt["mean"]["model"]
+    assert "rolling origin: 2 origins" in res.output
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "nope"), "--backtest", "2"])
+    assert res.exit_code == 1 and res.output.startswith("error:")

@@ -559,6 +559,26 @@ def evaluate(
     return result
 
 
+def backtest_run(run_dir: str | Path, folds: int, data_path: str | None = None, threads: int | None = None,
+                 extra: list[str] = (), verbose: int = 1) -> dict:  # fmt: skip
+    """``biolstm evaluate RUN --backtest K``: rolling-origin evaluation of a panel run
+    (:func:`biolstm.pipeline.tasks.panel.backtest`), the mean over origins printed as a table."""
+    from .tasks.panel import backtest
+
+    if not (Path(run_dir) / "config.yaml").is_file():
+        raise InputError(f"{run_dir}: expected a run folder with config.yaml, found none")
+    name = load_yaml(Path(run_dir) / "config.yaml").get("task")
+    if name != "panel":
+        raise InputError(f"--backtest: rolling-origin evaluation is for panel runs; {run_dir} is a {name!r} run")
+    if extra:
+        raise InputError("--backtest: takes DATA (a table with the run's columns), not data.* keys")
+    res = backtest(run_dir, folds=folds, data=data_path, threads=threads)
+    if verbose:
+        print(f"rolling origin: {len(res['folds'])} origins, mean over them ({res['mase_scale']})")
+        print(_table(res["mean"]))
+    return res
+
+
 def _new_data(run_dir: Path, overrides: list[str]):
     """The run's data section with ``overrides`` (``data.key=value``; paths relative to the
     current folder) describing new data: the same reader options, other files."""
