@@ -54,8 +54,9 @@ def main(argv=None) -> None:
     print("| per-base prediction | auROC | auPRC | accuracy | log loss | mean auROC per peak |")
     print("|---|---:|---:|---:|---:|---:|")
     names = {"model": "SequenceTagger (conv + BiLSTM)", "majority": "majority label (training bases)"}
-    for name, row in m.items():
-        label = names.get(name, name.replace("_", " ") + " (k-mer counts in a window, logistic regression)")
+    for name, row in m.items():  # the window baseline is named like 3-mer_window15_logistic
+        k, w = name.split("-mer_window")[0], name.split("_window")[-1].split("_")[0]
+        label = names.get(name, f"{k}-mer counts in a {w}-base window + logistic regression")
         print(f"| {label} | {row['auroc']:.4f} | {row['auprc']:.4f} | {row['accuracy']:.4f} | {row['log_loss']:.4f} "
               f"| {row['record_auroc']:.4f} |")
     print(f"\nWall seconds (reading, baselines, training, evaluation): {seconds:.0f}; torch {torch.__version__}, "
