@@ -92,3 +92,22 @@ def test_pickles_are_refused_without_running_code(tmp_path, monkeypatch):
 def test_state_with_unstorable_value_is_rejected():
     with pytest.raises(TypeError, match="optimizer: cannot store a value of type object"):
         split_state_dict({"x": object()}, "optimizer")
+
+
+def test_a_safetensors_file_whose_header_length_starts_with_0x80_is_not_taken_for_a_pickle(tmp_path):
+    """A pickle starts with byte 0x80; so does a safetensors file whose JSON header is 128 (mod
+    256) bytes long. The header's opening brace at byte 8 tells them apart."""
+    from biolstm.train.checkpoint import load_verified, refuse_pickle, save_tensors, sha256_file
+
+    for n in range(1, 200):  # a tensor name whose length moves the header length through 0x80
+        f = tmp_path / "w.safetensors"
+        save_tensors(f, {"w" * n: torch.zeros(1)})
+        if f.read_bytes()[0] == 0x80:
+            break
+    assert f.read_bytes()[0] == 0x80
+    refuse_pickle(f)  # no error
+    assert torch.equal(load_verified(f, sha256_file(f), "model.json")["w" * n], torch.zeros(1))
+    renamed = tmp_path / "x.safetensors"
+    renamed.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        refuse_pickle(renamed)

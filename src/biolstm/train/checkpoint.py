@@ -79,8 +79,12 @@ def refuse_pickle(path: str | os.PathLike) -> None:
     p = Path(path)
     if p.is_file():
         with open(p, "rb") as fh:
-            head = fh.read(4)
-        if p.suffix.lower() in _PICKLE_SUFFIXES or head[:1] == b"\x80" or head == b"PK\x03\x04":
+            head = fh.read(9)
+        # a safetensors file starts with its JSON header's length (8 bytes, little-endian; its low
+        # byte may be 0x80, a pickle's first byte) and then the header itself, "{"
+        safetensors = head[8:9] == b"{"
+        pickled = head[:1] == b"\x80" and not safetensors
+        if p.suffix.lower() in _PICKLE_SUFFIXES or pickled or head[:4] == b"PK\x03\x04":
             raise CheckpointError(
                 f"{p}: expected a biolstm checkpoint directory (safetensors + JSON), got a pickle or "
                 f"torch.save file; biolstm never unpickles, because loading a pickle can run arbitrary code"
