@@ -67,6 +67,9 @@ def _check_biolstm(argv: list[str]) -> None:
             positional.append(a)
         i += 1
     assert len(positional) <= len(arguments), f"biolstm {argv[0]}: too many arguments {positional}"
+    if argv[0] == "evaluate":  # new data as data.* keys, the only extra options evaluate takes
+        assert all(k.startswith("data.") for k in (o.split("=", 1)[0] for o in _overrides(extra))), extra
+        return
     if argv[0] != "train":
         assert not extra, f"biolstm {argv[0]}: no options {extra}"
         return
