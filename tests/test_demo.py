@@ -38,6 +38,7 @@ def test_best_value_of_a_run_follows_the_metric_direction():
     metrics = {"model": {"mae": 2.0, "auroc": 0.9}, "naive": {"mae": 1.0, "auroc": 0.5}, "none": {}}
     assert demo._best(metrics, "mae") == 1.0 and demo._best(metrics, "auroc") == 0.9
     assert demo._best(metrics, "rmse") is None
+    assert demo._best({"m": {"log_loss": 0.5}, "b": {"log_loss": 0.3}}, "log_loss") == 0.3  # a loss: lower
     assert demo._cell(0.91234, True) == "[bold]0.912[/bold]" and demo._cell(float("nan"), False) == ""
 
 
@@ -50,4 +51,4 @@ def test_quick_demo_from_the_command_line(tmp_path):
     lines = _check_output(res.output, tmp_path, {**runs, "sunspots_h1": forecasts, "sunspots_h10": forecasts})
     explain = f"  biolstm explain {tmp_path / 'oct4_mafk'}   # gate statistics, attributions, motifs"
     assert any(line.startswith(explain) for line in lines)
-    assert "Higher is better for auroc, auprc, accuracy; lower is better for mase, smape, mae, rmse" in res.output
+    assert "Higher is better for auroc, auprc, accuracy; lower is better for log_loss, mase, smape, mae, rmse" in res.output

@@ -20,7 +20,7 @@ RUNS = (  # (run name, bundled config, overrides)
     ("sunspots_h1", "sunspots.yaml", ["data.horizon=1"]),
     ("sunspots_h10", "sunspots.yaml", ["data.horizon=10"]),
 )
-LOWER_IS_BETTER = {"mase", "smape", "mae", "rmse"}  # forecast errors; the rest are scores
+LOWER_IS_BETTER = {"log_loss", "mase", "smape", "mae", "rmse"}  # losses and forecast errors; the rest are scores
 
 
 def demo_config(name: str) -> Path:
