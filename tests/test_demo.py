@@ -51,4 +51,5 @@ def test_quick_demo_from_the_command_line(tmp_path):
     lines = _check_output(res.output, tmp_path, {**runs, "sunspots_h1": forecasts, "sunspots_h10": forecasts})
     explain = f"  biolstm explain {tmp_path / 'oct4_mafk'}   # gate statistics, attributions, motifs"
     assert any(line.startswith(explain) for line in lines)
-    assert "Higher is better for auroc, auprc, accuracy; lower is better for log_loss, mase, smape, mae, rmse" in res.output
+    legend = "Higher is better for auroc, auprc, accuracy; lower is better for log_loss, mase, smape, mae, rmse"
+    assert legend in res.output
