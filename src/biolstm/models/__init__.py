@@ -1,18 +1,22 @@
 """Ready architectures built from biolstm.nn, each a torch.nn.Module with a config dataclass."""
 
 from .classifier import (
+    ClassifierEnsemble,
     SequenceClassifier,
     SequenceClassifierConfig,
     SequenceRegressor,
     SequenceRegressorConfig,
     reverse_complement,
 )
-from .forecaster import Forecaster, ForecasterConfig
+from .forecaster import Forecaster, ForecasterConfig, ForecasterEnsemble, ForecasterEnsembleConfig
 from .tagger import SequenceTagger, SequenceTaggerConfig
 
 __all__ = [
+    "ClassifierEnsemble",
     "Forecaster",
     "ForecasterConfig",
+    "ForecasterEnsemble",
+    "ForecasterEnsembleConfig",
     "SequenceClassifier",
     "SequenceClassifierConfig",
     "SequenceRegressor",
