@@ -66,3 +66,12 @@ def test_labels_in_headers_and_a_labels_table_give_the_same_numbers(trained):
 def test_only_data_keys_are_taken(trained):
     res = runner.invoke(app, ["evaluate", str(trained / "run"), "--model.hidden-size", "3"])
     assert res.exit_code == 1 and "evaluate takes only data.* keys" in res.output
+
+
+def test_a_model_key_the_data_decides_is_not_silently_replaced(tmp_path):
+    motif_fastas(tmp_path, n=20, length=30)
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text(yaml.safe_dump({**SEQ_CONFIG, "model": {**SEQ_CONFIG["model"], "input_channels": 20}}))
+    res = runner.invoke(app, ["train", str(cfg), "-o", str(tmp_path / "r"), "-q"])
+    assert res.exit_code == 1 and not (tmp_path / "r").exists()
+    assert "model.input_channels: the sequence task sets it from the data (4), got 20; leave it out" in res.output

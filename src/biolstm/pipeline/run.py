@@ -113,10 +113,24 @@ def _table(metrics: dict) -> str:
 _SIZE_KEYS = ("hidden_size", "num_layers", "conv_filters", "conv_kernel", "embedding_dim", "projection_size")
 
 
+def _check_data_keys_unset(task, model_cfg, overrides: dict, source: str) -> None:
+    """The model keys the data decides (input width, classes, the head) are not also set to
+    something else in the config: one line naming the key, instead of a value silently replaced."""
+    from dataclasses import MISSING, fields
+
+    defaults = {f.name: f.default for f in fields(model_cfg) if f.default is not MISSING}
+    for key, value in overrides.items():
+        mine = getattr(model_cfg, key, None)
+        if key in defaults and mine != defaults[key] and _plain(mine) != _plain(value):
+            raise InputError(f"{source}: model.{key}: the {task.name} task sets it from the data ({_plain(value)!r}), "
+                             f"got {_plain(mine)!r}; leave it out of the config")  # fmt: skip
+
+
 def _check_model(task, model_cfg, prep, source: str):
     """Before any weight is allocated: the model fits the data (pooling leaves steps to read) and
     training it fits in memory (counted on the meta device, where tensors take no memory); after
     that, one forward pass on two training examples. Returns the model and its config."""
+    _check_data_keys_unset(task, model_cfg, prep.model_overrides, source)
     cfg = model_cfg.merged(**prep.model_overrides)
     length, pool = prep.state.get("length"), getattr(cfg, "pool", 1)
     if getattr(cfg, "conv_filters", 0) and isinstance(length, int) and pool > length:
