@@ -315,7 +315,28 @@ class _Recurrent(Layer):
 
     reset_state = reset_states  # Keras 3's name
 
-    def call(self, x, mask=None):
+    def forward(self, x: Tensor, mask: Tensor | None = None, initial_state=None):
+        self.ensure_built(tuple(x.shape[1:]))
+        return self.call(x, mask, initial_state)
+
+    def _initial(self, initial_state, batch: int):
+        """Keras' ``initial_state`` ([h, c] for LSTM, [h] or h for GRU and SimpleRNN, each
+        (batch, units)) as biolstm.nn's hx ((1, batch, units) per state)."""
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        need = 2 if self.mode == "LSTM" else 1
+        name = self.layer_name or type(self).__name__
+        if len(states) != need:
+            raise ValueError(f"{name}: initial_state: expected {need} tensor{'s' * (need > 1)} of shape "
+                             f"(batch, {self.units}), got {len(states)}")  # fmt: skip
+        out = []
+        for s in states:
+            s = torch.as_tensor(s)
+            if tuple(s.shape) != (batch, self.units):
+                raise ValueError(f"{name}: initial_state: expected shape ({batch}, {self.units}), got {tuple(s.shape)}")
+            out.append(s.unsqueeze(0))
+        return tuple(out) if self.mode == "LSTM" else out[0]
+
+    def call(self, x, mask=None, initial_state=None):
         if self.dropout and self.training:  # one input mask per sequence, as Keras
             keep = torch.empty(x.shape[0], 1, x.shape[2], device=x.device, dtype=x.dtype).bernoulli_(1 - self.dropout)
             x = x * keep / (1 - self.dropout)
@@ -325,7 +346,9 @@ class _Recurrent(Layer):
         if self.go_backwards:
             x = bnn.functional.reverse_padded(x.transpose(0, 1), lengths).transpose(0, 1)
         hx = self.states if self.stateful else None
-        if hx is not None:
+        if initial_state is not None:
+            hx = self._initial(initial_state, x.shape[0])
+        elif hx is not None:
             carried = (hx[0] if isinstance(hx, tuple) else hx).shape[1]
             if carried != x.shape[0]:
                 raise ValueError(
@@ -350,7 +373,10 @@ class _Recurrent(Layer):
         return result
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.units) if self.return_sequences else (self.units,)
+        out = (input_shape[0], self.units) if self.return_sequences else (self.units,)
+        if self.return_state:  # Keras: [output, state_h, state_c] (LSTM) or [output, state]
+            return [out, *[(self.units,)] * (2 if self.mode == "LSTM" else 1)]
+        return out
 
     def compute_mask(self, x, mask):
         return mask if self.return_sequences else None
@@ -452,22 +478,43 @@ class Bidirectional(Layer):
         self.forward_layer.ensure_built(input_shape)
         self.backward_layer.ensure_built(input_shape)
 
-    def call(self, x, mask=None):
-        a = self.forward_layer(x, mask)
-        b = self.backward_layer(x, mask)
+    def forward(self, x: Tensor, mask: Tensor | None = None, initial_state=None):
+        self.ensure_built(tuple(x.shape[1:]))
+        return self.call(x, mask, initial_state)
+
+    def call(self, x, mask=None, initial_state=None):
+        fwd = bwd = None
+        if initial_state is not None:  # Keras: the forward layer's states, then the backward layer's
+            states = list(initial_state)
+            if len(states) % 2:
+                raise ValueError(f"{self.layer_name or 'Bidirectional'}: initial_state: expected the forward "
+                                 f"and the backward layer's states (an even number), got {len(states)}")  # fmt: skip
+            fwd, bwd = states[: len(states) // 2], states[len(states) // 2 :]
+        a = self.forward_layer(x, mask, fwd)
+        b = self.backward_layer(x, mask, bwd)
+        extra = []
+        if self.forward_layer.return_state:  # [output, *forward states, *backward states]
+            (a, *sa), (b, *sb) = a, b
+            extra = [*sa, *sb]
         if self.forward_layer.return_sequences:
             b = b.flip(1) if mask is None else _unreverse(b, mask)
         if self.merge_mode == "concat":
-            return torch.cat([a, b], -1)
-        if self.merge_mode == "sum":
-            return a + b
-        if self.merge_mode == "mul":
-            return a * b
-        return (a + b) / 2
+            out = torch.cat([a, b], -1)
+        elif self.merge_mode == "sum":
+            out = a + b
+        elif self.merge_mode == "mul":
+            out = a * b
+        else:
+            out = (a + b) / 2
+        return [out, *extra] if extra else out
 
     def compute_output_shape(self, input_shape):
         out = self.forward_layer.compute_output_shape(input_shape)
-        return (*out[:-1], out[-1] * 2) if self.merge_mode == "concat" else out
+        states = []
+        if isinstance(out, list):
+            out, *states = out
+        out = (*out[:-1], out[-1] * 2) if self.merge_mode == "concat" else out
+        return [out, *states, *states] if states else out
 
     def get_weights(self):
         return self.forward_layer.get_weights() + self.backward_layer.get_weights()
