@@ -755,3 +755,22 @@ def layer_from_config(spec: dict[str, Any]) -> Layer:
     if cls in (Bidirectional, TimeDistributed):
         cfg["layer"] = layer_from_config(cfg["layer"])
     return cls(**cfg)
+
+
+from .merging import (  # noqa: E402, F401  (re-exports; merging.py builds on the classes above)
+    MERGING_LAYERS,
+    Add,
+    Average,
+    BatchNormalization,
+    Concatenate,
+    LayerNormalization,
+    Maximum,
+    Minimum,
+    Multiply,
+    Permute,
+    RepeatVector,
+    Reshape,
+    Subtract,
+)
+
+LAYERS.update(MERGING_LAYERS)
