@@ -55,6 +55,13 @@ class Layer(nn.Module):
         return {"input_shape": self.input_shape_arg, "name": self.layer_name}
 
     # -- machinery
+    def __call__(self, *args, **kwargs):
+        from .functional import is_symbolic, symbolic_call
+
+        if is_symbolic(args, kwargs):  # the functional API: record the call, return KerasTensor(s)
+            return symbolic_call(self, *args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
     def ensure_built(self, input_shape: Shape) -> Shape:
         if not self.built:
             self.build(tuple(input_shape))
@@ -720,8 +727,12 @@ class InputLayer(Layer):
         return {"shape": self.input_shape_arg, "name": self.layer_name}
 
 
-def Input(shape: Shape, name: str | None = None) -> InputLayer:
-    return InputLayer(shape, name=name)
+def Input(shape: Shape, name: str | None = None, dtype=None, batch_size: int | None = None):
+    """Keras' ``Input``: a symbolic tensor for the functional API (``Model(inputs, outputs)``);
+    ``Sequential.add(Input(shape))`` declares a Sequential model's input shape with it."""
+    from .functional import Input as symbolic_input
+
+    return symbolic_input(shape, name=name, dtype=dtype, batch_size=batch_size)
 
 
 LAYERS = {

@@ -32,6 +32,7 @@ from ..train.checkpoint import (
 from ..train.metrics import METRICS
 from ..train.trainer import LOSSES, OPTIMIZERS, History, Trainer, TrainerConfig, resolve_device
 from . import optimizers as kopt
+from .functional import GraphMixin
 from .layers import InputLayer, Layer, layer_from_config
 
 _LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "huber_loss": "huber"}
@@ -57,6 +58,10 @@ class Sequential(nn.Module):
         return list(self.layers_)
 
     def add(self, layer: Layer) -> None:
+        from .functional import KerasTensor
+
+        if isinstance(layer, KerasTensor) and not len(self.layers_) and layer.node is None:  # add(Input(shape))
+            layer = InputLayer(layer.shape, name=layer.name)
         if not isinstance(layer, Layer):
             raise TypeError(f"layer: expected a biolstm.keras layer, got {type(layer).__name__}")
         self.layers_.append(layer)
@@ -189,18 +194,19 @@ class Sequential(nn.Module):
         class_weight: dict | None = None,
     ) -> History:
         """Train as Keras does; returns a History whose ``history`` has Keras keys."""
-        x, y = _to_tensor(x, "x"), _to_tensor(y, "y")
+        x, y = self._as_inputs(x, "x"), self._as_targets(y, "y")
         if not self.built:
             self.build(tuple(x.shape[1:]))
         if validation_split and validation_data is None:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"validation_split: expected a float in (0, 1), got {validation_split}")
-            cut = int(len(x) * (1 - validation_split))  # Keras: the last samples, before shuffling
-            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+            cut = int(len(y) * (1 - validation_split))  # Keras: the last samples, before shuffling
+            head, tail = slice(None, cut), slice(cut, None)
+            x, y, validation_data = _rows(x, head), y[:cut], (_rows(x, tail), y[cut:])
         if validation_data is not None:
             validation_data = (
-                _to_tensor(validation_data[0], "validation_data"),
-                _to_tensor(validation_data[1], "validation_data"),
+                self._as_inputs(validation_data[0], "validation_data"),
+                self._as_targets(validation_data[1], "validation_data"),
             )
         trainer = self._trainer(epochs, batch_size or 32, shuffle, verbose, callbacks)
         history = trainer.fit(x, y, validation_data=validation_data, class_weight=class_weight)
@@ -211,24 +217,36 @@ class Sequential(nn.Module):
     def evaluate(self, x, y, batch_size: int | None = None, verbose: int = 0) -> float | list[float]:
         """Loss, or [loss, *metrics] when metrics were compiled."""
         trainer = self._trainer(batch_size=batch_size or 32)
-        res = trainer.evaluate(_to_tensor(x, "x"), _to_tensor(y, "y"))
+        res = trainer.evaluate(self._as_inputs(x, "x"), self._as_targets(y, "y"))
         if not self.compiled["metrics"]:
             return res["loss"]
         return [res["loss"], *(res[m] for m in self.compiled["metrics"])]
 
     def predict(self, x, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
         """Outputs for ``x`` in eval mode, as a numpy array."""
-        x = _to_tensor(x, "x")
+        from ..train.inputs import Inputs
+
+        x = self._as_inputs(x, "x")
         if not self.built:
             self.build(tuple(x.shape[1:]))
         device = resolve_device(None)
         self.to(device)
         self.eval()
-        outs = []
+        inputs, outs = Inputs(x), []
         with torch.no_grad():
-            for chunk in x.split(batch_size or 32):
-                outs.append(self(chunk.to(device)).cpu())
+            for idx in torch.arange(len(inputs)).split(batch_size or 32):
+                args, kwargs = inputs.take(idx, device)
+                out = self(*args, **kwargs)
+                outs.append([o.cpu() for o in out] if isinstance(out, tuple) else out.cpu())
+        if isinstance(outs[0], list):  # several outputs: one array each, as Keras
+            return [torch.cat([o[k] for o in outs]).numpy() for k in range(len(outs[0]))]
         return torch.cat(outs).numpy()
+
+    def _as_inputs(self, x, name: str):
+        return _to_tensor(x, name)
+
+    def _as_targets(self, y, name: str):
+        return _to_tensor(y, name)
 
     # ------------------------------------------------------------------ weights
     def get_weights(self) -> list[np.ndarray]:
@@ -270,6 +288,90 @@ class Sequential(nn.Module):
         return write_directory_atomically(Path(path), write)
 
 
+class Model(GraphMixin, Sequential):
+    """Keras' functional model: ``Model(inputs=..., outputs=...)`` over layers called on
+    ``Input`` tensors (see :mod:`biolstm.keras.functional`). Several inputs are given to
+    ``fit``/``predict``/``evaluate`` as a list (in the order of ``inputs``) or a dict keyed by
+    the Inputs' names; several outputs come back from ``predict`` as a list of arrays. Training
+    takes one output (a loss per output and loss weights come with the rest of the functional
+    API)."""
+
+    def __init__(self, inputs=None, outputs=None, name: str | None = None) -> None:
+        Sequential.__init__(self, name=name or "functional")
+        if inputs is None or outputs is None:
+            raise TypeError("Model: expected Model(inputs=..., outputs=...) from Input tensors and layer calls")
+        self._init_graph(inputs, outputs)
+
+    @property
+    def built(self) -> bool:
+        return True  # every layer was built when it was called on its symbolic input
+
+    def forward(self, *args, **kwargs):
+        return self.run_graph(args, kwargs)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by its name (or its index in ``layers``)."""
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers_:
+            if layer.layer_name == name:
+                return layer
+        names = [layer.layer_name for layer in self.layers_ if layer.layer_name]
+        raise ValueError(f"get_layer: no layer named {name!r}; the named layers are {names}")
+
+    def _as_inputs(self, x, name: str):
+        if isinstance(x, dict):
+            unknown = sorted(set(x) - set(self.input_names))
+            if unknown:
+                raise ValueError(f"{name}: unknown input {unknown[0]!r}; expected {self.input_names}")
+            missing = [n for n in self.input_names if n not in x]
+            if missing:
+                raise ValueError(f"{name}: expected an array for input {missing[0]!r}")
+            return {n: _to_tensor(x[n], f"{name}[{n!r}]") for n in self.input_names}
+        if len(self.inputs) == 1:
+            return {self.input_names[0]: _to_tensor(x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x, name)}
+        if not isinstance(x, (list, tuple)) or len(x) != len(self.inputs):
+            raise ValueError(f"{name}: expected a list of {len(self.inputs)} arrays (inputs {self.input_names}) "
+                             "or a dict keyed by their names")  # fmt: skip
+        return {n: _to_tensor(a, f"{name}[{k}]") for k, (n, a) in enumerate(zip(self.input_names, x))}
+
+    def _as_targets(self, y, name: str):
+        if not self.single_output:
+            raise ValueError(f"{name}: training a model with several outputs is not available yet; train a Model "
+                             "with one output (predict gives every output)")  # fmt: skip
+        return _to_tensor(y, name)
+
+    def summary(self, print_fn=print) -> None:
+        """Layers in the order they run, their output shapes, parameters and what they read."""
+        names = {}
+        for node in self.nodes_:
+            names.setdefault(node.layer, node.layer.layer_name or f"{type(node.layer).__name__.lower()}_{len(names)}")
+        rows = []
+        for t, n in zip(self.inputs, self.input_names):
+            rows.append((f"{n} (InputLayer)", str((None, *t.shape)), "0", ""))
+        produced = {t.id: n for t, n in zip(self.inputs, self.input_names)}
+        for node in self.nodes_:
+            name = names[node.layer]
+            for t in node.outputs:
+                produced[t.id] = name
+            shapes = [str((None, *o.shape)) for o in node.outputs]
+            params = sum(p.numel() for p in node.layer.parameters() if p.requires_grad)
+            reads = ", ".join(dict.fromkeys(produced.get(p.id, "?") for p in node.parents()))
+            rows.append((f"{name} ({type(node.layer).__name__})", ", ".join(shapes), f"{params:,}", reads))
+        head = ("Layer (type)", "Output Shape", "Param #", "Connected to")
+        w = [max(len(r[i]) for r in [*rows, head]) + 2 for i in range(4)]
+        line = "-" * sum(w)
+        out = [f'Model: "{self.name}"', line, head[0].ljust(w[0]) + head[1].ljust(w[1]) + head[2].rjust(w[2]) + "  "
+               + head[3], "=" * sum(w)]  # fmt: skip
+        out += [r[0].ljust(w[0]) + r[1].ljust(w[1]) + r[2].rjust(w[2]) + "  " + r[3] for r in rows]
+        out += ["=" * sum(w), f"Total params: {self.count_params():,}", line]
+        print_fn("\n".join(out))
+
+    def get_config(self) -> dict[str, Any]:
+        raise ValueError("save: saving a functional Model is not available yet; save its weights with "
+                         "get_weights(), or use Sequential")  # fmt: skip
+
+
 def load_model(path: str | os.PathLike) -> Sequential:
     """Rebuild a model saved with :meth:`Sequential.save` (safetensors + JSON only)."""
     path = Path(path)
@@ -293,6 +395,10 @@ def load_model(path: str | os.PathLike) -> Sequential:
     return model
 
 
+def _rows(x, sl: slice):
+    return {k: v[sl] for k, v in x.items()} if isinstance(x, dict) else x[sl]
+
+
 def _to_tensor(a, name: str) -> torch.Tensor:
     if a is None:
         raise ValueError(f"{name}: expected an array, got None")
@@ -308,4 +414,4 @@ def _to_tensor(a, name: str) -> torch.Tensor:
     return t
 
 
-__all__ = ["InputLayer", "Sequential", "load_model"]
+__all__ = ["InputLayer", "Model", "Sequential", "load_model"]

@@ -1,0 +1,110 @@
+"""The functional API: Input, layers called on symbolic tensors, Model(inputs, outputs), shared
+layers, encoder-decoder states and sub-models, checked against Keras 3 (torch backend) after a
+weight transfer."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np
+import pytest
+import torch
+
+keras = pytest.importorskip("keras")
+if keras.backend.backend() != "torch":  # pragma: no cover - another backend was chosen first
+    pytest.skip("keras runs on another backend in this process", allow_module_level=True)
+
+from biolstm import keras as bk  # noqa: E402
+from biolstm.keras import layers as L  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+B, T, D, H = 5, 6, 3, 4
+
+
+def seq2seq(lib, layers):
+    """The classic Keras LSTM encoder-decoder (teacher forcing), written as Keras users write it."""
+    enc_in = lib.Input(shape=(None, D), name="encoder_inputs")
+    _, h, c = layers.LSTM(H, return_state=True, name="encoder")(enc_in)
+    dec_in = lib.Input(shape=(None, 2), name="decoder_inputs")
+    decoder = layers.LSTM(H, return_sequences=True, return_state=True, name="decoder")
+    dec_seq, _, _ = decoder(dec_in, initial_state=[h, c])
+    out = layers.Dense(2, activation="softmax", name="out")(dec_seq)
+    return lib.Model([enc_in, dec_in], out), enc_in, [h, c]
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(B, T, D)).astype("float32"), rng.normal(size=(B, T - 1, 2)).astype("float32")
+
+
+def test_the_encoder_decoder_gives_keras_predictions_after_a_weight_transfer():
+    theirs, k_in, k_states = seq2seq(keras, keras.layers)
+    ours, o_in, o_states = seq2seq(bk, L)
+    ours.set_weights(theirs.get_weights())
+    a, b = _data()
+    np.testing.assert_allclose(ours.predict([a, b]), theirs.predict([a, b], verbose=0), atol=1e-5)
+    np.testing.assert_allclose(ours.predict({"encoder_inputs": a, "decoder_inputs": b}),
+                               theirs.predict([a, b], verbose=0), atol=1e-5)  # fmt: skip
+    # the inference encoder: a sub-model sharing the trained weights, as Keras users cut it out
+    enc_ours, enc_theirs = bk.Model(o_in, o_states), keras.Model(k_in, k_states)
+    for x, y in zip(enc_ours.predict(a), enc_theirs.predict(a, verbose=0)):
+        np.testing.assert_allclose(x, y, atol=1e-5)
+    assert enc_ours.get_layer("encoder") is ours.get_layer("encoder")  # one module, shared weights
+
+
+def test_a_layer_called_twice_shares_its_weights_and_fit_trains_a_two_input_model():
+    shared = L.LSTM(H, name="shared")
+    x1, x2 = bk.Input((T, D), name="a"), bk.Input((T, D), name="b")
+    h1, h2 = shared(x1), shared(x2)
+    out = L.Dense(1, name="head")(L.Dense(H)(h1))  # reads one branch; the other only shares weights
+    model = bk.Model([x1, x2], [out, h2])
+    assert len(model.layers) == 3 and sum(p.numel() for p in model.parameters()) == sum(
+        p.numel() for layer in model.layers for p in layer.parameters())  # fmt: skip
+    a, _ = _data(1)
+    preds = model.predict([a, a])
+    np.testing.assert_allclose(preds[1], model.predict([a, a])[1])
+    torch.manual_seed(0)
+    one = bk.Model([x1, x2], out)
+    one.compile("adam", "mse")
+    y = a[:, -1, :1]
+    before = one.evaluate([a, a], y)
+    one.fit([a, a], y, epochs=30, verbose=0)
+    assert one.evaluate([a, a], y) < before  # it trains through both inputs' graph
+    with pytest.raises(ValueError, match=r"x: expected a list of 2 arrays \(inputs \['a', 'b'\]\)"):
+        one.predict(a)
+
+
+def test_summary_lists_the_graph_and_errors_name_what_is_wrong(capsys):
+    model, _, _ = seq2seq(bk, L)
+    model.summary()
+    text = capsys.readouterr().out
+    assert "encoder_inputs (InputLayer)" in text and "decoder (LSTM)" in text
+    assert "decoder_inputs, encoder" in text  # what the decoder reads: its input, then the encoder's states
+    with pytest.raises(ValueError, match=r"outputs depend on .* which is not among the model's inputs"):
+        bk.Model(bk.Input((T, D)), L.LSTM(H)(bk.Input((T, D))))
+    with pytest.raises(ValueError, match="training a model with several outputs is not available yet"):
+        x = bk.Input((T, D))
+        m = bk.Model(x, [L.Dense(1)(L.LSTM(H)(x)), L.LSTM(2)(x)])
+        m.compile("adam", "mse")
+        m.fit(np.zeros((2, T, D), "float32"), np.zeros((2, 1), "float32"))
+
+
+def two_branch(lib, layers):
+    """A sequence branch and a tabular branch joined by Concatenate (the seed FAQ's multimodal case)."""
+    seq = lib.Input(shape=(T, D), name="visits")
+    tab = lib.Input(shape=(3,), name="static")
+    h = layers.LSTM(H)(seq)
+    s = layers.Dense(2, activation="relu")(tab)
+    out = layers.Dense(1, activation="sigmoid")(layers.Concatenate()([h, s]))
+    return lib.Model(inputs=[seq, tab], outputs=out)
+
+
+def test_a_two_input_model_gives_keras_predictions_after_a_weight_transfer():
+    theirs, ours = two_branch(keras, keras.layers), two_branch(bk, L)
+    ours.set_weights(theirs.get_weights())
+    a, _ = _data(2)
+    tab = np.random.default_rng(3).normal(size=(B, 3)).astype("float32")
+    np.testing.assert_allclose(ours.predict([a, tab]), theirs.predict([a, tab], verbose=0), atol=1e-5)
+    assert [w.shape for w in ours.get_weights()] == [w.shape for w in theirs.get_weights()]
