@@ -84,11 +84,30 @@ def test_summary_lists_the_graph_and_errors_name_what_is_wrong(capsys):
     assert "decoder_inputs, encoder" in text  # what the decoder reads: its input, then the encoder's states
     with pytest.raises(ValueError, match=r"outputs depend on .* which is not among the model's inputs"):
         bk.Model(bk.Input((T, D)), L.LSTM(H)(bk.Input((T, D))))
-    with pytest.raises(ValueError, match="training a model with several outputs is not available yet"):
-        x = bk.Input((T, D))
-        m = bk.Model(x, [L.Dense(1)(L.LSTM(H)(x)), L.LSTM(2)(x)])
-        m.compile("adam", "mse")
-        m.fit(np.zeros((2, T, D), "float32"), np.zeros((2, 1), "float32"))
+
+
+def test_several_outputs_train_with_a_loss_each_and_loss_weights():
+    torch.manual_seed(0)
+    x = bk.Input((T, D), name="seq")
+    h = L.LSTM(H)(x)
+    value = L.Dense(1, name="value")(h)
+    kind = L.Dense(3, activation="softmax", name="kind")(h)
+    model = bk.Model(x, [value, kind])
+    model.compile("adam", loss={"value": "mse", "kind": "sparse_categorical_crossentropy"},
+                  loss_weights={"value": 0.5, "kind": 2.0})  # fmt: skip
+    a, _ = _data(4)
+    y_value, y_kind = a[:, -1, :1], (a[:, 0, 0] > 0).astype("int64")
+    before = model.evaluate(a, [y_value, y_kind])
+    p_value, p_kind = model.predict(a)
+    expected = 0.5 * np.mean((p_value - y_value) ** 2) + 2.0 * np.mean(-np.log(p_kind[np.arange(B), y_kind]))
+    assert before == pytest.approx(expected, rel=1e-5)  # the weighted sum of each output's loss
+    model.fit(a, {"value": y_value, "kind": y_kind}, epochs=40, verbose=0)
+    assert model.evaluate(a, [y_value, y_kind]) < before
+    assert [p.shape for p in model.predict(a)] == [(B, 1), (B, 3)]
+    with pytest.raises(ValueError, match=r"loss: unknown output 'other'; expected \['value', 'kind'\]"):
+        model.compile("adam", loss={"value": "mse", "other": "mse"})
+    with pytest.raises(ValueError, match=r"y: expected 2 \(one per output \['value', 'kind'\]\), got 1"):
+        model.fit(a, [y_value], epochs=1, verbose=0)
 
 
 def two_branch(lib, layers):

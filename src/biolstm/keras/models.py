@@ -292,9 +292,8 @@ class Model(GraphMixin, Sequential):
     """Keras' functional model: ``Model(inputs=..., outputs=...)`` over layers called on
     ``Input`` tensors (see :mod:`biolstm.keras.functional`). Several inputs are given to
     ``fit``/``predict``/``evaluate`` as a list (in the order of ``inputs``) or a dict keyed by
-    the Inputs' names; several outputs come back from ``predict`` as a list of arrays. Training
-    takes one output (a loss per output and loss weights come with the rest of the functional
-    API)."""
+    the Inputs' names; several outputs come back from ``predict`` as a list of arrays and
+    train with a loss per output and loss weights (:meth:`compile`)."""
 
     def __init__(self, inputs=None, outputs=None, name: str | None = None) -> None:
         Sequential.__init__(self, name=name or "functional")
@@ -307,7 +306,95 @@ class Model(GraphMixin, Sequential):
         return True  # every layer was built when it was called on its symbolic input
 
     def forward(self, *args, **kwargs):
-        return self.run_graph(args, kwargs)
+        out = self.run_graph(args, kwargs)
+        if not getattr(self, "_packing", False) or self.single_output:
+            return out
+        # several outputs under the Trainer (one tensor per batch): packed side by side, see loss()
+        self._out_shapes = [tuple(o.shape[1:]) for o in out]
+        return torch.cat([o.reshape(len(o), -1).float() for o in out], 1)  # (B, sum of output sizes)
+
+    # ------------------------------------------------------------------ several outputs
+    def output_names(self) -> list[str]:
+        names = []
+        for k, t in enumerate(self.outputs):
+            layer = t.node.layer if t.node is not None else None
+            names.append(getattr(layer, "layer_name", None) or f"output_{k + 1}")
+        return names
+
+    def compile(self, optimizer="adam", loss="mse", metrics=None, loss_weights=None) -> None:
+        """As Sequential's; with several outputs ``loss`` may be one name for all, a list (one
+        per output) or a dict keyed by the output layers' names, and ``loss_weights`` a list or
+        dict of weights (1 each by default): the training loss is their weighted sum."""
+        if self.single_output:
+            if loss_weights is not None:
+                raise ValueError("loss_weights: only for a model with several outputs")
+            return Sequential.compile(self, optimizer, loss, metrics)
+        names = self.output_names()
+        losses = [self._per_output(loss, names, "loss", None)[k] for k in range(len(names))]
+        weights = self._per_output(loss_weights, names, "loss_weights", 1.0) if loss_weights is not None else \
+            [1.0] * len(names)  # fmt: skip
+        for k, name in enumerate(losses):
+            losses[k] = _LOSS_ALIASES.get(name, name)
+            if losses[k] not in LOSSES or losses[k] == "model":
+                raise ValueError(f"loss[{names[k]!r}]: expected one of {', '.join(LOSSES)}, got {name!r}")
+        if metrics:
+            raise ValueError("metrics: per-output metrics of a model with several outputs are not available yet; "
+                             "evaluate() gives the loss")  # fmt: skip
+        Sequential.compile(self, optimizer, "model", None)
+        self.output_losses, self.loss_weights = losses, [float(w) for w in weights]
+
+    @staticmethod
+    def _per_output(value, names: list[str], what: str, default) -> list:
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ValueError(f"{what}: unknown output {unknown[0]!r}; expected {names}")
+            if default is None and len(value) != len(names):
+                raise ValueError(f"{what}: expected one per output {names}, got {sorted(value)}")
+            return [value.get(n, default) for n in names]
+        if isinstance(value, (list, tuple)):
+            if len(value) != len(names):
+                raise ValueError(f"{what}: expected {len(names)} (one per output {names}), got {len(value)}")
+            return list(value)
+        return [value] * len(names)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The weighted sum of the outputs' losses, from packed outputs and packed targets."""
+        from ..train.trainer import compute_loss
+
+        total, a, b = out.new_zeros(()), 0, 0
+        for shape, t_shape, name, w in zip(self._out_shapes, self._target_shapes, self.output_losses,
+                                           self.loss_weights):  # fmt: skip
+            n_out, n_t = int(np.prod(shape)), int(np.prod(t_shape))
+            o = out[:, a : a + n_out].reshape(len(out), *shape)
+            target = y[:, b : b + n_t].reshape(len(y), *t_shape)
+            if name in ("sparse_categorical_crossentropy", "cross_entropy"):
+                target = target.round().long()
+            total = total + w * compute_loss(name, o, target)
+            a, b = a + n_out, b + n_t
+        return total
+
+    def _as_targets(self, y, name: str):
+        if self.single_output:
+            return _to_tensor(y, name)
+        names = self.output_names()
+        ys = self._per_output(y, names, name, None) if isinstance(y, (dict, list, tuple)) else None
+        if ys is None:
+            raise ValueError(f"{name}: expected one array per output {names} (a list or a dict by name)")
+        ts = [_to_tensor(v, f"{name}[{n!r}]") for v, n in zip(ys, names)]
+        if len({len(v) for v in ts}) != 1:
+            counts = [len(v) for v in ts]
+            raise ValueError(f"{name}: expected the same number of samples for every output, got {counts}")
+        self._target_shapes = [tuple(v.shape[1:]) for v in ts]
+        return torch.cat([v.reshape(len(v), -1).float() for v in ts], 1)  # packed; loss() unpacks
+
+    def _trainer(self, *args, **kwargs):
+        self._packing = not self.single_output  # the Trainer sees one output tensor
+        return Sequential._trainer(self, *args, **kwargs)
+
+    def predict(self, x, batch_size: int | None = None, verbose: int = 0):
+        self._packing = False
+        return Sequential.predict(self, x, batch_size, verbose)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by its name (or its index in ``layers``)."""
@@ -334,12 +421,6 @@ class Model(GraphMixin, Sequential):
             raise ValueError(f"{name}: expected a list of {len(self.inputs)} arrays (inputs {self.input_names}) "
                              "or a dict keyed by their names")  # fmt: skip
         return {n: _to_tensor(a, f"{name}[{k}]") for k, (n, a) in enumerate(zip(self.input_names, x))}
-
-    def _as_targets(self, y, name: str):
-        if not self.single_output:
-            raise ValueError(f"{name}: training a model with several outputs is not available yet; train a Model "
-                             "with one output (predict gives every output)")  # fmt: skip
-        return _to_tensor(y, name)
 
     def summary(self, print_fn=print) -> None:
         """Layers in the order they run, their output shapes, parameters and what they read."""
