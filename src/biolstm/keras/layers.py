@@ -785,3 +785,7 @@ from .merging import (  # noqa: E402, F401  (re-exports; merging.py builds on th
 )
 
 LAYERS.update(MERGING_LAYERS)
+
+from .attention import ATTENTION_LAYERS, AdditiveAttention, Attention  # noqa: E402, F401
+
+LAYERS.update(ATTENTION_LAYERS)
