@@ -127,3 +127,28 @@ def test_a_two_input_model_gives_keras_predictions_after_a_weight_transfer():
     tab = np.random.default_rng(3).normal(size=(B, 3)).astype("float32")
     np.testing.assert_allclose(ours.predict([a, tab]), theirs.predict([a, tab], verbose=0), atol=1e-5)
     assert [w.shape for w in ours.get_weights()] == [w.shape for w in theirs.get_weights()]
+
+
+def test_save_and_load_rebuild_the_graph_from_json_with_the_same_predictions(tmp_path):
+    import json
+
+    model, _, _ = seq2seq(bk, L)
+    model.compile("adam", "categorical_crossentropy")
+    a, b = _data(5)
+    before = model.predict([a, b])
+    folder = model.save(tmp_path / "s2s")
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["config"]["class_name"] == "Model" and len(meta["config"]["nodes"]) == 3
+    loaded = bk.load_model(folder)
+    assert isinstance(loaded, bk.Model) and loaded.input_names == ["encoder_inputs", "decoder_inputs"]
+    np.testing.assert_array_equal(loaded.predict([a, b]), before)
+    assert loaded.compiled["loss"] == "categorical_crossentropy"
+    # several outputs keep their losses and weights
+    x = bk.Input((T, D))
+    h = L.LSTM(H)(x)
+    two = bk.Model(x, [L.Dense(1, name="v")(h), L.Dense(2, name="w")(h)])
+    two.compile("adam", loss=["mse", "mae"], loss_weights=[1.0, 3.0])
+    back = bk.load_model(two.save(tmp_path / "two"))
+    assert back.output_losses == ["mse", "mae"] and back.loss_weights == [1.0, 3.0]
+    for p, q in zip(back.predict(a), two.predict(a)):
+        np.testing.assert_array_equal(p, q)

@@ -272,14 +272,17 @@ class Sequential(nn.Module):
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers_],
         }
 
+    def _compile_record(self) -> dict | None:
+        """compile()'s arguments, to compile a loaded model the same way (named optimizers only)."""
+        if self.compiled is not None and isinstance(self.compiled["optimizer"], str):
+            return dict(self.compiled)
+        return None
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``path`` as a folder: model.safetensors + model.json (layers, compile settings)."""
         if not self.built:
             raise ValueError("save: the model is not built yet; fit or build it first")
-        compiled = None
-        if self.compiled is not None and isinstance(self.compiled["optimizer"], str):
-            compiled = self.compiled
-        meta = {"format": _FORMAT, "config": self.get_config(), "compile": compiled}
+        meta = {"format": _FORMAT, "config": self.get_config(), "compile": self._compile_record()}
 
         def write(tmp: Path) -> None:
             save_tensors(tmp / "model.safetensors", dict(self.state_dict()))
@@ -449,8 +452,66 @@ class Model(GraphMixin, Sequential):
         print_fn("\n".join(out))
 
     def get_config(self) -> dict[str, Any]:
-        raise ValueError("save: saving a functional Model is not available yet; save its weights with "
-                         "get_weights(), or use Sequential")  # fmt: skip
+        """The graph as JSON: the inputs, every layer's config, each call (which layer, what it
+        read: an input or a node's output, and its keyword arguments) and the outputs."""
+        index = {id(layer): k for k, layer in enumerate(self.layers_)}
+        refs = {t.id: ["input", k] for k, t in enumerate(self.inputs)}
+
+        def encode(v):
+            if isinstance(v, (list, tuple)):
+                return [encode(w) for w in v]
+            if hasattr(v, "node"):
+                return {"ref": refs[v.id]}
+            if v is None or isinstance(v, (bool, int, float, str)):
+                return v
+            raise ValueError(f"save: a layer call's argument of type {type(v).__name__} cannot be saved")
+
+        nodes = []
+        for n, node in enumerate(self.nodes_):
+            nodes.append({"layer": index[id(node.layer)], "inputs": encode(node.inputs),
+                          "kwargs": {k: encode(v) for k, v in node.kwargs.items()}})  # fmt: skip
+            for j, o in enumerate(node.outputs):
+                refs[o.id] = ["node", n, j]
+        return {
+            "class_name": "Model",
+            "name": self.name,
+            "inputs": [{"shape": list(t.shape), "name": t.name} for t in self.inputs],
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers_],
+            "nodes": nodes,
+            "outputs": [refs[t.id] for t in self.outputs],
+            "single_input": self.single_input,
+            "single_output": self.single_output,
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> Model:
+        """Rebuild the graph of :meth:`get_config` by calling fresh layers on fresh Inputs."""
+        from .functional import Input
+
+        inputs = [Input(tuple(spec["shape"]), name=spec["name"]) for spec in cfg["inputs"]]
+        layers = [layer_from_config(spec) for spec in cfg["layers"]]
+        made: dict[tuple, Any] = {("input", k): t for k, t in enumerate(inputs)}
+
+        def decode(v):
+            if isinstance(v, list):
+                return [decode(w) for w in v]
+            if isinstance(v, dict) and "ref" in v:
+                return made[tuple(v["ref"])]
+            return v
+
+        for n, node in enumerate(cfg["nodes"]):
+            out = layers[node["layer"]](decode(node["inputs"]), **{k: decode(v) for k, v in node["kwargs"].items()})
+            for j, o in enumerate(out if isinstance(out, list) else [out]):
+                made[("node", n, j)] = o
+        outputs = [made[tuple(r)] for r in cfg["outputs"]]
+        return cls(inputs[0] if cfg["single_input"] else inputs, outputs[0] if cfg["single_output"] else outputs,
+                   name=cfg["name"])  # fmt: skip
+
+    def _compile_record(self) -> dict | None:
+        rec = Sequential._compile_record(self)
+        if rec is not None and not self.single_output:
+            rec = {"optimizer": rec["optimizer"], "loss": list(self.output_losses), "loss_weights": self.loss_weights}
+        return rec
 
 
 def load_model(path: str | os.PathLike) -> Sequential:
@@ -464,6 +525,12 @@ def load_model(path: str | os.PathLike) -> Sequential:
     if meta.get("format") != _FORMAT:
         raise CheckpointError(f"{meta_file}: expected format {_FORMAT!r}, got {meta.get('format')!r}")
     cfg = meta["config"]
+    if cfg.get("class_name") == "Model":  # a functional graph
+        model = Model.from_config(cfg)
+        model.load_state_dict(load_verified(path / "model.safetensors", meta.get("sha256"), meta_file))
+        if meta.get("compile"):
+            model.compile(**meta["compile"])
+        return model
     layers = [layer_from_config(spec) for spec in cfg["layers"]]
     model = Sequential(name=cfg["name"])
     for layer in layers:
