@@ -789,3 +789,7 @@ LAYERS.update(MERGING_LAYERS)
 from .attention import ATTENTION_LAYERS, AdditiveAttention, Attention  # noqa: E402, F401
 
 LAYERS.update(ATTENTION_LAYERS)
+
+from .conv2d import CONV2D_LAYERS, Conv2D, Lambda, MaxPooling2D  # noqa: E402, F401
+
+LAYERS.update(CONV2D_LAYERS)
