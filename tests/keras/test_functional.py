@@ -152,3 +152,24 @@ def test_save_and_load_rebuild_the_graph_from_json_with_the_same_predictions(tmp
     assert back.output_losses == ["mse", "mae"] and back.loss_weights == [1.0, 3.0]
     for p, q in zip(back.predict(a), two.predict(a)):
         np.testing.assert_array_equal(p, q)
+
+
+def test_the_seed_example_in_functional_form_runs_and_matches_keras_after_a_weight_transfer(capsys):
+    import re
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / "seed_functional.py"
+    ns = runpy.run_path(str(path), run_name="__main__")
+    model = ns["model"]
+    assert len(model.history.history["loss"]) == 10 and "Epoch 10/10" in capsys.readouterr().out
+    # the same code with Keras' imports: the same predictions after a weight transfer
+    source = path.read_text()
+    source = re.sub(r"from biolstm\.keras import Input, Model", "from keras import Input, Model", source)
+    source = re.sub(r"from biolstm\.keras\.layers import", "from keras.layers import", source)
+    source = source.replace("model.fit(X, y, epochs=10, batch_size=32)", "")  # no need to train Keras' copy
+    theirs = {}
+    exec(compile(source, "seed_functional_keras", "exec"), theirs)  # our own example file, with Keras imports
+    theirs["model"].set_weights(model.get_weights())
+    X = ns["X"].astype("float32")
+    np.testing.assert_allclose(theirs["model"].predict(X, verbose=0), model.predict(X), atol=1e-5)
