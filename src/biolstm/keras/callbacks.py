@@ -45,4 +45,42 @@ class ModelCheckpoint(Monitor):
         self.saved.append(path)
 
 
+class TensorBoard(Callback):
+    """Write the epoch's logged scalars as TensorBoard event files, laid out as Keras does:
+    ``log_dir/train`` gets ``epoch_loss``, ``epoch_<metric>``; ``log_dir/validation`` gets the
+    ``val_`` values under the same tags (``epoch_loss``...), and the learning rate goes to
+    ``train`` as ``epoch_learning_rate``. Steps are the epoch numbers from 0. Uses
+    ``torch.utils.tensorboard`` (needs the ``tensorboard`` package).
+    """
+
+    def __init__(self, log_dir: str | os.PathLike = "logs") -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as err:  # pragma: no cover - tensorboard is a dev dependency
+            raise ImportError("TensorBoard: needs the tensorboard package (pip install tensorboard)") from err
+        self.log_dir = Path(log_dir)
+        self._writer_cls = SummaryWriter
+        self._writers: dict = {}
+
+    def _writer(self, split: str):
+        if split not in self._writers:
+            self._writers[split] = self._writer_cls(log_dir=str(self.log_dir / split))
+        return self._writers[split]
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        for key, value in logs.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            name = "learning_rate" if name == "lr" else name
+            self._writer(split).add_scalar(f"epoch_{name}", float(value), epoch)
+        for w in self._writers.values():
+            w.flush()
+
+    def on_train_end(self, trainer):
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}
+
+
 __all__ = ["CSVLogger", "Callback", "EarlyStopping", "LambdaCallback", "ModelCheckpoint", "ReduceLROnPlateau"]
