@@ -82,7 +82,7 @@ def test_the_trainers_callbacks_are_re_exported():
         assert getattr(C, name) is getattr(T, name), name
     assert issubclass(C.ModelCheckpoint, T.Monitor)
     assert set(C.__all__) == {"Callback", "EarlyStopping", "CSVLogger", "ReduceLROnPlateau", "LambdaCallback",
-                              "ModelCheckpoint"}  # fmt: skip
+                              "ModelCheckpoint", "TensorBoard"}  # fmt: skip
 
 
 def test_keras_arguments_keep_working(tmp_path):

@@ -173,3 +173,15 @@ def test_the_seed_example_in_functional_form_runs_and_matches_keras_after_a_weig
     theirs["model"].set_weights(model.get_weights())
     X = ns["X"].astype("float32")
     np.testing.assert_allclose(theirs["model"].predict(X, verbose=0), model.predict(X), atol=1e-5)
+
+
+def test_the_multimodal_example_runs_on_the_bundled_data():
+    import runpy
+    from pathlib import Path
+
+    ns = runpy.run_path(str(Path(__file__).parents[2] / "examples" / "multimodal_pbc.py"))
+    results = ns["main"](["--epochs", "2", "--seeds", "0"])
+    assert set(results[0]) == {"sequence alone", "sequence + static"}
+    assert all(0.0 <= v <= 1.0 for v in results[0].values())
+    model = ns["build"](16, 22, True)
+    assert model.input_names == ["visits", "static"] and len(model.layers) == 5  # Masking LSTM Dense Concatenate Dense

@@ -83,4 +83,6 @@ class TensorBoard(Callback):
         self._writers = {}
 
 
-__all__ = ["CSVLogger", "Callback", "EarlyStopping", "LambdaCallback", "ModelCheckpoint", "ReduceLROnPlateau"]
+__all__ = [
+    "CSVLogger", "Callback", "EarlyStopping", "LambdaCallback", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard",
+]
