@@ -185,3 +185,28 @@ def test_the_multimodal_example_runs_on_the_bundled_data():
     assert all(0.0 <= v <= 1.0 for v in results[0].values())
     model = ns["build"](16, 22, True)
     assert model.input_names == ["visits", "static"] and len(model.layers) == 5  # Masking LSTM Dense Concatenate Dense
+
+
+def seq2seq_attention(lib, layers):
+    """The Keras seq2seq with Luong attention over the encoder's outputs (token ids in and out)."""
+    enc_in = lib.Input(shape=(None,), name="source")
+    enc_emb = layers.Embedding(12, 6, mask_zero=True)(enc_in)
+    enc_seq, h, c = layers.LSTM(H, return_sequences=True, return_state=True)(enc_emb)
+    dec_in = lib.Input(shape=(None,), name="target")
+    dec_emb = layers.Embedding(9, 6, mask_zero=True)(dec_in)
+    dec_seq = layers.LSTM(H, return_sequences=True)(dec_emb, initial_state=[h, c])
+    context = layers.Attention()([dec_seq, enc_seq])
+    out = layers.Dense(9, activation="softmax")(layers.Concatenate()([dec_seq, context]))
+    return lib.Model([enc_in, dec_in], out)
+
+
+def test_seq2seq_with_attention_and_padding_gives_keras_predictions_after_a_weight_transfer():
+    theirs, ours = seq2seq_attention(keras, keras.layers), seq2seq_attention(bk, L)
+    ours.set_weights(theirs.get_weights())
+    rng = np.random.default_rng(6)
+    src = rng.integers(1, 12, size=(B, 7))
+    src[:, 5:] = 0  # padded source steps: masked out of the encoder and of attention
+    tgt = rng.integers(1, 9, size=(B, 4))
+    np.testing.assert_allclose(ours.predict([src, tgt]), theirs.predict([src, tgt], verbose=0), atol=1e-5)
+    kinds = [type(layer).__name__ for layer in theirs.layers if type(layer).__name__ != "InputLayer"]
+    assert [type(layer).__name__ for layer in ours.layers] == kinds  # Keras' order: by depth, then first seen

@@ -104,6 +104,39 @@ def _nodes(outputs: list[KerasTensor], inputs: list[KerasTensor]) -> list[Node]:
     return sorted(seen.values(), key=lambda n: n.id)
 
 
+def keras_layer_order(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list:
+    """The layers in Keras' order (``model.layers``, and so ``get_weights()``): by depth from the
+    outputs, deepest first (a node's depth is the longest path to an output, a layer's the
+    largest of its nodes'), ties in the order a depth-first walk from the outputs first meets
+    them, as Keras 3's ``map_graph`` does; keyword inputs such as ``initial_state`` count."""
+    finished: set[int] = set()
+    post: list[Node] = []
+    first: dict[int, int] = {}
+
+    def visit(t: KerasTensor) -> None:
+        node = t.node
+        if node is None or node.id in finished:
+            return
+        first.setdefault(id(node.layer), len(first))
+        for p in node.parents():
+            visit(p)
+        finished.add(node.id)
+        post.append(node)
+
+    for o in outputs:
+        visit(o)
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(post):  # every consumer before what it reads
+        d = max(node_depth.setdefault(node.id, 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[node.id] = d
+        for p in node.parents():
+            if p.node is not None:
+                node_depth[p.node.id] = max(d + 1, node_depth.get(p.node.id, 0))
+    layers = {id(n.layer): n.layer for n in post}
+    return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first[id(layer)]))
+
+
 class GraphMixin:
     """Runs a functional graph; used by :class:`biolstm.keras.models.Model`."""
 
@@ -122,8 +155,8 @@ class GraphMixin:
         if len(set(self.input_names)) != len(self.input_names):
             raise ValueError(f"Model: input names must differ, got {self.input_names}")
         self.nodes_ = _nodes(self.outputs, self.inputs)
-        layers = list(dict.fromkeys(n.layer for n in self.nodes_))
-        self.layers_ = nn.ModuleList(layers)  # a layer called twice is one module: shared weights
+        # a layer called twice is one module (shared weights); Keras' order, so get_weights() matches
+        self.layers_ = nn.ModuleList(keras_layer_order(self.inputs, self.outputs))
 
     def run_graph(self, args: tuple, kwargs: dict):
         if kwargs and args:
