@@ -127,7 +127,7 @@ def decode_ids(ids) -> str:
 
 
 # ---------------------------------------------------------------------------------- models
-def build_models(units: int = 128, emb: int = 32, attention: bool = True, lr: float = 3e-3):
+def build_models(units: int = 128, emb: int = 32, attention: bool = True, lr: float = 1e-2):
     """The training model and, from the same layers (shared weights), the inference sub-models:
     ``encoder`` (codons -> [encoder_seq, h, c]), ``step`` (one decoder step: [token, h, c,
     encoder_seq] -> [probabilities, h, c(, attention scores)]) and ``scores`` (teacher-forced
@@ -288,12 +288,12 @@ def cpu_name() -> str:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", required=True, type=Path, help="folder for the attention plot")
-    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default 12, or 2 with --quick)")
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default 30, or 1 with --quick)")
     ap.add_argument("--quick", action="store_true", help="a small run for tests (seconds)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     t0 = time.time()
-    epochs = args.epochs or (1 if args.quick else 12)
+    epochs = args.epochs or (1 if args.quick else 30)
     units = 16 if args.quick else 64
     train_pairs, test = make_data(args.quick, seed=args.seed)
     train_len = 24
