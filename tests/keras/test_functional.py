@@ -210,3 +210,14 @@ def test_seq2seq_with_attention_and_padding_gives_keras_predictions_after_a_weig
     np.testing.assert_allclose(ours.predict([src, tgt]), theirs.predict([src, tgt], verbose=0), atol=1e-5)
     kinds = [type(layer).__name__ for layer in theirs.layers if type(layer).__name__ != "InputLayer"]
     assert [type(layer).__name__ for layer in ours.layers] == kinds  # Keras' order: by depth, then first seen
+
+
+def test_sparse_categorical_crossentropy_takes_one_class_per_step_as_keras():
+    rng = np.random.default_rng(7)
+    probs = rng.dirichlet(np.ones(5), size=(B, T)).astype("float32")  # (B, T, 5)
+    ids = rng.integers(0, 5, size=(B, T))
+    from biolstm.train.trainer import compute_loss
+
+    ours = float(compute_loss("sparse_categorical_crossentropy", torch.from_numpy(probs), torch.from_numpy(ids)))
+    theirs = float(keras.losses.SparseCategoricalCrossentropy()(ids, probs))
+    assert ours == pytest.approx(theirs, rel=1e-5)

@@ -182,8 +182,10 @@ def per_sample_loss(name: str, out: Tensor, y: Tensor) -> Tensor:
         return el.reshape(len(el), -1).mean(1)
     if name == "categorical_crossentropy":  # probabilities and one-hot targets
         return -(y * torch.log(out.clamp_min(1e-7))).sum(-1)
-    if name == "sparse_categorical_crossentropy":  # probabilities and class indices
-        return F.nll_loss(torch.log(out.clamp_min(1e-7)), y.long().view(-1), reduction="none")
+    if name == "sparse_categorical_crossentropy":  # probabilities and class indices, per sample or per step
+        V = out.shape[-1]  # (B, [T,] V) and (B[, T]): a sample's loss is the mean over its steps, as Keras
+        el = F.nll_loss(torch.log(out.clamp_min(1e-7)).reshape(-1, V), y.long().reshape(-1), reduction="none")
+        return el.reshape(len(out), -1).mean(1)
     if name == "masked_cross_entropy":
         return _masked_cross_entropy(out, y)
     return F.cross_entropy(out, y.long().view(-1), reduction="none")  # logits and class indices
