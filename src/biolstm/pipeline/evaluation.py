@@ -103,11 +103,6 @@ def fit_ridge(f_train: np.ndarray, y_train: np.ndarray):
     return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 12))).fit(f_train, y_train).predict
 
 
-def linear_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray) -> np.ndarray:
-    """Ridge regression (:func:`fit_ridge`) fitted on the training split, on ``f_test``."""
-    return fit_ridge(f_train, y_train)(f_test)
-
-
 def metric_keys(metrics: dict) -> tuple[str, ...]:
     """The headline metrics of a {model/baseline: metrics} table, from what the model row holds."""
     model = metrics["model"]
@@ -141,11 +136,6 @@ def fit_logistic(f_train: np.ndarray, y_train: np.ndarray, n_classes: int):
         return p[:, 1] if n_classes == 2 else p
 
     return predict
-
-
-def logistic_baseline(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, n_classes: int) -> np.ndarray:
-    """:func:`fit_logistic` on the training split, applied to ``f_test``."""
-    return fit_logistic(f_train, y_train, n_classes)(f_test)
 
 
 def fit_multilabel_logistic(f_train: np.ndarray, y_train: np.ndarray):

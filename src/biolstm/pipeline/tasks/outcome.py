@@ -216,9 +216,6 @@ class Outcome:
             return ev.fit_multilabel_logistic(f_train, truth_train)
         return ev.fit_logistic(f_train, truth_train, len(self.classes_))
 
-    def linear_baseline(self, f_train: np.ndarray, truth_train: np.ndarray, f_test: np.ndarray) -> np.ndarray:
-        return self.fit_linear(f_train, truth_train)(f_test)
-
     def linear_kind(self) -> str:
         return "ridge" if self.kind_ == "regression" else "logistic"
 
