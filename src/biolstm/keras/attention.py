@@ -36,7 +36,6 @@ class _BaseAttention(Layer):
         super().__init__(**kwargs)
         self.use_scale = bool(use_scale)
         self.dropout = check_probability(dropout, "dropout")
-        self._scores_pending = False  # set while a symbolic call asks for the scores
 
     # -- checks and shapes
     def _check_inputs(self, inputs) -> None:
@@ -67,21 +66,12 @@ class _BaseAttention(Layer):
     def ensure_built(self, input_shape):
         self._check_inputs(input_shape)
         shapes = [tuple(s) for s in input_shape]
-        out = self.compute_output_shape(shapes, self._scores_pending)
+        out = self.compute_output_shape(shapes)
         if not self.built:
             self.build(shapes)
             self.built = True
             self.input_shape_ = shapes
         return out
-
-    def __call__(self, *args, **kwargs):
-        # A symbolic call builds through ensure_built, which has no keyword arguments: pass it
-        # return_attention_scores here so that it returns the two outputs' shapes.
-        self._scores_pending = bool(kwargs.get("return_attention_scores", False))
-        try:
-            return super().__call__(*args, **kwargs)
-        finally:
-            self._scores_pending = False
 
     # -- running
     def forward(self, inputs, mask=None, return_attention_scores: bool = False, use_causal_mask: bool = False):

@@ -13,6 +13,7 @@ graph as in Sequential.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from typing import Any
 
@@ -78,6 +79,10 @@ def symbolic_call(layer, x, mask=None, **kwargs):
         raise ValueError(f"{type(layer).__name__}: mask: a functional model's masks come from its layers "
                          "(Masking, Embedding(mask_zero=True)), not from an argument")  # fmt: skip
     out = layer.ensure_built(_shape(x))
+    options = {k: v for k, v in kwargs.items() if not is_symbolic((v,), {})}  # e.g. return_attention_scores
+    accepted = inspect.signature(layer.compute_output_shape).parameters
+    if any(k in accepted for k in options):  # call options that change what the layer returns
+        out = layer.compute_output_shape(_shape(x), **{k: v for k, v in options.items() if k in accepted})
     shapes = out if isinstance(out, list) else [out]
     outputs = [KerasTensor(s, None, k) for k, s in enumerate(shapes)]
     node = Node(layer, x, kwargs, outputs)
