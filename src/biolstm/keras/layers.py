@@ -793,3 +793,7 @@ LAYERS.update(ATTENTION_LAYERS)
 from .conv2d import CONV2D_LAYERS, Conv2D, Lambda, MaxPooling2D  # noqa: E402, F401
 
 LAYERS.update(CONV2D_LAYERS)
+
+from .text import TEXT_LAYERS, TextVectorization  # noqa: E402, F401
+
+LAYERS.update(TEXT_LAYERS)
