@@ -7,18 +7,25 @@ UniProt/Swiss-Prot proteins of ``examples/data/sample_protein.fa`` and reverse-t
 fragments with random synonymous codons (the standard genetic code, seeded). Exactly what is held out:
 
 - training: fragments of Q6GZX4 (001R_FRG3G, 256 aa) and Q197F8 (002R_IIV3, 458 aa), of lengths
-  10-24 residues starting at every second offset, each reverse-translated once;
+  10-24 residues starting at every second offset. Every epoch draws new synonymous codons for
+  every fragment, and half of the fragments have their residues shuffled (a random order of the
+  same residues), so the decoder cannot learn the two proteins by heart: only the codons tell
+  it what comes next;
 - test: the whole of Q6GZX3 (002L_FRG3G, 320 aa), a protein the model never sees: fragments of 12
   and 24 residues (training lengths) and of 36, 48 and 72 residues (beyond them), at offsets 0, 3,
   6, ..., with their own random codons.
 
-Tokens: 64 codons + padding in; 20 amino acids + start + end + padding out.
+Tokens: 64 codons + padding in; 20 amino acids + start + end + padding out (and, as decoder input
+only, an "unknown" token: in training 30% of the teacher-forced residues are replaced by it, the
+word dropout of Bowman et al. 2016, which again makes the decoder read the codons).
 
 Model. Embedding(mask_zero=True) -> LSTM encoder (return_sequences, return_state) -> decoder LSTM
 (initial_state from the encoder, teacher forcing: its input is the target shifted right after a
 start token) -> Attention([decoder_seq, encoder_seq]) -> Concatenate -> Dense softmax. A variant
-without the Attention layer is trained alongside. Inference: greedy decoding and beam search (width
-3) with an encoder sub-model and a one-step decoder built from the same trained layers.
+without the Attention layer is trained the same way. Inference: greedy decoding and beam search
+(width 3) with an encoder sub-model and a one-step decoder built from the same trained layers.
+The attention weights are plotted (codons against residues) and scored: the share of residues
+whose largest weight falls on their own codon (1.0 is the exact diagonal).
 
 Reference: translating with the codon table is exact (1.000 on every metric) by construction; it is
 the number the model should reach, not a competitor.
@@ -57,6 +64,7 @@ PAD, START, END = 0, 1, 2
 AA_ID = {a: k + 3 for k, a in enumerate(AMINO)}
 ID_AA = {v: k for k, v in AA_ID.items()}
 N_IN, N_OUT = len(CODONS) + 1, len(AMINO) + 3
+UNK = N_OUT  # decoder input only: a teacher-forced residue hidden by word dropout
 
 
 def read_fasta(path: Path = DATA) -> dict[str, str]:
@@ -136,7 +144,7 @@ def build_models(units: int = 128, emb: int = 32, attention: bool = True, lr: fl
     enc_seq, h, c = L.LSTM(units, return_sequences=True, return_state=True, name="encoder")(
         L.Embedding(N_IN, emb, mask_zero=True, name="codon_embedding")(enc_in))  # fmt: skip
     dec_in = Input(shape=(None,), name="residues_in")
-    dec_emb = L.Embedding(N_OUT, emb, mask_zero=True, name="residue_embedding")
+    dec_emb = L.Embedding(N_OUT + 1, emb, mask_zero=True, name="residue_embedding")  # + UNK
     decoder = L.LSTM(units, return_sequences=True, return_state=True, name="decoder")
     att = L.Attention(name="attention") if attention else None
     concat = L.Concatenate(name="concat") if attention else None
@@ -151,8 +159,8 @@ def build_models(units: int = 128, emb: int = 32, attention: bool = True, lr: fl
     dec_seq, _, _ = decoder(dec_emb(dec_in), initial_state=[h, c])
     probs, scores = tail(dec_seq, enc_seq)
     model = Model([enc_in, dec_in], probs, name="translator")
-    # biolstm.keras' sparse_categorical_crossentropy does not take (batch, time) targets yet:
-    # categorical cross-entropy on one-hot targets is the same loss (and zero rows mask padding)
+    # categorical cross-entropy on one-hot targets whose padding rows are zero: padded steps add
+    # nothing to the loss
     model.compile(optimizer=Adam(learning_rate=lr), loss="categorical_crossentropy")
 
     encoder = Model(enc_in, [enc_seq, h, c], name="encoder_model")
@@ -245,21 +253,55 @@ def plot_attention(models, dna: str, prot: str, path: Path) -> Path:
 
 # ---------------------------------------------------------------------------------- the run
 def make_data(quick: bool = False, seed: int = 0):
-    """Training pairs (fragments of lengths 10-24 of the training proteins, at every second
-    offset, or every 12th with ``quick``) and test pairs by length (the held-out protein)."""
-    rng = np.random.default_rng(seed)
+    """Training fragments (protein strings of lengths 10-24 of the training proteins, at every second
+    offset, or every 12th with ``quick``; :func:`epoch_pairs` reverse-translates them anew every
+    epoch) and test (dna, protein) pairs by length (the held-out protein)."""
+    rng = np.random.default_rng(seed + 1000)  # the test codons: not the training stream
     prots = read_fasta()
     train = [f for acc in TRAIN_IDS for f in fragments(prots[acc], range(10, 25), 12 if quick else 2)]
-    dna, prot = make_pairs(train, rng)
     test_lengths = (12, 24, 36) if quick else (12, 24, 36, 48, 72)
     test = {n: make_pairs(fragments(prots[TEST_ID], [n], 40 if quick else 3), rng) for n in test_lengths}
-    return (dna, prot), test
+    return train, test
 
 
-def train(models, pairs, epochs: int, batch_size: int = 64, verbose: int = 0):
-    x, d_in, d_out = encode(*pairs)
-    return models["model"].fit([x, d_in], one_hot_targets(d_out), batch_size=batch_size, epochs=epochs,
-                               verbose=verbose)  # fmt: skip
+def epoch_pairs(train: list[str], rng: np.random.Generator, shuffled: float = 0.5) -> tuple[list[str], list[str]]:
+    """One epoch's (dna, protein) pairs: a share ``shuffled`` of the fragments get their residues
+    in a random order, and every fragment gets new random synonymous codons."""
+    prot = list(train)
+    for i in rng.choice(len(prot), round(shuffled * len(prot)), replace=False):
+        prot[i] = "".join(rng.permutation(list(prot[i])))
+    return make_pairs(prot, rng)
+
+
+def word_dropout(dec_in: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
+    """Teacher-forced residues replaced by UNK with probability ``rate`` (start and padding kept)."""
+    out = dec_in.copy()
+    out[(rng.random(out.shape) < rate) & (out > END)] = UNK
+    return out
+
+
+def train(models, train_fragments: list[str], epochs: int, seed: int = 0, shuffled: float = 0.5,
+          dropout: float = 0.3, batch_size: int = 64, verbose: int = 0) -> list[float]:  # fmt: skip
+    """Teacher-forced training, one fit() per epoch on that epoch's pairs; the loss per epoch."""
+    rng = np.random.default_rng(seed)
+    losses = []
+    for _ in range(epochs):
+        x, d_in, d_out = encode(*epoch_pairs(train_fragments, rng, shuffled))
+        hist = models["model"].fit([x, word_dropout(d_in, rng, dropout)], one_hot_targets(d_out),
+                                   batch_size=batch_size, epochs=1, verbose=verbose)  # fmt: skip
+        losses.append(hist.history["loss"][-1])
+    return losses
+
+
+def diagonal_share(models, test) -> dict[int, float]:
+    """Per test length, the share of residues (teacher-forced) whose largest attention weight is on
+    their own codon: decoder step i predicts residue i, read from codon i (1.0 is the diagonal)."""
+    out = {}
+    for n, (dna, prot) in test.items():
+        x, d_in, _ = encode(dna, prot)
+        w = np.asarray(models["scores"].predict([x, d_in]))[:, : x.shape[1]]  # drop the end step
+        out[n] = float((w.argmax(-1) == np.arange(x.shape[1])).mean())
+    return out
 
 
 def evaluate(models, test, beam_lengths=(), beam_width: int = 3) -> list[dict]:
@@ -295,33 +337,39 @@ def main(argv=None) -> dict:
     t0 = time.time()
     epochs = args.epochs or (1 if args.quick else 30)
     units = 16 if args.quick else 64
-    train_pairs, test = make_data(args.quick, seed=args.seed)
+    train_fragments, test = make_data(args.quick, seed=args.seed)
     train_len = 24
-    results = {}
+    results, losses = {}, {}
     for attention in (True, False):
         set_random_seed(args.seed)
         models = build_models(units=units, attention=attention)
-        train(models, train_pairs, epochs)
+        losses[attention] = train(models, train_fragments, epochs, seed=args.seed)
         beam_lengths = (train_len,) if attention else ()
         results[attention] = evaluate(models, test, beam_lengths)
         if attention:
+            diagonal = diagonal_share(models, test)
             dna, prot = test[train_len][0][0], test[train_len][1][0]
             plot = plot_attention(models, dna, prot, args.out / "attention.png")
     elapsed = time.time() - t0
-    print(f"coding DNA -> protein, {len(train_pairs[0])} training pairs (lengths 10-24, {', '.join(TRAIN_IDS)}), "
-          f"test on unseen {TEST_ID}; {epochs} epochs, LSTM {units} units")  # fmt: skip
+    print(f"coding DNA -> protein, {len(train_fragments)} training fragments (lengths 10-24, "
+          f"{', '.join(TRAIN_IDS)}; new codons every epoch, half shuffled), test on unseen {TEST_ID}; "
+          f"{epochs} epochs, LSTM {units} units, seed {args.seed}")  # fmt: skip
     print(f"{'length':>6} {'n':>4} | {'table res/exact':>15} | {'attn greedy':>13} | {'attn beam3':>13} | "
-          f"{'no-attn greedy':>14}")  # fmt: skip
+          f"{'no-attn greedy':>14} | {'diagonal':>8}")  # fmt: skip
     fmt = lambda a: f"{a[0]:.3f} / {a[1]:.3f}"  # noqa: E731
     for with_att, without in zip(results[True], results[False]):
         beam = fmt(with_att["beam"]) if "beam" in with_att else "-"
         mark = "*" if with_att["length"] <= train_len else " "
         print(f"{with_att['length']:>5}{mark} {with_att['n']:>4} | {fmt(with_att['baseline']):>15} | "
-              f"{fmt(with_att['greedy']):>13} | {beam:>13} | {fmt(without['greedy']):>14}")  # fmt: skip
-    print("per-residue / exact-sequence accuracy; * = a training length; the codon table is exact by construction")
+              f"{fmt(with_att['greedy']):>13} | {beam:>13} | {fmt(without['greedy']):>14} | "
+              f"{diagonal[with_att['length']]:>8.3f}")  # fmt: skip
+    print("per-residue / exact-sequence accuracy; * = a training length; the codon table is exact by construction;")
+    print("diagonal: share of residues whose largest attention weight is on their own codon (teacher-forced)")
+    print(f"final training loss: {losses[True][-1]:.4f} with attention, {losses[False][-1]:.4f} without")
     print(f"attention plot: {plot}")
     print(f"time {elapsed:.0f} s on {cpu_name()}")
-    return {"results": results, "plot": plot, "seconds": elapsed, "train_pairs": len(train_pairs[0])}
+    return {"results": results, "plot": plot, "seconds": elapsed, "train_fragments": len(train_fragments),
+            "diagonal": diagonal, "losses": losses}  # fmt: skip
 
 
 if __name__ == "__main__":
