@@ -47,7 +47,7 @@ import numpy as np
 from biolstm.keras import Input, Model
 from biolstm.keras import layers as L
 from biolstm.keras.optimizers import Adam
-from biolstm.keras.utils import pad_sequences, set_random_seed, to_categorical
+from biolstm.keras.utils import pad_sequences, set_random_seed
 
 DATA = Path(__file__).parent / "data" / "sample_protein.fa"
 TRAIN_IDS, TEST_ID = ("Q6GZX4", "Q197F8"), "Q6GZX3"
@@ -116,14 +116,6 @@ def encode(dna: list[str], prot: list[str], width: int | None = None):
     return x.astype("int64"), dec_in.astype("int64"), dec_out.astype("int64")
 
 
-def one_hot_targets(dec_out: np.ndarray) -> np.ndarray:
-    """One-hot targets whose padding rows are all zero, so padded steps add nothing to the
-    categorical cross-entropy (see the note in build_models)."""
-    y = to_categorical(dec_out, N_OUT)
-    y[dec_out == PAD] = 0.0
-    return y
-
-
 def decode_ids(ids) -> str:
     out = []
     for t in ids:
@@ -159,9 +151,8 @@ def build_models(units: int = 128, emb: int = 32, attention: bool = True, lr: fl
     dec_seq, _, _ = decoder(dec_emb(dec_in), initial_state=[h, c])
     probs, scores = tail(dec_seq, enc_seq)
     model = Model([enc_in, dec_in], probs, name="translator")
-    # categorical cross-entropy on one-hot targets whose padding rows are zero: padded steps add
-    # nothing to the loss
-    model.compile(optimizer=Adam(learning_rate=lr), loss="categorical_crossentropy")
+    # as in Keras, the decoder's mask (its Embedding(mask_zero=True)) keeps padded steps out of the loss
+    model.compile(optimizer=Adam(learning_rate=lr), loss="sparse_categorical_crossentropy")
 
     encoder = Model(enc_in, [enc_seq, h, c], name="encoder_model")
     tok, h_in, c_in = Input(shape=(1,), name="token"), Input(shape=(units,), name="h"), Input(shape=(units,), name="c")
@@ -287,7 +278,7 @@ def train(models, train_fragments: list[str], epochs: int, seed: int = 0, shuffl
     losses = []
     for _ in range(epochs):
         x, d_in, d_out = encode(*epoch_pairs(train_fragments, rng, shuffled))
-        hist = models["model"].fit([x, word_dropout(d_in, rng, dropout)], one_hot_targets(d_out),
+        hist = models["model"].fit([x, word_dropout(d_in, rng, dropout)], d_out,
                                    batch_size=batch_size, epochs=1, verbose=verbose)  # fmt: skip
         losses.append(hist.history["loss"][-1])
     return losses

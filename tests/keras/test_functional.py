@@ -97,12 +97,13 @@ def test_several_outputs_train_with_a_loss_each_and_loss_weights():
                   loss_weights={"value": 0.5, "kind": 2.0})  # fmt: skip
     a, _ = _data(4)
     y_value, y_kind = a[:, -1, :1], (a[:, 0, 0] > 0).astype("int64")
-    before = model.evaluate(a, [y_value, y_kind])
+    before, value_loss, kind_loss = model.evaluate(a, [y_value, y_kind])  # Keras: [loss, each output's loss]
     p_value, p_kind = model.predict(a)
-    expected = 0.5 * np.mean((p_value - y_value) ** 2) + 2.0 * np.mean(-np.log(p_kind[np.arange(B), y_kind]))
-    assert before == pytest.approx(expected, rel=1e-5)  # the weighted sum of each output's loss
+    assert value_loss == pytest.approx(np.mean((p_value - y_value) ** 2), rel=1e-5)
+    assert kind_loss == pytest.approx(np.mean(-np.log(p_kind[np.arange(B), y_kind])), rel=1e-5)
+    assert before == pytest.approx(0.5 * value_loss + 2.0 * kind_loss, rel=1e-5)  # the weighted sum
     model.fit(a, {"value": y_value, "kind": y_kind}, epochs=40, verbose=0)
-    assert model.evaluate(a, [y_value, y_kind]) < before
+    assert model.evaluate(a, [y_value, y_kind])[0] < before
     assert [p.shape for p in model.predict(a)] == [(B, 1), (B, 3)]
     with pytest.raises(ValueError, match=r"loss: unknown output 'other'; expected \['value', 'kind'\]"):
         model.compile("adam", loss={"value": "mse", "other": "mse"})
@@ -221,3 +222,59 @@ def test_sparse_categorical_crossentropy_takes_one_class_per_step_as_keras():
     ours = float(compute_loss("sparse_categorical_crossentropy", torch.from_numpy(probs), torch.from_numpy(ids)))
     theirs = float(keras.losses.SparseCategoricalCrossentropy()(ids, probs))
     assert ours == pytest.approx(theirs, rel=1e-5)
+
+
+def two_outputs(lib, layers):
+    seq = lib.Input(shape=(T, D), name="seq")
+    tab = lib.Input(shape=(3,), name="tab")
+    h = layers.Concatenate()([layers.LSTM(H)(seq), tab])
+    return lib.Model([seq, tab], [layers.Dense(1, activation="sigmoid", name="cls")(h), layers.Dense(2, name="reg")(h)])
+
+
+def test_per_output_losses_and_metrics_have_keras_names_order_and_values():
+    theirs, ours = two_outputs(keras, keras.layers), two_outputs(bk, L)
+    ours.set_weights(theirs.get_weights())
+    a, _ = _data(5)
+    rng = np.random.default_rng(8)
+    tab, y_reg = rng.normal(size=(B, 3)).astype("float32"), rng.normal(size=(B, 2)).astype("float32")
+    y_cls = (a[:, -1, :1] > 0).astype("float32")
+    settings = {"loss": {"cls": "binary_crossentropy", "reg": "mse"}, "loss_weights": {"cls": 1.0, "reg": 0.5},
+                "metrics": {"cls": ["accuracy"], "reg": ["mae", "mse"]}}  # fmt: skip
+    theirs.compile("adam", **settings)
+    ours.compile("adam", **settings)
+    want = theirs.evaluate([a, tab], [y_cls, y_reg], verbose=0, return_dict=True)
+    got = ours.evaluate([a, tab], [y_cls, y_reg], return_dict=True)
+    assert sorted(got) == sorted(want) == ["cls_accuracy", "cls_loss", "loss", "reg_loss", "reg_mae", "reg_mse"]
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
+    # the list form in Keras' order: loss, each output's loss, then the metrics as compiled
+    order = ["loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae", "reg_mse"]
+    np.testing.assert_allclose(ours.evaluate([a, tab], [y_cls, y_reg]), [want[k] for k in order], rtol=1e-4)
+    hist = ours.fit([a, tab], [y_cls, y_reg], epochs=2, verbose=0, validation_split=0.25)
+    keras_hist = theirs.fit([a, tab], [y_cls, y_reg], epochs=1, verbose=0, validation_split=0.25)
+    assert sorted(hist.history) == sorted(keras_hist.history)
+    # list-of-lists form, and Keras' refusal of one flat list for several outputs
+    ours.compile("adam", loss=["binary_crossentropy", "mse"], metrics=[["accuracy"], None])
+    assert list(ours.evaluate([a, tab], [y_cls, y_reg], return_dict=True)) == ["loss", "cls_loss", "reg_loss",
+                                                                               "cls_accuracy"]  # fmt: skip
+    with pytest.raises(ValueError, match=r"metrics: a model with outputs \['cls', 'reg'\] takes a dict"):
+        ours.compile("adam", loss=["binary_crossentropy", "mse"], metrics=["mae"])
+    with pytest.raises(ValueError, match=r"metrics\['reg'\]: expected names from .*, got 'r2'"):
+        ours.compile("adam", loss=["binary_crossentropy", "mse"], metrics={"reg": ["r2"]})
+
+
+def test_padded_target_steps_are_masked_out_of_the_loss_as_keras():
+    """Keras weights each step's loss by the output's mask (here from the decoder's
+    Embedding(mask_zero=True)), so padded target steps do not count."""
+    theirs, ours = seq2seq_attention(keras, keras.layers), seq2seq_attention(bk, L)
+    ours.set_weights(theirs.get_weights())
+    rng = np.random.default_rng(9)
+    src, tgt = rng.integers(1, 12, size=(B, 7)), rng.integers(1, 9, size=(B, 5))
+    src[:, 5:], tgt[:3, 3:] = 0, 0
+    y = rng.integers(1, 9, size=(B, 5))
+    for lib_model in (theirs, ours):
+        lib_model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    want = theirs.evaluate([src, tgt], y, verbose=0, return_dict=True)
+    got = ours.evaluate([src, tgt], y, return_dict=True)
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
+    assert got["accuracy"] == pytest.approx(want["accuracy"], rel=1e-5)

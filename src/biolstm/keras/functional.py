@@ -163,7 +163,9 @@ class GraphMixin:
         # a layer called twice is one module (shared weights); Keras' order, so get_weights() matches
         self.layers_ = nn.ModuleList(keras_layer_order(self.inputs, self.outputs))
 
-    def run_graph(self, args: tuple, kwargs: dict):
+    def run_graph(self, args: tuple, kwargs: dict, with_masks: bool = False):
+        """The outputs for these inputs (with ``with_masks``: the list of outputs and the list of
+        their masks, None where an output has none)."""
         if kwargs and args:
             raise TypeError("Model: pass the inputs either by position or by name, not both")
         if kwargs:
@@ -200,4 +202,6 @@ class GraphMixin:
             for k, (t, o) in enumerate(zip(node.outputs, outs)):
                 values[t.id] = (o, out_mask if k == 0 else None)  # states carry no mask
         result = [values[t.id][0] for t in self.outputs]
+        if with_masks:
+            return result, [values[t.id][1] for t in self.outputs]
         return result[0] if self.single_output else tuple(result)

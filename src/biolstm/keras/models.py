@@ -50,8 +50,11 @@ class Sequential(nn.Module):
         self.compiled: dict[str, Any] | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.stop_training = False
+        self._packing = False  # under the Trainer: outputs and their masks packed in one tensor
         for layer in layers or []:
             self.add(layer)
+
+    single_output = True
 
     @property
     def layers(self) -> list[Layer]:
@@ -89,7 +92,94 @@ class Sequential(nn.Module):
             new_mask = layer.compute_mask(x, mask)
             x = layer(x, mask)
             mask = new_mask
-        return x
+        return self._pack([x], [mask]) if self._packing else x
+
+    # ------------------------------------------------------------------ loss and metrics, as Keras
+    # The Trainer sees one tensor per batch: while it trains or evaluates, forward packs every
+    # output and its mask (the padded steps of an Embedding(mask_zero=True) or Masking input)
+    # side by side, and loss() / packed_metrics() unpack them. As in Keras, a masked step counts
+    # in neither the loss nor the metrics.
+    def _pack(self, outs: list[torch.Tensor], masks: list) -> torch.Tensor:
+        self._out_shapes = [tuple(o.shape[1:]) for o in outs]
+        self._mask_shapes = [None if m is None else tuple(m.shape[1:]) for m in masks]
+        parts = []
+        for o, m in zip(outs, masks):
+            parts.append(o.reshape(len(o), -1).float())
+            if m is not None:
+                parts.append(m.reshape(len(m), -1).float())
+        return torch.cat(parts, 1)
+
+    def output_names(self) -> list[str]:
+        return ["output"]
+
+    def _unpack(self, out: torch.Tensor, y: torch.Tensor):
+        """(output, target, mask or None, loss name, loss weight, output name) per output."""
+        a = b = 0
+        t_shapes = [tuple(y.shape[1:])] if self.single_output else self._target_shapes
+        for shape, m_shape, t_shape, name, w, oname in zip(self._out_shapes, self._mask_shapes, t_shapes,
+                                                           self.output_losses, self.loss_weights,
+                                                           self.output_names()):  # fmt: skip
+            n_out, n_t = int(np.prod(shape)), int(np.prod(t_shape))
+            o = out[:, a : a + n_out].reshape(len(out), *shape)
+            a += n_out
+            mask = None
+            if m_shape is not None:
+                n_m = int(np.prod(m_shape))
+                mask = out[:, a : a + n_m].reshape(len(out), *m_shape) > 0.5
+                a += n_m
+            target = y if self.single_output else y[:, b : b + n_t].reshape(len(y), *t_shape)
+            if name in ("sparse_categorical_crossentropy", "cross_entropy"):
+                target = target.round().long()
+            yield o, target, mask, name, w, oname
+            b += n_t
+
+    @staticmethod
+    def _valid_steps(o: torch.Tensor, target: torch.Tensor, mask, weights=None):
+        """The unmasked steps as rows (Keras weights each step's loss and metrics by the mask)."""
+        if mask is None or mask.shape != o.shape[: mask.dim()] or target.shape[: mask.dim()] != mask.shape:
+            return o, target, weights
+        if weights is not None:
+            weights = weights.reshape(-1, *[1] * (mask.dim() - 1)).expand(mask.shape)[mask]
+        return o[mask], target[mask], weights
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """The weighted sum of the outputs' losses, from packed outputs (and masks) and targets;
+        ``weights``: per-sample weights (class_weight)."""
+        from ..train.trainer import compute_loss
+
+        total = out.new_zeros(())
+        for o, target, mask, name, w, _ in self._unpack(out, y):
+            o, target, sw = self._valid_steps(o, target, mask, weights)
+            if len(o):  # every step masked: 0, as Keras' divide_no_nan
+                total = total + w * compute_loss(name, o, target, sw)
+        return total
+
+    def packed_metrics(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """The compiled metrics (with several outputs: each output's unweighted loss, then its
+        metrics, with Keras' names ``{output}_loss`` and ``{output}_{metric}``)."""
+        from ..train.metrics import compute_metric
+        from ..train.trainer import compute_loss
+
+        losses, metrics = {}, {}
+        with torch.no_grad():
+            for (o, target, mask, loss, _, oname), ms in zip(self._unpack(out, y), self.output_metrics):
+                o, target, _ = self._valid_steps(o, target, mask)
+                prefix = "" if self.single_output else f"{oname}_"
+                if not self.single_output:
+                    losses[f"{oname}_loss"] = float(compute_loss(loss, o, target)) if len(o) else 0.0
+                for m in ms:
+                    metrics[f"{prefix}{m}"] = compute_metric(m, o, target, loss)
+        return {**losses, **metrics}
+
+    def sample_weights(self, y: torch.Tensor, class_weight: dict | None) -> torch.Tensor | None:
+        """Per-sample weights from Keras' ``class_weight`` (one output only, as Keras)."""
+        from ..train.trainer import class_weights_for
+
+        if not class_weight:
+            return None
+        if not self.single_output:
+            raise ValueError("class_weight: only for a model with one output, as in Keras")
+        return class_weights_for(y, class_weight, self.output_losses[0])
 
     # ------------------------------------------------------------------ description
     def summary(self, print_fn=print) -> None:
@@ -149,6 +239,7 @@ class Sequential(nn.Module):
         if isinstance(optimizer, str) and optimizer not in _NAMED_OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)} or an optimizer, got {optimizer!r}")
         self.compiled = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+        self.output_losses, self.loss_weights, self.output_metrics = [loss], [1.0], [metrics]
         self.optimizer = None
 
     def _trainer(
@@ -164,9 +255,8 @@ class Sequential(nn.Module):
             epochs=epochs,
             batch_size=batch_size,
             shuffle=shuffle,
-            loss=self.compiled["loss"],
+            loss="model",  # loss() and packed_metrics(): per output, masks applied
             seed=int(torch.initial_seed() % 2**31),
-            metrics=tuple(self.compiled["metrics"]),
             clipnorm=clip.clipnorm,
             clipvalue=clip.clipvalue,
         )
@@ -177,6 +267,7 @@ class Sequential(nn.Module):
                 self.optimizer = opt(self.parameters())  # a factory, e.g. functools.partial(torch.optim.SGD, lr=.1)
             else:
                 self.optimizer = opt  # a torch optimizer over this model's parameters
+        self._packing = True
         trainer = Trainer(self, cfg, optimizer=self.optimizer, callbacks=callbacks, verbose=verbose)
         return trainer
 
@@ -197,30 +288,32 @@ class Sequential(nn.Module):
         x, y = self._as_inputs(x, "x"), self._as_targets(y, "y")
         if not self.built:
             self.build(tuple(x.shape[1:]))
-        if validation_split and validation_data is None:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"validation_split: expected a float in (0, 1), got {validation_split}")
-            cut = int(len(y) * (1 - validation_split))  # Keras: the last samples, before shuffling
-            head, tail = slice(None, cut), slice(cut, None)
-            x, y, validation_data = _rows(x, head), y[:cut], (_rows(x, tail), y[cut:])
         if validation_data is not None:
             validation_data = (
                 self._as_inputs(validation_data[0], "validation_data"),
                 self._as_targets(validation_data[1], "validation_data"),
             )
+        elif validation_split:
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"validation_split: expected a float in (0, 1), got {validation_split}")
+            cut = int(len(y) * (1 - validation_split))  # Keras: the last samples, before shuffling
+            head, tail = slice(None, cut), slice(cut, None)
+            x, y, validation_data = _rows(x, head), y[:cut], (_rows(x, tail), y[cut:])
         trainer = self._trainer(epochs, batch_size or 32, shuffle, verbose, callbacks)
         history = trainer.fit(x, y, validation_data=validation_data, class_weight=class_weight)
         self.optimizer = trainer.optimizer
         self.history = history
         return history
 
-    def evaluate(self, x, y, batch_size: int | None = None, verbose: int = 0) -> float | list[float]:
-        """Loss, or [loss, *metrics] when metrics were compiled."""
+    def evaluate(self, x, y, batch_size: int | None = None, verbose: int = 0, return_dict: bool = False):
+        """Loss, or [loss, *metrics] when metrics were compiled (with several outputs: [loss,
+        *the outputs' losses, *their metrics]); ``return_dict=True`` gives them by Keras' names."""
         trainer = self._trainer(batch_size=batch_size or 32)
         res = trainer.evaluate(self._as_inputs(x, "x"), self._as_targets(y, "y"))
-        if not self.compiled["metrics"]:
-            return res["loss"]
-        return [res["loss"], *(res[m] for m in self.compiled["metrics"])]
+        if return_dict:
+            return res
+        values = list(res.values())  # loss first, then the metrics in compile order
+        return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
         """Outputs for ``x`` in eval mode, as a numpy array."""
@@ -229,6 +322,7 @@ class Sequential(nn.Module):
         x = self._as_inputs(x, "x")
         if not self.built:
             self.build(tuple(x.shape[1:]))
+        self._packing = False
         device = resolve_device(None)
         self.to(device)
         self.eval()
@@ -309,12 +403,9 @@ class Model(GraphMixin, Sequential):
         return True  # every layer was built when it was called on its symbolic input
 
     def forward(self, *args, **kwargs):
-        out = self.run_graph(args, kwargs)
-        if not getattr(self, "_packing", False) or self.single_output:
-            return out
-        # several outputs under the Trainer (one tensor per batch): packed side by side, see loss()
-        self._out_shapes = [tuple(o.shape[1:]) for o in out]
-        return torch.cat([o.reshape(len(o), -1).float() for o in out], 1)  # (B, sum of output sizes)
+        if not self._packing:
+            return self.run_graph(args, kwargs)
+        return self._pack(*self.run_graph(args, kwargs, with_masks=True))
 
     # ------------------------------------------------------------------ several outputs
     def output_names(self) -> list[str]:
@@ -327,7 +418,10 @@ class Model(GraphMixin, Sequential):
     def compile(self, optimizer="adam", loss="mse", metrics=None, loss_weights=None) -> None:
         """As Sequential's; with several outputs ``loss`` may be one name for all, a list (one
         per output) or a dict keyed by the output layers' names, and ``loss_weights`` a list or
-        dict of weights (1 each by default): the training loss is their weighted sum."""
+        dict of weights (1 each by default): the training loss is their weighted sum. ``metrics``
+        then names metrics per output, as Keras: a dict by output name (a name or a list of names
+        each) or a list with one list per output. History and ``evaluate(return_dict=True)`` have
+        Keras' keys: ``loss``, ``{output}_loss`` (unweighted) and ``{output}_{metric}``."""
         if self.single_output:
             if loss_weights is not None:
                 raise ValueError("loss_weights: only for a model with several outputs")
@@ -340,11 +434,31 @@ class Model(GraphMixin, Sequential):
             losses[k] = _LOSS_ALIASES.get(name, name)
             if losses[k] not in LOSSES or losses[k] == "model":
                 raise ValueError(f"loss[{names[k]!r}]: expected one of {', '.join(LOSSES)}, got {name!r}")
-        if metrics:
-            raise ValueError("metrics: per-output metrics of a model with several outputs are not available yet; "
-                             "evaluate() gives the loss")  # fmt: skip
-        Sequential.compile(self, optimizer, "model", None)
+        per_output = self._output_metrics(metrics, names)
+        Sequential.compile(self, optimizer, losses[0], None)
+        self.compiled["loss"] = losses
         self.output_losses, self.loss_weights = losses, [float(w) for w in weights]
+        self.output_metrics = per_output
+
+    def _output_metrics(self, metrics, names: list[str]) -> list[list[str]]:
+        """Metric names per output, from Keras' dict or list-of-lists forms."""
+        if not metrics:
+            return [[] for _ in names]
+        if isinstance(metrics, dict):
+            per = self._per_output(metrics, names, "metrics", [])
+        elif isinstance(metrics, (list, tuple)) and all(isinstance(m, (list, tuple)) or m is None for m in metrics):
+            per = self._per_output(list(metrics), names, "metrics", [])
+        else:
+            raise ValueError(f"metrics: a model with outputs {names} takes a dict by output name or a list with "
+                             f"one list per output, got {metrics!r}")  # fmt: skip
+        out = []
+        for name, ms in zip(names, per):
+            ms = [ms] if isinstance(ms, str) else list(ms or [])
+            for m in ms:
+                if m not in METRICS:
+                    raise ValueError(f"metrics[{name!r}]: expected names from {', '.join(METRICS)}, got {m!r}")
+            out.append(ms)
+        return out
 
     @staticmethod
     def _per_output(value, names: list[str], what: str, default) -> list:
@@ -361,22 +475,6 @@ class Model(GraphMixin, Sequential):
             return list(value)
         return [value] * len(names)
 
-    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The weighted sum of the outputs' losses, from packed outputs and packed targets."""
-        from ..train.trainer import compute_loss
-
-        total, a, b = out.new_zeros(()), 0, 0
-        for shape, t_shape, name, w in zip(self._out_shapes, self._target_shapes, self.output_losses,
-                                           self.loss_weights):  # fmt: skip
-            n_out, n_t = int(np.prod(shape)), int(np.prod(t_shape))
-            o = out[:, a : a + n_out].reshape(len(out), *shape)
-            target = y[:, b : b + n_t].reshape(len(y), *t_shape)
-            if name in ("sparse_categorical_crossentropy", "cross_entropy"):
-                target = target.round().long()
-            total = total + w * compute_loss(name, o, target)
-            a, b = a + n_out, b + n_t
-        return total
-
     def _as_targets(self, y, name: str):
         if self.single_output:
             return _to_tensor(y, name)
@@ -390,14 +488,6 @@ class Model(GraphMixin, Sequential):
             raise ValueError(f"{name}: expected the same number of samples for every output, got {counts}")
         self._target_shapes = [tuple(v.shape[1:]) for v in ts]
         return torch.cat([v.reshape(len(v), -1).float() for v in ts], 1)  # packed; loss() unpacks
-
-    def _trainer(self, *args, **kwargs):
-        self._packing = not self.single_output  # the Trainer sees one output tensor
-        return Sequential._trainer(self, *args, **kwargs)
-
-    def predict(self, x, batch_size: int | None = None, verbose: int = 0):
-        self._packing = False
-        return Sequential.predict(self, x, batch_size, verbose)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by its name (or its index in ``layers``)."""
@@ -510,7 +600,8 @@ class Model(GraphMixin, Sequential):
     def _compile_record(self) -> dict | None:
         rec = Sequential._compile_record(self)
         if rec is not None and not self.single_output:
-            rec = {"optimizer": rec["optimizer"], "loss": list(self.output_losses), "loss_weights": self.loss_weights}
+            rec = {"optimizer": rec["optimizer"], "loss": list(self.output_losses), "loss_weights": self.loss_weights,
+                   "metrics": [list(m) for m in self.output_metrics]}  # fmt: skip
         return rec
 
 

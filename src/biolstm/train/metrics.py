@@ -35,6 +35,8 @@ def compute_metric(name: str, out: Tensor, y: Tensor, loss: str) -> float:
         return float(d.abs().mean() if name == "mae" else (d * d).mean())
     if _is_multiclass(loss):
         pred, true = out.argmax(-1), _class_ids(y, loss)
+        if true.numel() == pred.numel():
+            true = true.reshape(pred.shape)  # one class per step: (B, T) against (B, T, V)
         if name in ("accuracy", "acc"):
             return float((pred == true).double().mean())
         if name == "auc":

@@ -407,9 +407,11 @@ class Trainer:
             return compute_loss(self.config.loss, out, y, weights)
         if not callable(getattr(self.model, "loss", None)):
             raise ValueError(f"loss: 'model' needs a model with a loss(out, y) method, got {type(self.model).__name__}")
-        if weights is not None:
+        if weights is None:
+            return self.model.loss(out, y.to(out.dtype))
+        if not callable(getattr(self.model, "sample_weights", None)):
             raise ValueError("class_weight: not supported with loss='model'")
-        return self.model.loss(out, y.to(out.dtype))
+        return self.model.loss(out, y.to(out.dtype), weights)  # a model that weights samples itself
 
     def _disk_needed(self) -> int:
         """Bytes the run folder will need: the kept checkpoints (weights + optimizer state,
@@ -448,10 +450,22 @@ class Trainer:
         return torch.cat(outs)
 
     def _metrics(self, outs: list[Tensor], ys: list[Tensor]) -> dict[str, float]:
-        if not self.config.metrics or not outs:
+        """The configured metrics, or the model's own (``model.packed_metrics(out, y)``: a dict,
+        e.g. per output of a Keras functional model with several outputs)."""
+        if not self._collects_outputs or not outs:
             return {}
         out, y = torch.cat(outs), torch.cat(ys)
+        if self._model_metrics is not None:
+            return self._model_metrics(out, y)
         return {m: compute_metric(m, out, y, self.config.loss) for m in self.config.metrics}
+
+    @property
+    def _model_metrics(self):
+        return getattr(self.model, "packed_metrics", None) if self.config.loss == "model" else None
+
+    @property
+    def _collects_outputs(self) -> bool:
+        return bool(self.config.metrics) or self._model_metrics is not None
 
     def fit(
         self, x, y, validation_data: tuple | None = None, resume: bool = False, class_weight: dict | None = None
@@ -471,7 +485,10 @@ class Trainer:
         Inputs(y).check_finite("y")
         if self.run_dir is not None and dd.rank() == 0:
             check_writable(self.run_dir, self._disk_needed(), probe=True)  # now, not hours later
-        weights = class_weights_for(y, class_weight, c.loss)
+        if c.loss == "model" and callable(getattr(self.model, "sample_weights", None)):
+            weights = self.model.sample_weights(y, class_weight)
+        else:
+            weights = class_weights_for(y, class_weight, c.loss)
         dd.setup()  # a process group from torchrun's environment, if launched by it
         world = dd.world_size()
         if world > 1 and c.device is None:
@@ -534,7 +551,7 @@ class Trainer:
                 total, count = dd.sum_floats([float(loss.detach()) * rows, rows], self.device)
                 run["loss"] += total
                 run["n"] += int(count)
-                if c.metrics:
+                if self._collects_outputs:
                     outs.append(dd.gather_rows(out.detach().float(), rows).cpu())
                     ys.append(y[idx])
                 progress.advance(run["loss"] / run["n"])
