@@ -278,3 +278,52 @@ def test_padded_target_steps_are_masked_out_of_the_loss_as_keras():
     got = ours.evaluate([src, tgt], y, return_dict=True)
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
     assert got["accuracy"] == pytest.approx(want["accuracy"], rel=1e-5)
+
+
+def _with_keras_imports(name: str) -> tuple[dict, dict]:
+    """An example run as it is (biolstm) and the same file with its biolstm.keras imports turned
+    into Keras' (nothing else changed)."""
+    import re
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / name
+    ours = runpy.run_path(str(path), run_name=name)
+    source = re.sub(r"^from biolstm\.keras(\.\w+)? import", r"from keras\1 import", path.read_text(), flags=re.M)
+    assert not re.search(r"^\s*(from|import) biolstm\.keras", source, flags=re.M)
+    theirs = {"__name__": name, "__file__": str(path)}
+    exec(compile(source, f"{name} (Keras imports)", "exec"), theirs)  # our own example file
+    return ours, theirs
+
+
+def test_the_multimodal_example_with_keras_imports_gives_the_same_predictions_after_a_weight_transfer():
+    ours, theirs = _with_keras_imports("multimodal_pbc.py")
+    _, _, (xs, ss, _) = ours["prepare"]()
+    for with_static in (False, True):
+        shape = (xs.shape[1], xs.shape[2], with_static)
+        a, b = ours["build"](*shape), theirs["build"](*shape)
+        a.set_weights(b.get_weights())
+        inputs = [xs, ss] if with_static else xs
+        np.testing.assert_allclose(a.predict(inputs), b.predict(inputs, verbose=0), atol=1e-5)
+
+
+def test_the_translation_example_with_keras_imports_gives_the_same_predictions_after_a_weight_transfer():
+    ours, theirs = _with_keras_imports("translate_dna.py")
+    fragments, test = ours["make_data"](quick=True)
+    dna, prot = ours["epoch_pairs"](fragments[::7], np.random.default_rng(0))  # lengths 10-24: padded batches
+    x, d_in, _ = ours["encode"](dna, prot)
+    d_in = ours["word_dropout"](d_in, np.random.default_rng(1), 0.3)
+    assert (x == 0).any() and (d_in == ours["UNK"]).any()
+    for attention in (True, False):
+        a, b = ours["build_models"](16, 8, attention), theirs["build_models"](16, 8, attention)
+        a["model"].set_weights(b["model"].get_weights())  # the sub-models share these layers
+        np.testing.assert_allclose(a["model"].predict([x, d_in]), b["model"].predict([x, d_in], verbose=0), atol=1e-5)
+        tx, _, _ = ours["encode"](*test[12])
+        mine, keras_out = a["encoder"].predict(tx), b["encoder"].predict(tx, verbose=0)
+        for p, q in zip(mine, keras_out):
+            np.testing.assert_allclose(p, q, atol=1e-5)
+        tok = np.full((len(tx), 1), ours["START"], dtype="int64")
+        step_in = [tok, mine[1], mine[2], mine[0]]
+        for p, q in zip(a["step"].predict(step_in), b["step"].predict(step_in, verbose=0)):
+            np.testing.assert_allclose(p, q, atol=1e-5)
+        assert ours["greedy_decode"](a, tx) == theirs["greedy_decode"](b, tx)

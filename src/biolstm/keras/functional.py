@@ -142,6 +142,13 @@ def keras_layer_order(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> 
     return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first[id(layer)]))
 
 
+def _has_tensors(kwargs: dict) -> bool:
+    def any_tensor(v) -> bool:
+        return any(any_tensor(w) for w in v) if isinstance(v, (list, tuple)) else isinstance(v, KerasTensor)
+
+    return any(any_tensor(v) for v in kwargs.values())
+
+
 class GraphMixin:
     """Runs a functional graph; used by :class:`biolstm.keras.models.Model`."""
 
@@ -196,7 +203,10 @@ class GraphMixin:
             if isinstance(m, list) and all(w is None for w in m):
                 m = None
             kw = {k: value(v) for k, v in node.kwargs.items()}
-            out = node.layer(x, m, **kw)
+            # Keras 3 passes the input's mask only to a call with one tensor argument: a layer
+            # also given tensors by keyword (LSTM(...)(x, initial_state=[h, c])) runs unmasked,
+            # while its output keeps the input's mask
+            out = node.layer(x, None if _has_tensors(node.kwargs) else m, **kw)
             out_mask = node.layer.compute_mask(x, m)
             outs = out if isinstance(out, (list, tuple)) else [out]
             for k, (t, o) in enumerate(zip(node.outputs, outs)):

@@ -368,7 +368,13 @@ class _Recurrent(Layer):
             self.states = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
         h = state[0][-1] if isinstance(state, tuple) else state[-1]  # (B, units)
         if self.return_sequences:
-            if order is not None:  # put outputs back on their steps; padding steps get zeros
+            if mask is not None and not self.go_backwards:
+                # Keras: a masked step repeats the output of the last unmasked step before it (zeros
+                # before the first); ``out`` holds the unmasked steps first, in order
+                last = mask.bool().long().cumsum(1) - 1  # (B, T)
+                out = out.gather(1, last.clamp_min(0).unsqueeze(-1).expand(-1, -1, out.shape[-1]))
+                out = out * (last >= 0).unsqueeze(-1).to(out.dtype)
+            elif order is not None:  # put outputs back on their steps; padding steps get zeros
                 back = torch.zeros_like(out)
                 out = back.scatter(1, order.unsqueeze(-1).expand_as(out), out)
             result = out
