@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -307,25 +306,10 @@ def test_vectorize_dna_kmers_then_embedding_lstm_dense():
     assert tuple(np.asarray(pred).shape) == (2, 1)
 
 
-# ---------------------------------------------------------------- against Keras
-def test_matches_keras_text_vectorization():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
-    try:
-        keras.layers.TextVectorization()
-    except ImportError as err:  # Keras' TextVectorization needs TensorFlow
-        pytest.skip(f"keras.layers.TextVectorization cannot be constructed here: {err}")
-    corpus = ["The cat sat on the mat.", "A dog, a cat!", "the end", "Dogs and cats and mats"]
-    queries = ["the cat and the dog", "zebra", ""]
-    for kw in (
-        {},
-        {"max_tokens": 6, "output_sequence_length": 4},
-        {"ngrams": 2, "output_mode": "count"},
-        {"output_mode": "multi_hot", "split": "character"},
-        {"output_mode": "tf_idf", "ngrams": (1, 3)},
-    ):
-        ours, theirs = TextVectorization(**kw), keras.layers.TextVectorization(**kw)
-        ours.adapt(corpus)
-        theirs.adapt(corpus)
-        assert ours.get_vocabulary() == theirs.get_vocabulary(), kw
-        np.testing.assert_allclose(ours(queries).numpy(), keras.ops.convert_to_numpy(theirs(queries)), rtol=1e-5)
+def test_fit_on_raw_strings_or_ragged_lists_says_what_to_do():
+    model = Sequential([L.Embedding(10, 4, mask_zero=True), L.LSTM(3), L.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    with pytest.raises(ValueError, match=r"^x: expected numbers, got text .*layers\.TextVectorization"):
+        model.fit(np.array(["ACGT AC", "GT"]), np.array([0.0, 1.0]), verbose=0)
+    with pytest.raises(ValueError, match=r"^x: expected a rectangular array .*pad_sequences"):
+        model.fit(np.array([[1, 2, 3], [4]], dtype=object), np.array([0.0, 1.0]), verbose=0)

@@ -645,6 +645,12 @@ def _to_tensor(a, name: str) -> torch.Tensor:
         t = a
     else:
         arr = np.asarray(a)
+        if arr.dtype.kind in "US":
+            raise ValueError(f"{name}: expected numbers, got text (dtype {arr.dtype}); turn it into token ids "
+                             "first, outside the model, e.g. with layers.TextVectorization")  # fmt: skip
+        if arr.dtype.kind == "O":
+            raise ValueError(f"{name}: expected a rectangular array of numbers, got Python objects (sequences of "
+                             "different lengths? pad them with utils.pad_sequences)")  # fmt: skip
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)  # Keras' default float type
         t = torch.as_tensor(arr)
