@@ -36,6 +36,33 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
+def _motif_table(summary: dict) -> str:
+    """The motifs' best JASPAR matches with p- and q-values, as an HTML table."""
+    found = [m for m in summary.get("motifs", []) if "matches" in m]
+    if not found:
+        return ""
+    db = summary.get("motif_database", {})
+    rows = []
+    for m in found:
+        effect = "raises" if m["sign"] > 0 else "lowers"
+        hits = m["matches"] or [None]
+        for rank, hit in enumerate(hits, 1):
+            head = (f"<td>{html.escape(m['name'])}</td><td><code>{html.escape(m['consensus'])}</code></td>"
+                    f"<td>{effect} the output</td>") if rank == 1 else "<td></td><td></td><td></td>"  # fmt: skip
+            if hit is None:
+                rows.append(f"<tr>{head}<td colspan=5>too little information to compare</td></tr>")
+                continue
+            strong = ' class="hit"' if hit["q"] < 0.05 else ""
+            cells = (f"<td>{rank}</td><td>{html.escape(hit['name'])}</td><td>{html.escape(hit['matrix_id'])}</td>"
+                     f"<td>{hit['p']:.2g}</td><td>{hit['q']:.2g}</td>")  # fmt: skip
+            rows.append(f"<tr{strong}>{head}{cells}</tr>")
+    caption = (f"Best matches in {html.escape(db.get('name', 'JASPAR'))} {html.escape(db.get('collection', ''))} "
+               f"{html.escape(db.get('tax_group', ''))} by TOMTOM; q &lt; 0.05 in bold")  # fmt: skip
+    return ('<table class="motifs"><caption>' + caption + "</caption><tr><th>motif</th><th>consensus</th>"
+            "<th>effect</th><th>rank</th><th>JASPAR factor</th><th>matrix</th><th>p</th><th>q</th></tr>"
+            + "".join(rows) + "</table>")  # fmt: skip
+
+
 def _figure(path: Path, caption: str, wide: bool = False) -> str:
     if not path.is_file():
         return ""
@@ -126,8 +153,9 @@ def build_report(run_dir, explain: bool = True) -> Path:
             parts += [
                 f'<section><h2>Attributions and motifs</h2><p class="note">{html.escape(ig_note)}</p>',
                 f'<div class="grid">{logos}</div><div class="grid">{motifs}</div>',
-                '<p class="note">Motifs are also in explain/motifs.meme (MEME format) '
-                "for comparison with motif databases.</p></section>",
+                _motif_table(summary),
+                '<p class="note">Motifs are also in explain/motifs.meme (MEME format), named by their best '
+                "JASPAR match where q &lt; 0.05.</p></section>",
             ]
         # captions come from explain.json, written with the numbers, so they say what was computed
         captions = summary.get("captions", OLD_CAPTIONS)

@@ -50,6 +50,12 @@ def test_explain_writes_figures_and_numbers(tmp_path):
         with (out / "motifs.meme").open() as handle:
             record = motifs.parse(handle, "minimal")
         assert [(m.name, m.num_occurrences) for m in record] == [(m["name"], m["sites"]) for m in summary["motifs"]]
+        # every motif named against JASPAR: its top matches with p <= q, best first
+        assert summary["motif_database"]["name"].startswith("JASPAR")
+        for m in summary["motifs"]:
+            assert len(m["matches"]) in (0, 3)
+            assert all(h["p"] <= h["q"] <= 1 and h["matrix_id"].startswith("MA") for h in m["matches"])
+            assert [h["p"] for h in m["matches"]] == sorted(h["p"] for h in m["matches"])
     # new data: a FASTA file
     res = runner.invoke(app, ["explain", str(tmp_path / "run"), str(tmp_path / "bound.fa"), "-o", str(tmp_path / "e2")])
     assert res.exit_code == 0, res.output
@@ -97,3 +103,21 @@ def test_gradient_flow_of_a_forecaster_and_of_visits_read_from_parquet(tmp_path)
     flow, caption = lon["gradient_flow"]["model"], lon["captions"]["gradient_flow"]
     assert flow["loss"] == "bce_with_logits" and flow["counts"][0] == flow["n"] > flow["counts"][-1] > 0  # lengths
     assert len(flow["norms"]) == 5 and "both directions" in caption
+
+
+def test_the_report_lists_each_motifs_jaspar_matches_with_p_and_q():
+    from biolstm.report import _motif_table
+
+    hit = {"matrix_id": "MA1115.1", "name": "POU5F1", "p": 1e-6, "q": 2e-4, "offset": 0, "strand": "+",
+           "query_start": 0, "query_end": 12}  # fmt: skip
+    weak = dict(hit, name="ZNF<1>", matrix_id="MA0001.1", p=0.01, q=0.4)
+    up = {"name": "up_1", "consensus": "ATGCAAAT", "sign": 1, "sites": 30, "matches": [hit, weak]}
+    down = {"name": "down_1", "consensus": "AAAAAAAA", "sign": -1, "sites": 12, "matches": []}
+    summary = {"motif_database": {"name": "JASPAR2026", "collection": "CORE", "tax_group": "vertebrates"},
+               "motifs": [up, down]}  # fmt: skip
+    table = _motif_table(summary)
+    assert "JASPAR2026 CORE vertebrates" in table and table.count("<tr") == 4  # header + 2 matches + 1 empty
+    assert '<tr class="hit"><td>up_1</td><td><code>ATGCAAAT</code></td><td>raises the output</td>' in table
+    assert "<td>POU5F1</td><td>MA1115.1</td><td>1e-06</td><td>0.0002</td>" in table
+    assert "ZNF&lt;1&gt;" in table and "too little information to compare" in table
+    assert _motif_table({"motifs": [{"name": "up_1"}]}) == ""  # a run explained before motifs were named

@@ -188,18 +188,29 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
             if alphabet == "ACGT":
                 out_ = ixg.output if raw.dim() == 1 else None
                 motifs = find_motifs(ixg.values[..., :4], x[..., :4].numpy(), width=12, output=out_)
+                matches = _named(motifs, summary)
                 if motifs:
-                    write_meme(motifs, out / "motifs.meme")
-                    summary["motifs"] = [{"name": m.name, "consensus": m.consensus, "sites": m.sites, "sign": m.sign}
-                                         for m in motifs]  # fmt: skip
-                for m in motifs:
-                    fig, ax = plt.subplots(figsize=(4.5, 2))
+                    write_meme(motifs, out / "motifs.meme", matches)
+                    summary["motifs"] = [
+                        {
+                            "name": m.name,
+                            "consensus": m.consensus,
+                            "sites": m.sites,
+                            "sign": m.sign,
+                            "matches": [hit.to_dict() for hit in found],
+                        }
+                        for m, found in zip(motifs, matches)
+                    ]
+                for m, found in zip(motifs, matches):
+                    fig, ax = plt.subplots(figsize=(4.5, 2.2))
                     direction = "raises" if m.sign > 0 else "lowers"
+                    best = found[0] if found and found[0].q < 0.05 else None
+                    named = f"JASPAR: {best.name} (q = {best.q:.1g})" if best else "no JASPAR match with q < 0.05"
                     logo(
                         m.pwm,
                         ax=ax,
                         kind="pwm",
-                        title=f"{m.name}: {m.consensus} ({m.sites} sites, {direction} the output)",
+                        title=f"{m.name}: {m.consensus} ({m.sites} sites, {direction} the output)\n{named}",
                     )
                     _save(fig, out, f"motif_{m.name}", written)
 
@@ -209,6 +220,18 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
     _gradient_flow(plt, model, inputs, y, loss, where, steps, out, written, summary)
     atomic_write_text(out / "explain.json", json.dumps(summary))
     return out
+
+
+def _named(motifs: list, summary: dict, top: int = 3) -> list[list]:
+    """The ``top`` JASPAR matches (TOMTOM, q-values per motif) of each motif; the database's
+    release and collection go in ``summary``."""
+    if not motifs:
+        return []
+    from .motif_db import jaspar_release, match_motifs
+
+    summary["motif_database"] = {"name": jaspar_release(), "collection": "CORE", "tax_group": "vertebrates",
+                                 "method": "TOMTOM (memelite), q-values by Benjamini-Hochberg per motif"}  # fmt: skip
+    return match_motifs([m.pwm for m in motifs], top=top)
 
 
 def _gradient_flow(plt, model, inputs, y, loss: str, where: str, steps: int, out: Path, written: list, summary: dict):

@@ -134,11 +134,15 @@ def best_match(motif: Motif, consensus: str) -> tuple[int, str]:
     return best
 
 
-def write_meme(motifs: list[Motif], path: str | Path) -> Path:
+def write_meme(motifs: list[Motif], path: str | Path, matches: list | None = None) -> Path:
     """Motifs in MEME minimal format (letter-probability matrices), atomically.
 
     Each matrix line gives ``nsites=``, the number of windows (seqlets) averaged into the
-    motif, and no ``E=``: the format makes it optional, and no significance is computed here."""
+    motif, and no ``E=``: the format makes it optional, and no significance is computed here.
+    With ``matches`` (per motif, :class:`~biolstm.interpret.motif_db.MotifMatch` best first), a
+    motif whose best database match has q < 0.05 takes the match as its alternate name
+    (``MOTIF up_1 POU5F1_MA1115.1``) and the match's JASPAR page as its ``URL``; otherwise the
+    alternate name is the consensus."""
     from .._io import atomic_write_text
 
     if not motifs:
@@ -147,9 +151,14 @@ def write_meme(motifs: list[Motif], path: str | Path) -> Path:
     lines = ["MEME version 4", "", f"ALPHABET= {alphabet}", ""]
     if alphabet == DNA:
         lines += ["strands: + -", "", "Background letter frequencies", "A 0.25 C 0.25 G 0.25 T 0.25", ""]
-    for m in motifs:
+    for k, m in enumerate(motifs):
         head = f"letter-probability matrix: alength= {len(alphabet)} w= {len(m.pwm)} nsites= {m.sites}"
-        lines += [f"MOTIF {m.name} {m.consensus}", "", head]
+        best = matches[k][0] if matches and matches[k] and matches[k][0].q < 0.05 else None
+        if best is None:
+            lines += [f"MOTIF {m.name} {m.consensus}", "", head]
+        else:
+            alt = "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{best.name}_{best.matrix_id}")
+            lines += [f"MOTIF {m.name} {alt}", "", f"URL https://jaspar.elixir.no/matrix/{best.matrix_id}/", "", head]
         lines += [" " + " ".join(f"{p:.4f}" for p in row) for row in m.pwm]
         lines.append("")
     atomic_write_text(Path(path), "\n".join(lines))
