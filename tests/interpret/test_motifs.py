@@ -34,7 +34,7 @@ def _planted(n=90, length=40, seed=0):
 
 def test_meme_nsites_are_the_seqlets_of_each_motif_and_no_e_value(tmp_path):
     x, attr = _planted()
-    found = find_motifs(attr, x, width=7, min_sites=10)
+    found = find_motifs(attr, x, width=7, min_sites=10, shift=0)  # no shifts: each window is one planted site
     comp = str.maketrans(DNA, "TGCA")
     by_site = {}
     for m in found:
@@ -60,3 +60,23 @@ def test_meme_nsites_are_the_seqlets_of_each_motif_and_no_e_value(tmp_path):
         assert str(r.consensus) == m.consensus
         read = [r.pwm[c][k] for k in range(7) for c in DNA]  # from counts: probability x nsites, rounded
         np.testing.assert_allclose(read, m.pwm.ravel(), atol=1 / m.sites)
+
+
+def test_windows_that_hold_a_site_off_centre_are_shifted_into_line():
+    """Attribution windows (width 10) that hold the planted octamer at different offsets: with
+    shifts one cluster lines them all up; without, each offset makes its own smaller cluster."""
+    rng = np.random.default_rng(3)
+    site = "ATGCAAAT"
+    ids = rng.integers(0, 4, (80, 40))
+    attr = np.zeros((80, 40, 4))
+    for row in range(80):
+        p = int(rng.integers(3, 28))
+        ids[row, p : p + 8] = [DNA.index(c) for c in site]
+        lead = int(rng.integers(0, 3))  # the strongest 10-wide window starts 0-2 bases before the site
+        attr[row, p - lead : p - lead + 10] = rng.uniform(0.5, 1.5)
+    x = np.eye(4)[ids]
+    attr = attr * x
+    sharp = find_motifs(attr, x, width=10, min_sites=10, per_sign=1)[0]
+    blurred = find_motifs(attr, x, width=10, min_sites=10, per_sign=1, shift=0)[0]
+    assert site in sharp.consensus and sharp.sites == 80
+    assert site in blurred.consensus and blurred.sites < 40

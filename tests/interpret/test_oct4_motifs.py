@@ -1,5 +1,7 @@
 """On the bundled Oct4 vs MafK peaks, the motifs collected from a trained model's attributions
-include the Oct4 octamer (ATGCAAAT) and the MafK recognition element (TGCTGA(C/G)TCAGCA)."""
+include the Oct4 octamer (ATGCAAAT) and the MafK recognition element (TGCTGA(C/G)TCAGCA), and
+JASPAR names them: a POU-family factor for a motif that raises the Oct4 output, a MAF/NFE2-family
+factor for one that lowers it (among each motif's top 3 TOMTOM matches, q < 0.05)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import torch
 from biolstm.data import load_labeled, one_hot
 from biolstm.demo import demo_config
 from biolstm.interpret import attribute, best_match, find_motifs, write_meme
+from biolstm.interpret.motif_db import is_named, match_motifs
 from biolstm.pipeline import load_run, train
 
 
@@ -37,6 +40,13 @@ def test_learned_motifs_match_oct4_and_mafk(oct4_run, tmp_path):
     assert mare <= 2, [m.consensus for m in down]
     # and not the other way round: the MARE is not among the motifs that raise the Oct4 logit
     assert min(best_match(m, "TGCTGASTCAGCA")[0] for m in up) > mare
+    # named by JASPAR
+    matches = match_motifs([m.pwm for m in motifs], top=3)
+    pou = [is_named(h, ["POU"]) for m, h in zip(motifs, matches) if m.sign > 0]
+    maf = [is_named(h, ["MAF", "NFE2", "BACH"]) for m, h in zip(motifs, matches) if m.sign < 0]
+    named = [(m.consensus, [(x.name, f"{x.q:.1g}") for x in h]) for m, h in zip(motifs, matches)]
+    assert any(r is not None for r in pou), named
+    assert any(r is not None for r in maf), named
     meme = write_meme(motifs, tmp_path / "motifs.meme").read_text()
     assert meme.startswith("MEME version 4") and meme.count("MOTIF ") == len(motifs)
     assert "letter-probability matrix: alength= 4 w= 12" in meme

@@ -33,11 +33,14 @@ def position_scores(attr: np.ndarray, x: np.ndarray) -> np.ndarray:
     return (np.asarray(attr) * np.asarray(x)).sum(-1)
 
 
-def _windows(scores, x, width, sign, per_sequence, min_score):
-    """Windows ``(n, width, C)`` around each sequence's best-scoring stretches of one sign."""
+def _windows(scores, x, width, sign, per_sequence, min_score, pad: int = 0):
+    """Windows ``(n, width + 2 * pad, C)`` around each sequence's best-scoring stretches of one
+    sign: the ``width`` positions of the stretch and ``pad`` more on each side (zero rows past
+    the sequence's ends), so clustering can shift a window to align it."""
     B = len(x)
     s = sign * scores
     kernel = np.ones(width)
+    padded = np.concatenate([np.zeros((B, pad, x.shape[2])), x, np.zeros((B, pad, x.shape[2]))], 1) if pad else x
     out, strength = [], []
     for b in range(B):
         total = np.convolve(s[b], kernel, mode="valid")  # window sums, start positions 0..T-width
@@ -47,36 +50,44 @@ def _windows(scores, x, width, sign, per_sequence, min_score):
             k = int(np.argmax(cand))
             if not np.isfinite(cand[k]) or cand[k] <= min_score:
                 break
-            out.append(x[b, k : k + width])
+            out.append(padded[b, k : k + width + 2 * pad])  # x[b, k - pad : k + width + pad]
             strength.append(cand[k])
             taken[max(0, k - width + 1) : k + width] = True  # no overlapping windows
     return np.array(out), np.array(strength)
 
 
-def _similarity(windows: np.ndarray, pwm: np.ndarray, dna: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per window: mean probability the PWM gives its bases (as is, and reverse-complemented)."""
-    fwd = (windows * pwm).sum((1, 2)) / len(pwm)
-    if not dna:
-        return fwd, np.full_like(fwd, -np.inf)
-    rev = (windows[:, ::-1, ::-1] * pwm).sum((1, 2)) / len(pwm)
-    return fwd, rev
+def _aligned(windows: np.ndarray, pwm: np.ndarray, dna: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per padded window: the best mean probability the PWM gives the bases of any of its
+    sub-windows of the PWM's width, on either strand for DNA, and that sub-window oriented."""
+    width = len(pwm)
+    best = np.full(len(windows), -np.inf)
+    chosen = np.zeros((len(windows), width, windows.shape[2]))
+    for shift in range(windows.shape[1] - width + 1):
+        sub = windows[:, shift : shift + width]
+        for oriented in (sub, sub[:, ::-1, ::-1]) if dna else (sub,):
+            score = (oriented * pwm).sum((1, 2)) / width
+            better = score > best
+            best = np.where(better, score, best)
+            chosen[better] = oriented[better]
+    return best, chosen
 
 
-def _clusters(windows: np.ndarray, dna: bool, most: int, min_identity: float, min_sites: int) -> list:
-    """Greedy clustering of windows (strongest first): a seed gathers every window (either
-    strand for DNA) sharing ``min_identity`` of its bases, the members' average becomes the
-    PWM and gathers again (twice); members leave the pool and the next seed starts."""
+def _clusters(windows: np.ndarray, dna: bool, most: int, min_identity: float, min_sites: int, pad: int = 0) -> list:
+    """Greedy clustering of windows (strongest first): a seed gathers every window sharing
+    ``min_identity`` of its bases at its best shift (up to ``pad`` positions either way) and
+    strand (DNA), the aligned members' average becomes the PWM and gathers again (twice);
+    members leave the pool and the next seed starts."""
+    width = windows.shape[1] - 2 * pad
     pool = np.arange(len(windows))
     found = []
     while len(pool) and len(found) < most:
-        pwm = windows[pool[0]]
+        seed = windows[pool[0], pad : pad + width]
+        pwm = seed
         for _ in range(3):
-            fwd, rev = _similarity(windows[pool], pwm, dna)
-            best = np.maximum(fwd, rev)
-            threshold = min_identity if pwm is windows[pool[0]] else min_identity * float(best.max(initial=0))
+            best, chosen = _aligned(windows[pool], pwm, dna)
+            threshold = min_identity if pwm is seed else min_identity * float(best.max(initial=0))
             member = best >= threshold
-            oriented = np.where((rev > fwd)[:, None, None], windows[pool][:, ::-1, ::-1], windows[pool])[member]
-            pwm = oriented.mean(0)
+            pwm = chosen[member].mean(0)
         if member.sum() >= min_sites:
             found.append((pwm, int(member.sum())))
         pool = pool[~member] if member.any() else pool[1:]
@@ -92,13 +103,15 @@ def find_motifs(
     alphabet: str = DNA,
     output: np.ndarray | None = None,
     per_sign: int = 3,
-    min_identity: float = 0.6,
+    min_identity: float = 0.75,
     min_sites: int = 10,
+    shift: int = 2,
 ) -> list[Motif]:
     """Motifs from the ``top`` strongest windows of ``width`` positions of each sign (at most
     ``per_sequence`` per sequence, none overlapping), clustered greedily (up to ``per_sign``
-    clusters, each with at least ``min_sites`` windows, on either strand for DNA) into position
-    weight matrices with a 0.01 pseudocount per base, largest cluster first. With the model's
+    clusters, each with at least ``min_sites`` windows, on either strand for DNA, each window
+    shifted by up to ``shift`` positions to align with its cluster) into position weight
+    matrices with a 0.01 pseudocount per base, largest cluster first. With the model's
     ``output`` (B,) (a logit), windows that raise it come from sequences predicted positive
     (output > 0) and windows that lower it from those predicted negative."""
     x = np.asarray(x, dtype=np.float64)
@@ -106,11 +119,11 @@ def find_motifs(
     motifs = []
     for sign, label in ((1, "up"), (-1, "down")):
         keep = np.ones(len(x), dtype=bool) if output is None else np.sign(np.asarray(output)) == sign
-        win, strength = _windows(scores[keep], x[keep], width, sign, per_sequence, 0.0)
+        win, strength = _windows(scores[keep], x[keep], width, sign, per_sequence, 0.0, pad=shift)
         if len(win) == 0:
             continue
         win = win[np.argsort(-strength)[:top]]
-        for k, (pwm, sites) in enumerate(_clusters(win, alphabet == DNA, per_sign, min_identity, min_sites)):
+        for k, (pwm, sites) in enumerate(_clusters(win, alphabet == DNA, per_sign, min_identity, min_sites, shift)):
             counts = pwm + 0.01
             motifs.append(Motif(f"{label}_{k + 1}", counts / counts.sum(1, keepdims=True), sites, sign, alphabet))
     return motifs
