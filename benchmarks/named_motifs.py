@@ -67,9 +67,8 @@ def main(argv=None) -> list[dict]:
             hits = ", ".join(f"{h['name']} (q={h['q']:.1g})" for h in m["matches"]) or "none"
             print(f"  {m['name']} {m['consensus']} {m['sites']} sites: {hits}")
     print(f"\nJASPAR: {rows[0]['database']} CORE vertebrates\n")
-    print(
-        "| seed | raises Oct4: POU-family match (motif, rank, q) | lowers Oct4: MAF/NFE2-family match (motif, rank, q) |"
-    )  # noqa: E501
+    print("| seed | raises Oct4: POU-family match (motif, rank, q) "
+          "| lowers Oct4: MAF/NFE2-family match (motif, rank, q) |")  # fmt: skip
     print("|---:|---|---|")
     fmt = lambda b: "-" if b is None else f"{b[3]} ({b[0]}, rank {b[1]}, q = {b[2]:.1g})"  # noqa: E731
     for r in rows:
