@@ -59,6 +59,26 @@ def multilabel_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     }
 
 
+def per_label(y: np.ndarray, prob: np.ndarray, labels: list[str]) -> dict:
+    """Per label of a multi-label prediction (e.g. one experiment of a multi-task genome run):
+    auROC and auPRC (NaN where the test part holds one value only), accuracy, positives and n;
+    the macro means are :func:`multilabel_metrics`' auroc and auprc."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y, prob = np.asarray(y, dtype=np.float64), np.asarray(prob, dtype=np.float64)
+    out = {}
+    for j, name in enumerate(labels):
+        both = 0 < y[:, j].sum() < len(y)
+        out[name] = {
+            "auroc": float(roc_auc_score(y[:, j], prob[:, j])) if both else float("nan"),
+            "auprc": float(average_precision_score(y[:, j], prob[:, j])) if both else float("nan"),
+            "accuracy": float(np.mean((prob[:, j] > 0.5) == (y[:, j] > 0.5))),
+            "positives": int(y[:, j].sum()),
+            "n": len(y),
+        }
+    return {"per_label": out}
+
+
 def per_class(y: np.ndarray, prob: np.ndarray, classes: list[str]) -> dict:
     """Per-class precision, recall, F1, one-vs-rest auROC and support, and the confusion matrix
     (rows: true class, columns: predicted class) of a multi-class prediction."""

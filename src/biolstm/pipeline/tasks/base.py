@@ -222,7 +222,7 @@ class OutcomeTask(FileTask):
         regression = o.kind_ == "regression"
         curves = None if regression else {"model": (truth, pred), **{k: (truth, p) for k, p in prep.baselines.items()}}
         plots = ev.save_plots(run_dir, history or {}, curves=curves, scatter=(truth, pred) if regression else None,
-                              confusion=table)  # fmt: skip
+                              confusion=table if o.kind_ == "multiclass" else None)  # fmt: skip
         header, rows = o.rows(prep.test_ids, pred)
         write_tsv(run_dir / "test_predictions.tsv", [*header, "true"],
                   [[*r, t] for r, t in zip(rows, o.label_strings(truth))])  # fmt: skip

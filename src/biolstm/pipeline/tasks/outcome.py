@@ -185,9 +185,12 @@ class Outcome:
         return ev.classification_metrics(truth, pred)
 
     def class_table(self, truth: np.ndarray, pred: np.ndarray) -> dict | None:
-        """Per-class rows and the confusion matrix of a multi-class outcome (None otherwise)."""
+        """Per-class rows and the confusion matrix of a multi-class outcome, per-label metrics of
+        a multi-label one (None otherwise)."""
         from .. import evaluation as ev
 
+        if self.kind_ == "multilabel":
+            return ev.per_label(truth, pred, self.classes_)
         if self.kind_ != "multiclass":
             return None
         return ev.per_class(truth, pred, self.classes_)

@@ -62,7 +62,13 @@ class SequenceData(Config, FoldKeys):
     rc_augment: bool = False  # add the reverse complement of every training sequence
     kmer: int = 5  # k of the k-mer logistic-regression baseline (0: no k-mer baseline; at most KMER_MAX)
     stream: bool = False  # index `file` on disk and encode batches on demand (files larger than memory)
-    seed: int = 0  # seeds the split
+    genome: str | None = None  # indexed reference FASTA (+ .fai; bgzip + .gzi): read `regions` from it
+    regions: dict | None = None  # {experiment: BED/narrowPeak}: one output per experiment (with genome)
+    width: int = 200  # window width (bases) cut from the genome around each region
+    center: str = "summit"  # summit (narrowPeak column 10; the middle where absent) | interval
+    background: str = "gc"  # negatives from the genome: gc (GC-matched) | flank | shuffle (dinucleotide) | none
+    background_ratio: int = 1  # background windows per region
+    seed: int = 0  # seeds the split (and the background draw)
 
     def __post_init__(self) -> None:
         if self.files is not None and (
@@ -91,6 +97,23 @@ class SequenceData(Config, FoldKeys):
             raise InputError("data.rc_augment: expected alphabet dna or rna, got protein")
         if self.stream and (self.file is None or self.rc_augment):
             raise InputError("data.stream: expected one 'file' (not 'files') and rc_augment false")
+        if (self.genome is None) != (self.regions is None):
+            raise InputError("data.genome and data.regions: give both (regions read from a genome) or neither")
+        if self.genome is not None:
+            if not isinstance(self.regions, dict) or not self.regions or \
+                    not all(isinstance(v, str) for v in self.regions.values()):  # fmt: skip
+                raise InputError(f"data.regions: expected a mapping {{experiment: BED file}}, got {self.regions!r:.60}")
+            if self.files is not None or self.file is not None or self.stream:
+                raise InputError("data.genome: sequences come from the genome; remove data.files / data.file / stream")
+            if self.outcome not in ("auto", "binary", "multilabel"):
+                raise InputError(f"data.outcome: genome regions give binary (one experiment) or multilabel "
+                                 f"outcomes, got {self.outcome!r}")  # fmt: skip
+            check_data_keys(self, {"width": AT_LEAST_1, "background_ratio": AT_LEAST_1})
+            check_choice(self.center, ("summit", "interval"), "data.center")
+            check_choice(self.background, ("gc", "flank", "shuffle", "none"), "data.background")
+            if self.background == "none" and len(self.regions) == 1:
+                raise InputError("data.background: one experiment without background windows has no negatives; "
+                                 "choose gc, flank or shuffle")  # fmt: skip
 
 
 
@@ -229,6 +252,94 @@ def _kmer_k(d: SequenceData) -> int:
     return min(d.kmer, 2) if d.alphabet == "protein" else d.kmer
 
 
+def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict | None]:
+    """(ids, sequences, labels, origins, chromosome split or None) of fixed-width windows cut from
+    ``data.genome`` around every region of ``data.regions`` plus seeded background windows.
+
+    One experiment: labels are its name or 'background' (binary). Several: each window's label is
+    the experiments whose regions hold its centre, joined by ';' (multilabel; background windows
+    have none). With ``split`` left 'random' the split is by chromosome: when no test or
+    validation chromosomes are given, whole chromosomes from the end of the genome's list are
+    held out until the test part (then validation part) has ``data.test`` (``data.val``) of the
+    windows."""
+    from ...data.genome import (
+        Genome,
+        Region,
+        dinucleotide_shuffle,
+        fixed_width,
+        flank_background,
+        gc_matched_background,  # fmt: skip
+        multitask_labels,
+        read_regions,
+    )
+
+    genome = Genome(d.genome)
+    rng = np.random.default_rng(d.seed)
+    experiments = {}
+    for name, path in d.regions.items():
+        regs = fixed_width(read_regions(path), d.width, d.center)
+        unknown = sorted({r.chrom for r in regs} - set(genome.sizes))
+        if unknown:
+            known = ", ".join(list(genome.sizes)[:5]) + (", ..." if len(genome.sizes) > 5 else "")
+            raise InputError(f"{path}: chromosome {unknown[0]!r} is not in the genome {Path(d.genome).name} "
+                             f"(it has {known})")  # fmt: skip
+        experiments[str(name)] = regs
+    seen, windows = set(), []
+    for regs in experiments.values():
+        for r in regs:
+            key = (r.chrom, r.start, r.end)
+            if key not in seen:
+                seen.add(key)
+                windows.append(Region(r.chrom, r.start, r.end, r.name, "+"))
+    seqs = genome.sequences(windows)
+    y = multitask_labels(windows, experiments)
+    names = list(experiments)
+    single = len(names) == 1
+    labels = [names[0] if single else ";".join(n for n, v in zip(names, row) if v) for row in y]
+    n_regions = len(windows)
+    background: list = []
+    if d.background == "gc":
+        background = gc_matched_background(windows, genome, rng, per_region=d.background_ratio)
+    elif d.background == "flank":
+        for k in range(1, d.background_ratio + 1):  # 3, 6, 9, ... widths away
+            background += flank_background(windows, genome, distance=3 * k * d.width)
+    bg_seqs = genome.sequences(background)
+    if d.background == "shuffle":
+        background = [r for r in windows for _ in range(d.background_ratio)]
+        bg_seqs = [dinucleotide_shuffle(seqs[i], rng) for i in range(n_regions) for _ in range(d.background_ratio)]
+    ids = [f"{r.chrom}:{r.start}-{r.end}" for r in windows]
+    ids += [f"{r.chrom}:{r.start}-{r.end}" + ("_shuffled" if d.background == "shuffle" else "") for r in background]
+    seqs += bg_seqs
+    labels += ["background" if single else ""] * len(background)
+    origins = [(Path(d.genome), k + 1) for k in range(len(ids))]
+    log(f"{n_regions} windows of {d.width} bases from {len(names)} region file(s), {len(background)} background "
+        f"windows ({d.background}, seed {d.seed})")  # fmt: skip
+    genome.close()
+    split = None
+    if d.split in ("random", "chromosome") and not d.test_chromosomes and not d.folds:
+        chroms = [i.split(":")[0] for i in ids]
+        counts = {c: chroms.count(c) for c in genome.sizes if c in set(chroms)}
+        order = list(counts)[::-1]
+        test, val, got = [], [], 0
+        for c in order:
+            if got < d.test * len(ids) or not test:
+                test.append(c)
+                got += counts[c]
+        got = 0
+        for c in order:
+            if c not in test and (got < d.val * len(ids)) and len(test) + len(val) < len(counts) - 1:
+                val.append(c)
+                got += counts[c]
+        if len(test) >= len(counts):
+            raise InputError(f"data.split: the windows lie on {len(counts)} chromosome(s); a chromosome split needs "
+                             "more, or give data.split: random")  # fmt: skip
+        log(f"chromosome split: test {test}, validation {val}")
+        split = {"test_chromosomes": test, "val_chromosomes": val}
+    elif d.split == "chromosome":
+        split = {}
+    return ids, seqs, labels, origins, split
+
+
 class SequenceTask(OutcomeTask):
     """Sequences (FASTA/FASTQ) to an outcome: binary, multi-class, multi-label or a value."""
 
@@ -239,7 +350,9 @@ class SequenceTask(OutcomeTask):
     def paths(self, d: SequenceData, base: Path) -> SequenceData:
         files = {str(k): absolute_path(base, v) for k, v in d.files.items()} if d.files else None
         a = absolute_path
-        return d.merged(files=files, file=a(base, d.file), labels=a(base, d.labels), bed=a(base, d.bed))
+        regions = {str(k): a(base, v) for k, v in d.regions.items()} if d.regions else None
+        return d.merged(files=files, file=a(base, d.file), labels=a(base, d.labels), bed=a(base, d.bed),
+                        genome=a(base, d.genome), regions=regions)  # fmt: skip
 
     def _encode(self, d: SequenceData, seqs: list[str], length: int | None, origins: list):
         """One-hot inputs; a bad letter is reported with its file, record and position."""
@@ -263,13 +376,24 @@ class SequenceTask(OutcomeTask):
 
         log("reading sequences")
         origins: list = []
-        if d.stream:
+        genome_split = None
+        if d.genome is not None:
+            ids, seqs, labels, origins, genome_split = genome_windows(d, log)
+            lengths = [len(q) for q in seqs]
+            if genome_split is not None:
+                d = d.merged(split="chromosome", **genome_split)
+        elif d.stream:
             ids, labels, lengths = self._stream(d, log, origins)
             seqs = None
         else:
             ids, seqs, labels = load_sequences(d.files, d.file, d.labels, d.label_field, d.label_sep, d.format, origins)
             lengths = [len(q) for q in seqs]
         at = (lambda k: f"{d.labels or d.file}: record {k + 1} ({ids[k]!r})") if d.files is None else None
+        if d.genome is not None:
+            at = lambda k: f"data.regions: window {ids[k]}"  # noqa: E731
+            outcome = d.outcome if d.outcome != "auto" else ("binary" if len(d.regions) == 1 else "multilabel")
+            positive = d.positive if d.positive is not None or outcome != "binary" else next(iter(d.regions))
+            d = d.merged(outcome=outcome, positive=positive)
         o = Outcome(d.outcome, d.positive, d.multilabel_sep, "data", at)
         chroms = record_chromosomes(d, ids)
 

@@ -1,0 +1,108 @@
+"""`biolstm train` on regions of a reference genome: a synthetic genome (5 chromosomes of random
+bases) with two factors' motifs planted at the summits of their own narrowPeak files; windows
+are cut from the indexed genome, background windows drawn from it (seeded), and the split is by
+chromosome."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from biolstm.cli import app
+
+runner = CliRunner()
+MOTIFS = {"gata": "AGATAAGA", "ebox": "CACGTGAC"}
+
+
+def synthetic_genome(tmp_path, per_chrom: int = 80, length: int = 30_000, seed: int = 0):
+    """genome.fa (+ .fai) with each factor's motif planted at its peaks, and one narrowPeak per
+    factor (summit at the motif); the peaks of the two factors never overlap."""
+    import pyfaidx
+
+    rng = np.random.default_rng(seed)
+    peaks = {name: [] for name in MOTIFS}
+    text = []
+    for c in range(1, 6):
+        bases = list(rng.choice(list("ACGT"), length))
+        for k in range(per_chrom):
+            name = list(MOTIFS)[k % 2]
+            start = 500 + k * (length - 1000) // per_chrom
+            bases[start : start + 8] = MOTIFS[name]
+            peaks[name].append(f"chr{c}\t{start - 40}\t{start + 48}\tp{c}_{k}\t0\t.\t1\t1\t1\t44\n")
+        seq = "".join(bases)
+        text.append(f">chr{c}\n" + "\n".join(seq[i : i + 70] for i in range(0, length, 70)) + "\n")
+    (tmp_path / "genome.fa").write_text("".join(text))
+    pyfaidx.Faidx(str(tmp_path / "genome.fa")).close()
+    for name, lines in peaks.items():
+        (tmp_path / f"{name}.narrowPeak").write_text("".join(lines))
+    return tmp_path / "genome.fa"
+
+
+def _config(tmp_path, regions, **data):
+    cfg = {
+        "task": "sequence",
+        "data": {"genome": "genome.fa", "regions": regions, "width": 60, "kmer": 3, **data},
+        "model": {"conv_filters": 8, "conv_kernel": 9, "pool": 2, "hidden_size": 8},
+        "train": {"epochs": 15, "batch_size": 32, "lr": 0.01, "seed": 0},
+    }
+    path = tmp_path / "genome.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_one_experiment_against_gc_matched_background_trains_with_a_chromosome_split(tmp_path):
+    synthetic_genome(tmp_path)
+    cfg = _config(tmp_path, {"gata": "gata.narrowPeak"})
+    res = runner.invoke(app, ["train", str(cfg), "-o", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 0, res.output
+    split = json.loads((tmp_path / "run" / "split.json").read_text()) if (tmp_path / "run" / "split.json").exists() \
+        else json.loads((tmp_path / "run" / "state.json").read_text())["split"]  # fmt: skip
+    text = json.dumps(split)
+    assert "chromosome" in text and "chr5" in text  # the last chromosome held out for testing
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+    assert metrics["model"]["auroc"] > 0.9, metrics  # the planted motif against GC-matched background
+    resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert resolved["data"]["background"] == "gc" and resolved["data"]["seed"] == 0  # recorded in the run
+
+
+def test_two_experiments_give_one_output_each_against_shuffled_background(tmp_path):
+    synthetic_genome(tmp_path)
+    cfg = _config(tmp_path, {"gata": "gata.narrowPeak", "ebox": "ebox.narrowPeak"}, background="shuffle")
+    res = runner.invoke(app, ["train", str(cfg), "-o", str(tmp_path / "run"), "-q", "--train.epochs", "20"])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    per_task = result["classes"]["per_label"]
+    assert set(per_task) == {"ebox", "gata"}  # one output per experiment, metrics for each
+    assert all(v["auroc"] > 0.9 for v in per_task.values()), per_task
+    mean = np.mean([v["auroc"] for v in per_task.values()])
+    assert result["metrics"]["model"]["auroc"] == pytest.approx(mean)  # and their mean
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"genome": "genome.fa"}, r"data\.genome and data\.regions: give both"),
+        ({"regions": {"gata": "gata.narrowPeak"}, "genome": "nope.fa"}, r"nope\.fa: no such genome FASTA"),
+        ({"regions": {"gata": "gata.narrowPeak"}, "genome": "genome.fa", "files": {"a": "x.fa"}},
+         r"data\.genome: sequences come from the genome"),
+        ({"regions": {"gata": "gata.narrowPeak"}, "genome": "genome.fa", "background": "none"},
+         r"data\.background: one experiment without background windows has no negatives"),
+        ({"regions": {"gata": "missing.bed"}, "genome": "genome.fa"}, r"missing\.bed: no such region file"),
+    ],
+)
+def test_genome_misuse_is_one_error_line(tmp_path, data, message):
+    synthetic_genome(tmp_path, per_chrom=4)
+    cfg = {"task": "sequence", "data": data, "train": {"epochs": 1}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["train", str(path), "-o", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 1
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.output
+    import re
+
+    assert re.search(message, lines[0]), lines[0]
