@@ -77,6 +77,13 @@ def test_the_text_example_data_is_what_its_script_derives(tmp_path):
     assert out.read_bytes() == (EXAMPLES / "data" / "oct4_mafk_5mers.csv.gz").read_bytes()
 
 
+def test_the_genome_example_data_is_what_its_script_derives(tmp_path):
+    derive = runpy.run_path(str(EXAMPLES / "make_genome_data.py"))["derive"]
+    out = derive(tmp_path / "genome")
+    for name in ("genome.fa", "genome.fa.fai", "gata.narrowPeak", "ebox.narrowPeak"):
+        assert (out / name).read_bytes() == (EXAMPLES / "data" / "genome" / name).read_bytes(), name
+
+
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory):
     """The files the examples read, copied with the repository's layout to a folder that has no
