@@ -43,12 +43,13 @@ def _motif_table(summary: dict) -> str:
         return ""
     db = summary.get("motif_database", {})
     rows = []
+    target = f"P({summary['output_class']})" if summary.get("output_class") else "the output"
     for m in found:
-        effect = "raises" if m["sign"] > 0 else "lowers"
+        effect = f"{'raises' if m['sign'] > 0 else 'lowers'} {html.escape(target)}"
         hits = m["matches"] or [None]
         for rank, hit in enumerate(hits, 1):
             head = (f"<td>{html.escape(m['name'])}</td><td><code>{html.escape(m['consensus'])}</code></td>"
-                    f"<td>{effect} the output</td>") if rank == 1 else "<td></td><td></td><td></td>"  # fmt: skip
+                    f"<td>{effect}</td>") if rank == 1 else "<td></td><td></td><td></td>"  # fmt: skip
             if hit is None:
                 rows.append(f"<tr>{head}<td colspan=5>too little information to compare</td></tr>")
                 continue

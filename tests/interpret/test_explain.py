@@ -52,6 +52,7 @@ def test_explain_writes_figures_and_numbers(tmp_path):
         assert [(m.name, m.num_occurrences) for m in record] == [(m["name"], m["sites"]) for m in summary["motifs"]]
         # every motif named against JASPAR: its top matches with p <= q, best first
         assert summary["motif_database"]["name"].startswith("JASPAR")
+        assert summary["output_class"] == "bound"  # the class whose output is explained
         for m in summary["motifs"]:
             assert len(m["matches"]) in (0, 3)
             assert all(h["p"] <= h["q"] <= 1 and h["matrix_id"].startswith("MA") for h in m["matches"])
@@ -118,6 +119,7 @@ def test_the_report_lists_each_motifs_jaspar_matches_with_p_and_q():
     table = _motif_table(summary)
     assert "JASPAR2026 CORE vertebrates" in table and table.count("<tr") == 4  # header + 2 matches + 1 empty
     assert '<tr class="hit"><td>up_1</td><td><code>ATGCAAAT</code></td><td>raises the output</td>' in table
+    assert "<td>raises P(oct4)</td>" in _motif_table({**summary, "output_class": "oct4"})  # the class named
     assert "<td>POU5F1</td><td>MA1115.1</td><td>1e-06</td><td>0.0002</td>" in table
     assert "ZNF&lt;1&gt;" in table and "too little information to compare" in table
     assert _motif_table({"motifs": [{"name": "up_1"}]}) == ""  # a run explained before motifs were named

@@ -41,8 +41,9 @@ def _save(fig, out: Path, name: str, written: list) -> None:
 
 
 def _inputs(run_dir: Path, data_path: str | None, limit: int):
-    """(task, data config, model, inputs dict, ids, targets or None, the training loss's name) of
-    up to ``limit`` examples of the run's test split or of DATA."""
+    """(task, data config, model, inputs dict, ids, targets or None, the training loss's name, the
+    positive class of a binary run or None) of up to ``limit`` examples of the run's test split
+    or of DATA."""
     from ..pipeline import load_run
 
     task, data, model, state, train = load_run(run_dir)
@@ -62,7 +63,9 @@ def _inputs(run_dir: Path, data_path: str | None, limit: int):
         inputs = inputs["x"].take(pick)
     else:
         inputs = {k: v[pick] for k, v in inputs.items()}
-    return task, data, model, inputs, [ids[i] for i in pick], None if y is None else y[pick], train.loss
+    classes = state.get("classes") if isinstance(state, dict) else None
+    positive = str(classes[-1]) if classes and len(classes) == 2 else None  # a binary run's positive class
+    return task, data, model, inputs, [ids[i] for i in pick], None if y is None else y[pick], train.loss, positive
 
 
 def _check_out(out: Path) -> None:
@@ -89,7 +92,7 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "explain"
     _check_out(out)
-    task, data, model, inputs, ids, y, loss = _inputs(run_dir, data_path, limit)
+    task, data, model, inputs, ids, y, loss, positive = _inputs(run_dir, data_path, limit)  # positive: explained
     out.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     written: list[str] = []
@@ -191,6 +194,7 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
                 matches = _named(motifs, summary)
                 if motifs:
                     write_meme(motifs, out / "motifs.meme", matches)
+                    summary["output_class"] = positive
                     summary["motifs"] = [
                         {
                             "name": m.name,
@@ -204,13 +208,14 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
                 for m, found in zip(motifs, matches):
                     fig, ax = plt.subplots(figsize=(4.5, 2.2))
                     direction = "raises" if m.sign > 0 else "lowers"
+                    target = f"P({positive})" if positive else "the output"
                     best = found[0] if found and found[0].q < 0.05 else None
                     named = f"JASPAR: {best.name} (q = {best.q:.1g})" if best else "no JASPAR match with q < 0.05"
                     logo(
                         m.pwm,
                         ax=ax,
                         kind="pwm",
-                        title=f"{m.name}: {m.consensus} ({m.sites} sites, {direction} the output)\n{named}",
+                        title=f"{m.name}: {m.consensus} ({m.sites} sites, {direction} {target})\n{named}",
                     )
                     _save(fig, out, f"motif_{m.name}", written)
 
