@@ -294,6 +294,27 @@ def predict(
 
 
 @app.command()
+def variants(
+    run_dir: Path = typer.Argument(..., help="A run folder of the sequence task (DNA)."),
+    vcf: Path = typer.Option(..., "--vcf", help="VCF (plain or bgzip) of the SNVs and short indels to score."),
+    genome: Path = typer.Option(..., "--genome", help="The indexed reference FASTA the VCF was called on."),
+    output: Path = typer.Option(..., "--output", "-o", help="TSV file to write (a folder: variants.tsv in it)."),
+    vcf_out: Path = typer.Option(None, "--vcf-out", help="Also write the scored VCF with the changes in INFO."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    threads: int = _THREADS,
+) -> None:
+    """Score every variant by the change in each output (alternative minus reference allele)."""
+    from ._cpu import use_threads
+    from .pipeline.variants import score_variants
+
+    try:
+        use_threads(threads)
+        score_variants(run_dir, vcf, genome, output, vcf_out=vcf_out, overwrite=overwrite)
+    except _BAD_INPUT as err:
+        _fail(err)
+
+
+@app.command()
 def explain(
     run_dir: Path = typer.Argument(..., help="A run folder written by `biolstm train`."),
     data: str = typer.Argument(None, help="Data to explain (default: the run's test split)."),
