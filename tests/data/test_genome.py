@@ -149,3 +149,23 @@ def test_dinucleotide_shuffles_keep_every_dinucleotide_count():
         assert pairs(s) == pairs(seq) and s[0] == seq[0] and s[-1] == seq[-1] and s != seq
     assert len(set(shuffled)) == 5
     assert dinucleotide_shuffle(seq, np.random.default_rng(3)) == dinucleotide_shuffle(seq, np.random.default_rng(3))
+
+
+def test_track_means_count_missing_bases_as_zero_and_stop_at_chromosome_ends(tmp_path):
+    import pyBigWig
+
+    from biolstm.data.genome import track_means
+
+    bw = pyBigWig.open(str(tmp_path / "t.bw"), "w")
+    bw.addHeader([("chr1", 1000)])
+    bw.addEntries(["chr1", "chr1"], [0, 100], ends=[100, 200], values=[1.0, 3.0])
+    bw.close()
+    windows = [Region("chr1", 50, 150), Region("chr1", 150, 250), Region("chr1", 990, 1010)]
+    np.testing.assert_allclose(track_means(tmp_path / "t.bw", windows), [2.0, 1.5, 0.0])
+    with pytest.raises(InputError, match=r"no chromosome 'chr9' in this track \(it has chr1\)"):
+        track_means(tmp_path / "t.bw", [Region("chr9", 0, 10)])
+    (tmp_path / "x.bw").write_text("not a bigwig")
+    with pytest.raises(InputError, match=r"x\.bw: not a bigWig file"):
+        track_means(tmp_path / "x.bw", windows)
+    with pytest.raises(InputError, match=r"none\.bw: no such bigWig file"):
+        track_means(tmp_path / "none.bw", windows)

@@ -106,3 +106,29 @@ def test_genome_misuse_is_one_error_line(tmp_path, data, message):
     import re
 
     assert re.search(message, lines[0]), lines[0]
+
+
+def test_a_bigwig_tracks_mean_coverage_is_the_regression_target(tmp_path):
+    import pyBigWig
+
+    synthetic_genome(tmp_path)
+    bw = pyBigWig.open(str(tmp_path / "signal.bw"), "w")
+    bw.addHeader([(f"chr{c}", 30_000) for c in range(1, 6)])
+    entries = []
+    for name, value in (("gata", 12.0), ("ebox", 3.0)):  # coverage over each factor's peaks
+        for line in (tmp_path / f"{name}.narrowPeak").read_text().splitlines():
+            chrom, start, end = line.split("\t")[:3]
+            entries.append((int(chrom[3:]), int(start), int(end), value))
+    for c, start, end, value in sorted(entries):  # bigWig entries in genome order
+        bw.addEntries([f"chr{c}"], [start], ends=[end], values=[value])
+    bw.close()
+    cfg = _config(tmp_path, {"gata": "gata.narrowPeak", "ebox": "ebox.narrowPeak"}, tracks={"signal": "signal.bw"})
+    res = runner.invoke(app, ["train", str(cfg), "-o", str(tmp_path / "run"), "-q", "--train.epochs", "20"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+    assert metrics["model"]["pearson"] > 0.9, metrics  # the motif predicts its factor's coverage
+    resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["data"]
+    assert resolved["tracks"]["signal"] == str(tmp_path / "signal.bw") and resolved["track_transform"] == "log1p"
+    bad = runner.invoke(app, ["train", str(cfg), "-o", str(tmp_path / "r2"), "-q",
+                              "--data.tracks", "{a: signal.bw, b: signal.bw}"])  # fmt: skip
+    assert bad.exit_code == 1 and "data.tracks: expected one {name: bigWig file}" in bad.output

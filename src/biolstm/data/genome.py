@@ -245,6 +245,37 @@ def gc_matched_background(
     return out
 
 
+def track_means(path: str | Path, windows: list[Region]) -> np.ndarray:
+    """The mean of a bigWig track (read with pyBigWig) over each window: bases without data
+    count as 0, and a window running past a chromosome's end is averaged over its part inside.
+    A chromosome the track lacks raises InputError."""
+    import pyBigWig
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such bigWig file")
+    try:
+        bw = pyBigWig.open(str(path))
+    except RuntimeError:
+        bw = None
+    if bw is None or not bw.isBigWig():
+        raise InputError(f"{path}: not a bigWig file")
+    sizes = bw.chroms()
+    out = np.zeros(len(windows))
+    try:
+        for k, w in enumerate(windows):
+            if w.chrom not in sizes:
+                known = ", ".join(list(sizes)[:5])
+                raise InputError(f"{path}: no chromosome {w.chrom!r} in this track (it has {known})")
+            lo, hi = max(w.start, 0), min(w.end, sizes[w.chrom])
+            if hi > lo:
+                v = np.asarray(bw.values(w.chrom, lo, hi, numpy=True), dtype=np.float64)
+                out[k] = float(np.nan_to_num(v, nan=0.0).mean())
+    finally:
+        bw.close()
+    return out
+
+
 def dinucleotide_shuffle(seq: str, rng: np.random.Generator) -> str:
     """A random sequence with exactly the dinucleotide counts of ``seq`` (Altschul & Erickson
     1985: a random Eulerian path through the graph of its dinucleotides, the last edge out of
@@ -295,5 +326,5 @@ def dinucleotide_shuffle(seq: str, rng: np.random.Generator) -> str:
 
 __all__ = [
     "Genome", "Region", "dinucleotide_shuffle", "fixed_width", "flank_background", "gc_content",
-    "gc_matched_background", "multitask_labels", "overlaps", "read_regions", "reverse_complement",
+    "gc_matched_background", "multitask_labels", "overlaps", "read_regions", "reverse_complement", "track_means",
 ]  # fmt: skip

@@ -68,6 +68,8 @@ class SequenceData(Config, FoldKeys):
     center: str = "summit"  # summit (narrowPeak column 10; the middle where absent) | interval
     background: str = "gc"  # negatives from the genome: gc (GC-matched) | flank | shuffle (dinucleotide) | none
     background_ratio: int = 1  # background windows per region
+    tracks: dict | None = None  # {name: bigWig}: the window's mean coverage is the target (regression; one track)
+    track_transform: str = "log1p"  # log1p | none: applied to the mean coverage
     seed: int = 0  # seeds the split (and the background draw)
 
     def __post_init__(self) -> None:
@@ -105,7 +107,15 @@ class SequenceData(Config, FoldKeys):
                 raise InputError(f"data.regions: expected a mapping {{experiment: BED file}}, got {self.regions!r:.60}")
             if self.files is not None or self.file is not None or self.stream:
                 raise InputError("data.genome: sequences come from the genome; remove data.files / data.file / stream")
-            if self.outcome not in ("auto", "binary", "multilabel"):
+            if self.tracks is not None:
+                if not isinstance(self.tracks, dict) or len(self.tracks) != 1 or \
+                        not all(isinstance(v, str) for v in self.tracks.values()):  # fmt: skip
+                    raise InputError(f"data.tracks: expected one {{name: bigWig file}} (one track per run), "
+                                     f"got {self.tracks!r:.60}")  # fmt: skip
+                check_choice(self.track_transform, ("log1p", "none"), "data.track_transform")
+                if self.outcome not in ("auto", "regression"):
+                    raise InputError(f"data.outcome: a track's coverage is a regression target, got {self.outcome!r}")
+            elif self.outcome not in ("auto", "binary", "multilabel"):
                 raise InputError(f"data.outcome: genome regions give binary (one experiment) or multilabel "
                                  f"outcomes, got {self.outcome!r}")  # fmt: skip
             check_data_keys(self, {"width": AT_LEAST_1, "background_ratio": AT_LEAST_1})
@@ -268,9 +278,10 @@ def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict |
         dinucleotide_shuffle,
         fixed_width,
         flank_background,
-        gc_matched_background,  # fmt: skip
+        gc_matched_background,
         multitask_labels,
         read_regions,
+        track_means,
     )
 
     genome = Genome(d.genome)
@@ -311,6 +322,13 @@ def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict |
     ids += [f"{r.chrom}:{r.start}-{r.end}" + ("_shuffled" if d.background == "shuffle" else "") for r in background]
     seqs += bg_seqs
     labels += ["background" if single else ""] * len(background)
+    if d.tracks:  # the target: each window's mean coverage (a shuffled window keeps its region's)
+        name, path = next(iter(d.tracks.items()))
+        values = track_means(path, windows + background)
+        if d.track_transform == "log1p":
+            values = np.log1p(np.clip(values, 0, None))
+        labels = [repr(float(v)) for v in values]
+        log(f"targets: mean {name} coverage per window ({d.track_transform})")
     origins = [(Path(d.genome), k + 1) for k in range(len(ids))]
     log(f"{n_regions} windows of {d.width} bases from {len(names)} region file(s), {len(background)} background "
         f"windows ({d.background}, seed {d.seed})")  # fmt: skip
@@ -351,8 +369,9 @@ class SequenceTask(OutcomeTask):
         files = {str(k): absolute_path(base, v) for k, v in d.files.items()} if d.files else None
         a = absolute_path
         regions = {str(k): a(base, v) for k, v in d.regions.items()} if d.regions else None
+        tracks = {str(k): a(base, v) for k, v in d.tracks.items()} if d.tracks else None
         return d.merged(files=files, file=a(base, d.file), labels=a(base, d.labels), bed=a(base, d.bed),
-                        genome=a(base, d.genome), regions=regions)  # fmt: skip
+                        genome=a(base, d.genome), regions=regions, tracks=tracks)  # fmt: skip
 
     def _encode(self, d: SequenceData, seqs: list[str], length: int | None, origins: list):
         """One-hot inputs; a bad letter is reported with its file, record and position."""
@@ -392,6 +411,7 @@ class SequenceTask(OutcomeTask):
         if d.genome is not None:
             at = lambda k: f"data.regions: window {ids[k]}"  # noqa: E731
             outcome = d.outcome if d.outcome != "auto" else ("binary" if len(d.regions) == 1 else "multilabel")
+            outcome = "regression" if d.tracks else outcome
             positive = d.positive if d.positive is not None or outcome != "binary" else next(iter(d.regions))
             d = d.merged(outcome=outcome, positive=positive)
         o = Outcome(d.outcome, d.positive, d.multilabel_sep, "data", at)
