@@ -57,6 +57,8 @@ def test_explain_writes_figures_and_numbers(tmp_path):
             assert len(m["matches"]) in (0, 3)
             assert all(h["p"] <= h["q"] <= 1 and h["matrix_id"].startswith("MA") for h in m["matches"])
             assert [h["p"] for h in m["matches"]] == sorted(h["p"] for h in m["matches"])
+    for f in summary.get("filters", []):  # first-layer filters read as motifs, named the same way
+        assert f["name"].startswith("filter_") and f["sites"] >= 10 and len(f["matches"]) in (0, 3)
     # new data: a FASTA file
     res = runner.invoke(app, ["explain", str(tmp_path / "run"), str(tmp_path / "bound.fa"), "-o", str(tmp_path / "e2")])
     assert res.exit_code == 0, res.output

@@ -80,3 +80,29 @@ def test_windows_that_hold_a_site_off_centre_are_shifted_into_line():
     blurred = find_motifs(attr, x, width=10, min_sites=10, per_sign=1, shift=0)[0]
     assert site in sharp.consensus and sharp.sites == 80
     assert site in blurred.consensus and blurred.sites < 40
+
+
+def test_a_first_layer_filter_reads_as_the_motif_it_detects():
+    import torch
+
+    from biolstm.interpret import filter_motifs
+
+    site = "AGATAAGA"
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, 4, (60, 40))
+    for row in range(40):  # 40 of 60 sequences carry the site
+        p = int(rng.integers(0, 32))
+        ids[row, p : p + 8] = [DNA.index(c) for c in site]
+    x = np.eye(4)[ids]
+    model = torch.nn.Sequential(torch.nn.Conv1d(4, 2, 8, padding=4))
+    with torch.no_grad():
+        w = torch.full((2, 4, 8), -1.0)
+        for j, c in enumerate(site):
+            w[0, DNA.index(c), j] = 1.0  # filter 1 detects the site
+        model[0].weight.copy_(w)
+        model[0].weight[1].zero_()  # filter 2 never fires
+        model[0].bias.zero_()
+    found = filter_motifs(model, x, threshold=0.9)
+    assert [m.name for m in found] == ["filter_1"]
+    assert found[0].consensus == site and found[0].sites == 40
+    assert filter_motifs(torch.nn.Sequential(torch.nn.Linear(4, 2)), x) == []  # no convolution

@@ -11,7 +11,7 @@ from .gates import (
     tracking_cells,
 )
 from .gradient_flow import CELLS, GradientFlow, ModelGradientFlow, gradient_flow, model_gradient_flow
-from .motifs import Motif, best_match, find_motifs, logo, position_scores, write_meme
+from .motifs import Motif, best_match, filter_motifs, find_motifs, logo, position_scores, write_meme
 
 __all__ = [
     "CELLS",
@@ -24,6 +24,7 @@ __all__ = [
     "TrackingCells",
     "attribute",
     "best_match",
+    "filter_motifs",
     "find_motifs",
     "gate_statistics",
     "gradient_flow",

@@ -205,6 +205,7 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
                         }
                         for m, found in zip(motifs, matches)
                     ]
+                _filters(model, x[..., :4].numpy(), summary)
                 for m, found in zip(motifs, matches):
                     fig, ax = plt.subplots(figsize=(4.5, 2.2))
                     direction = "raises" if m.sign > 0 else "lowers"
@@ -237,6 +238,24 @@ def _named(motifs: list, summary: dict, top: int = 3) -> list[list]:
     summary["motif_database"] = {"name": jaspar_release(), "collection": "CORE", "tax_group": "vertebrates",
                                  "method": "TOMTOM (memelite), q-values by Benjamini-Hochberg per motif"}  # fmt: skip
     return match_motifs([m.pwm for m in motifs], top=top)
+
+
+def _filters(model, x: np.ndarray, summary: dict) -> None:
+    """First-layer convolution filters read as motifs (:func:`filter_motifs`) and named by
+    their JASPAR matches, in ``summary['filters']`` (nothing for a model without convolution)."""
+    from .motif_db import match_motifs
+    from .motifs import filter_motifs
+
+    found = filter_motifs(model, x)
+    if not found:
+        return
+    # filters span their whole kernel with many weak positions: only their informative core
+    # (flanks under 0.7 bits trimmed, at least 6 bits) is compared
+    matches = match_motifs([m.pwm for m in found], top=3, min_bits=0.7, min_total_bits=6.0)
+    summary["filters"] = [
+        {"name": m.name, "consensus": m.consensus, "sites": m.sites, "matches": [h.to_dict() for h in hits]}
+        for m, hits in zip(found, matches)
+    ]
 
 
 def _gradient_flow(plt, model, inputs, y, loss: str, where: str, steps: int, out: Path, written: list, summary: dict):

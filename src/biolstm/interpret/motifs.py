@@ -129,6 +129,56 @@ def find_motifs(
     return motifs
 
 
+def first_conv(model):
+    """The first 1-D convolution over the input channels of ``model`` (e.g. a SequenceClassifier's
+    ``conv``), or None."""
+    import torch.nn as nn
+
+    for module in model.modules():
+        if isinstance(module, nn.Conv1d):
+            return module
+    return None
+
+
+def filter_motifs(model, x: np.ndarray, threshold: float = 0.5, min_sites: int = 10,
+                  alphabet: str = DNA) -> list[Motif]:  # fmt: skip
+    """Motifs of the first-layer convolution filters, as Basset reads them: for each filter, the
+    input windows (one per sequence, at its strongest activation) whose ReLU activation exceeds
+    ``threshold`` times the filter's largest activation over ``x`` ``(B, T, C)``, averaged into
+    a PWM (0.01 pseudocount). Filters with fewer than ``min_sites`` such windows are left out;
+    each motif is named ``filter_<k>`` and its ``sites`` are the windows."""
+    import torch
+
+    conv = first_conv(model)
+    if conv is None:
+        return []
+    C = len(alphabet)
+    x = np.asarray(x, dtype=np.float32)[..., :C]
+    if conv.in_channels < C:
+        return []
+    k, pad = conv.kernel_size[0], conv.padding[0]
+    with torch.no_grad():
+        inp = torch.from_numpy(x).transpose(1, 2)
+        if conv.in_channels > C:  # extra channels (e.g. a soft-mask channel) read as zero
+            inp = torch.cat([inp, inp.new_zeros(len(x), conv.in_channels - C, x.shape[1])], 1)
+        act = torch.relu(conv.to("cpu")(inp)).numpy()  # (B, F, T')
+    padded = np.concatenate([np.zeros((len(x), pad, C)), x, np.zeros((len(x), pad, C))], 1)
+    motifs = []
+    for f in range(act.shape[1]):
+        a = act[:, f]
+        peak = a.max()
+        if peak <= 0:
+            continue
+        where = a.argmax(1)
+        keep = a[np.arange(len(a)), where] > threshold * peak
+        if keep.sum() < min_sites:
+            continue
+        windows = np.stack([padded[b, where[b] : where[b] + k] for b in np.flatnonzero(keep)])
+        counts = windows.sum(0) + 0.01
+        motifs.append(Motif(f"filter_{f + 1}", counts / counts.sum(1, keepdims=True), int(keep.sum()), 0, alphabet))
+    return motifs
+
+
 def best_match(motif: Motif, consensus: str) -> tuple[int, str]:
     """(mismatches, where) of ``consensus`` (IUPAC letters allowed, e.g. 'TGCTGASTCAGCA')
     against the motif's consensus on either strand at the best offset; a consensus longer
