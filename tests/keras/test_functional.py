@@ -4,20 +4,13 @@ weight transfer."""
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "torch")
-
 import numpy as np
 import pytest
 import torch
 
-keras = pytest.importorskip("keras")
-if keras.backend.backend() != "torch":  # pragma: no cover - another backend was chosen first
-    pytest.skip("keras runs on another backend in this process", allow_module_level=True)
-
-from biolstm import keras as bk  # noqa: E402
-from biolstm.keras import layers as L  # noqa: E402
+import keras
+from biolstm import keras as bk
+from biolstm.keras import layers as L
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 B, T, D, H = 5, 6, 3, 4

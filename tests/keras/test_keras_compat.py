@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "torch")
-
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-if keras.backend.backend() != "torch":  # pragma: no cover - another backend was chosen first
-    pytest.skip("keras runs on another backend in this process", allow_module_level=True)
-
-from biolstm.keras import layers as L  # noqa: E402
-from biolstm.keras.models import Sequential  # noqa: E402
+import keras
+from biolstm.keras import layers as L
+from biolstm.keras.models import Sequential
 
 T, D = 9, 3
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras' own numpy-2 notices

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "torch")
-
 import numpy as np
 import pytest
 import torch
+from keras.src.backend import get_keras_mask, set_keras_mask
 
-keras = pytest.importorskip("keras")
-if keras.backend.backend() != "torch":  # pragma: no cover - another backend was chosen first
-    pytest.skip("keras runs on another backend in this process", allow_module_level=True)
-
-from keras.src.backend import get_keras_mask, set_keras_mask  # noqa: E402
-
-from biolstm.keras import layers as L  # noqa: E402
+import keras
+from biolstm.keras import layers as L
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 B, T, F = 4, 5, 3

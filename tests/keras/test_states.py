@@ -3,19 +3,12 @@ two pieces), in Keras' ordering of states, against Keras 3 (torch backend) after
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "torch")
-
 import numpy as np
 import pytest
 import torch
 
-keras = pytest.importorskip("keras")
-if keras.backend.backend() != "torch":  # pragma: no cover - another backend was chosen first
-    pytest.skip("keras runs on another backend in this process", allow_module_level=True)
-
-from biolstm.keras import layers as L  # noqa: E402
+import keras
+from biolstm.keras import layers as L
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 B, T, D, H = 4, 7, 3, 5

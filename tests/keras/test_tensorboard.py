@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
-
-pytest.importorskip("tensorboard")
-
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from biolstm.keras import callbacks as C

@@ -3,16 +3,12 @@ against Keras 3 on its torch backend, a dev dependency)."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
 
+import keras
 from biolstm.keras import utils
-
-os.environ.setdefault("KERAS_BACKEND", "torch")
-keras = pytest.importorskip("keras")
 
 SEQS = [[1, 2, 3], [4], [5, 6, 7, 8, 9], []]
 
