@@ -10,7 +10,6 @@ the ``.gzi`` of a bgzip file): biolstm reads the index and never writes next to 
 
 from __future__ import annotations
 
-import gzip
 import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .sequences import _is_gzip, _open
 
 _COMPLEMENT = str.maketrans("ACGTNacgtnRYKMSWBDHVrykmswbdhv", "TGCANtgcanYRMKSWVHDByrmkswvhdb")
 
@@ -42,10 +42,10 @@ class Region:
         return f"{self.chrom}:{self.start}-{self.end}" + (f"({self.strand})" if self.strand in "+-" else "")
 
 
-def _open_text(path: Path):
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gz else open(path)
+def some(names) -> str:
+    """The first 5 of ``names``, for an error line ('chr1, chr2, ...')."""
+    names = list(names)
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
 
 
 def read_regions(path: str | Path) -> list[Region]:
@@ -56,7 +56,7 @@ def read_regions(path: str | Path) -> list[Region]:
     if not path.is_file():
         raise InputError(f"{path}: no such region file (expected BED or narrowPeak)")
     out = []
-    with _open_text(path) as fh:
+    with _open(path) as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip() or line.startswith(("#", "track", "browser")):
                 continue
@@ -116,9 +116,7 @@ class Genome:
         if not fai.is_file():
             raise InputError(f"{self.path}: no index {fai.name} beside it; index the genome first "
                              f"(samtools faidx {self.path.name})")  # fmt: skip
-        with open(self.path, "rb") as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
-        if gz and not Path(f"{self.path}.gzi").is_file():
+        if _is_gzip(self.path) and not Path(f"{self.path}.gzi").is_file():
             raise InputError(f"{self.path}: a gzip genome must be bgzip-compressed and indexed "
                              f"(bgzip + samtools faidx, which writes {self.path.name}.gzi); no .gzi found")  # fmt: skip
         try:
@@ -132,10 +130,7 @@ class Genome:
         complemented on the ``-`` strand. An unknown chromosome raises InputError."""
         size = self.sizes.get(chrom)
         if size is None:
-            known = ", ".join(list(self.sizes)[:5])
-            raise InputError(
-                f"{self.path}: no chromosome {chrom!r} (it has {known}{', ...' if len(self.sizes) > 5 else ''})"
-            )
+            raise InputError(f"{self.path}: no chromosome {chrom!r} (it has {some(self.sizes)})")
         lo, hi = max(start, 0), min(end, size)
         seq = self._fa[chrom][lo:hi] if hi > lo else ""
         seq = "N" * (lo - start) + str(seq) + "N" * (end - max(hi, start) if end > size else 0)
@@ -148,11 +143,11 @@ class Genome:
         self._fa.close()
 
 
-def gc_content(seq: str) -> float:
-    """The G+C fraction of the non-N bases (0.5 for a sequence of N only)."""
+def gc_content(seq: str, empty: float = 0.5) -> float:
+    """The G+C fraction of the unambiguous bases (``empty`` for a sequence without any)."""
     s = seq.upper()
     acgt = sum(s.count(b) for b in "ACGT")
-    return (s.count("G") + s.count("C")) / acgt if acgt else 0.5
+    return (s.count("G") + s.count("C")) / acgt if acgt else empty
 
 
 def overlaps(a: Region, b: Region) -> bool:
@@ -265,8 +260,7 @@ def track_means(path: str | Path, windows: list[Region]) -> np.ndarray:
     try:
         for k, w in enumerate(windows):
             if w.chrom not in sizes:
-                known = ", ".join(list(sizes)[:5])
-                raise InputError(f"{path}: no chromosome {w.chrom!r} in this track (it has {known})")
+                raise InputError(f"{path}: no chromosome {w.chrom!r} in this track (it has {some(sizes)})")
             lo, hi = max(w.start, 0), min(w.end, sizes[w.chrom])
             if hi > lo:
                 v = np.asarray(bw.values(w.chrom, lo, hi, numpy=True), dtype=np.float64)

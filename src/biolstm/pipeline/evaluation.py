@@ -176,12 +176,9 @@ def fit_multilabel_logistic(f_train: np.ndarray, y_train: np.ndarray):
 
 def gc_content(seqs: list[str]) -> np.ndarray:
     """Fraction of G/C among the unambiguous bases of each sequence ``(N, 1)``."""
-    out = np.zeros((len(seqs), 1))
-    for i, s in enumerate(seqs):
-        u = s.upper()
-        acgt = sum(u.count(b) for b in "ACGT")
-        out[i, 0] = (u.count("G") + u.count("C")) / acgt if acgt else 0.0
-    return out
+    from ..data.genome import gc_content as one
+
+    return np.array([one(s, empty=0.0) for s in seqs], dtype=np.float64).reshape(len(seqs), 1)
 
 
 def kmer_counts(seqs: list[str], k: int = 5, alphabet: str = "ACGT") -> np.ndarray:

@@ -67,11 +67,11 @@ def score_variants(run_dir, vcf, genome_path, output, vcf_out=None, overwrite: b
     genome = Genome(genome_path)
     vf = _read_vcf(Path(vcf))
     o = task.outcome(state)
-    names = list(o.classes_) if o.kind_ == "multilabel" else [str(o.classes_[-1]) if o.kind_ == "binary" else "value"]
-    if o.kind_ == "multiclass":
-        names = list(o.classes_)
-    rows, refs, alts, skipped, mismatched = [], [], [], 0, 0
-    records = []
+    if o.kind_ == "binary":  # the outputs' names: the positive class, the value, or every class
+        names = [str(o.classes_[-1])]
+    else:
+        names = ["value"] if o.kind_ == "regression" else [str(c) for c in o.classes_]
+    rows, refs, alts, records, skipped, mismatched = [], [], [], [], 0, 0
     for rec in vf:
         if rec.chrom not in genome.sizes:
             raise InputError(f"--vcf {vcf}: chromosome {rec.chrom!r} (line of {rec.id or rec.pos}) is not in the "
@@ -105,8 +105,6 @@ def score_variants(run_dir, vcf, genome_path, output, vcf_out=None, overwrite: b
         return p.reshape(len(seqs), -1)
 
     p_ref, p_alt = predict(refs), predict(alts)
-    if p_ref.shape[1] != len(names):  # a binary run's one probability
-        names = names[: p_ref.shape[1]]
     diff = p_alt - p_ref
     order = np.argsort(-np.abs(diff).max(1), kind="stable")
     header = ["rank", "chrom", "pos", "id", "ref", "alt", "max_abs_change"]

@@ -281,6 +281,7 @@ def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict |
         gc_matched_background,
         multitask_labels,
         read_regions,
+        some,
         track_means,
     )
 
@@ -291,9 +292,8 @@ def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict |
         regs = fixed_width(read_regions(path), d.width, d.center)
         unknown = sorted({r.chrom for r in regs} - set(genome.sizes))
         if unknown:
-            known = ", ".join(list(genome.sizes)[:5]) + (", ..." if len(genome.sizes) > 5 else "")
             raise InputError(f"{path}: chromosome {unknown[0]!r} is not in the genome {Path(d.genome).name} "
-                             f"(it has {known})")  # fmt: skip
+                             f"(it has {some(genome.sizes)})")  # fmt: skip
         experiments[str(name)] = regs
     seen, windows = set(), []
     for regs in experiments.values():
