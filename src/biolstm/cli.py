@@ -321,6 +321,12 @@ def explain(
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: RUN_DIR/explain)."),
     examples: int = typer.Option(3, "--examples", min=1, help="Examples shown in gate heatmaps and logos."),
     limit: int = typer.Option(800, "--limit", min=1, help="Sequences used for statistics and motifs."),
+    motifs: str = typer.Option(
+        "cluster",
+        "--motifs",
+        help="DNA motif discovery: 'cluster' (strongest input x gradient windows, clustered) or 'modisco' "
+        "(TF-MoDISco on integrated gradients against dinucleotide shuffles).",
+    ),
     threads: int = _THREADS,
 ) -> None:
     """Gate statistics, attributions, motifs (MEME) and gradient flow of a trained run, as PNG/SVG."""
@@ -329,7 +335,7 @@ def explain(
 
     try:
         use_threads(threads)
-        folder = explain_run(run_dir, data, out=out, examples=examples, limit=limit)
+        folder = explain_run(run_dir, data, out=out, examples=examples, limit=limit, motifs=motifs)
     except _BAD_INPUT as err:
         _fail(err)
     typer.echo(f"wrote figures and explain.json to {folder}")

@@ -118,23 +118,35 @@ def build_report(run_dir, explain: bool = True) -> Path:
         gates = "".join(
             _figure(ex_dir / f"{f}.png", "Gates of a confident example") for f in figs if f.startswith("gates_")
         )
+        captions = summary.get("captions", OLD_CAPTIONS)
         logos = "".join(
             _figure(ex_dir / f"{f}.png", "Integrated-gradients logo: letters above the axis raise the output", True)
             for f in figs
-            if f.startswith("attribution_")
+            if f.startswith("attribution_example")
         )
+        if "attribution_aligned" in figs:
+            logos += _figure(
+                ex_dir / "attribution_aligned.png",
+                captions.get("attribution_aligned", "Attributions aligned at each sequence's strongest seqlet"),
+                True,
+            )
         motifs = "".join(
             _figure(ex_dir / f"{f}.png", "Motif from the strongest attribution windows")
             for f in figs
             if f.startswith("motif_")
         )
         ig = summary.get("integrated_gradients_completeness")
-        ig_note = (
-            f"Integrated gradients completeness: attributions sum to f(x) - f(baseline) within "
-            f"{100 * ig['max_relative_error']:.2f}% on the examples shown."
-            if ig
-            else ""
-        )
+        ig_note = ""
+        if ig and "mean_relative_error" in ig:
+            ig_note = (
+                f"Integrated gradients against {ig['baseline']}: on the examples shown, the contributions sum to "
+                f"the mean of f(x) - f(reference) within {100 * ig['mean_relative_error']:.1f}% on average."
+            )
+        elif ig:
+            ig_note = (
+                f"Integrated gradients completeness: attributions sum to f(x) - f(baseline) within "
+                f"{100 * ig['max_relative_error']:.2f}% on the examples shown."
+            )
         parts += [
             '<section><h2>Gates</h2><div class="grid">',
             _figure(
@@ -159,7 +171,6 @@ def build_report(run_dir, explain: bool = True) -> Path:
                 "JASPAR match where q &lt; 0.05.</p></section>",
             ]
         # captions come from explain.json, written with the numbers, so they say what was computed
-        captions = summary.get("captions", OLD_CAPTIONS)
         flows = "".join(_figure(ex_dir / f"{f}.png", captions[f]) for f in GRADIENT_FLOW if f in captions)
         parts += ['<section><h2>Gradient flow</h2><div class="grid">', flows, "</div></section>"]
     viewer = json.dumps({"examples": summary.get("examples", [])}).replace("</", "<\\/")

@@ -26,7 +26,13 @@ def test_explain_writes_figures_and_numbers(tmp_path):
         assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.svg").is_file(), name
     assert {"gate_saturation", "timescales", "gates_example1", "gates_example2", "attribution_example1",
             "gradient_flow", "gradient_flow_cells"} <= set(summary["figures"])  # fmt: skip
-    assert summary["integrated_gradients_completeness"]["max_relative_error"] < 0.01
+    # DNA: integrated gradients against dinucleotide shuffles, complete within 1% on average
+    ig = summary["integrated_gradients_completeness"]
+    assert ig["baseline"].startswith("10 dinucleotide-shuffled") and ig["mean_relative_error"] < 0.01
+    assert "attribution_aligned" in summary["figures"] and "strongest 12-bp seqlet" in summary["captions"][
+        "attribution_aligned"]  # fmt: skip
+    assert sorted(summary["aligned"]["rows"]) == list(range(summary["n"])) and summary["aligned"]["flank"] == 40
+    assert summary["motif_method"]["name"] == "cluster"
     assert len(summary["examples"]) == 2 and set(summary["examples"][0]["gates"]) == {"i", "f", "g", "o", "c", "h"}
     assert len(summary["examples"][0]["bases"]) == 40
     # gradient flow through the trained model on the test split, captioned with what was computed
@@ -59,6 +65,14 @@ def test_explain_writes_figures_and_numbers(tmp_path):
             assert [h["p"] for h in m["matches"]] == sorted(h["p"] for h in m["matches"])
     for f in summary.get("filters", []):  # first-layer filters read as motifs, named the same way
         assert f["name"].startswith("filter_") and f["sites"] >= 10 and len(f["matches"]) in (0, 3)
+    # TF-MoDISco instead of clustering; an unknown method is one error
+    res = runner.invoke(app, ["explain", str(tmp_path / "run"), "--motifs", "modisco", "-o", str(tmp_path / "mo")])
+    assert res.exit_code == 0, res.output
+    mo = json.loads((tmp_path / "mo" / "explain.json").read_text())
+    assert mo["motif_method"]["name"] == "modisco" and set(mo["motif_method"]["seqlets"]) == {"up", "down"}
+    res = runner.invoke(app, ["explain", str(tmp_path / "run"), "--motifs", "meme", "-o", str(tmp_path / "bad")])
+    assert res.exit_code == 1 and res.output.startswith("error: --motifs: expected one of cluster, modisco")
+    assert not (tmp_path / "bad").exists()
     # new data: a FASTA file
     res = runner.invoke(app, ["explain", str(tmp_path / "run"), str(tmp_path / "bound.fa"), "-o", str(tmp_path / "e2")])
     assert res.exit_code == 0, res.output

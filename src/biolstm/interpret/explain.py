@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from .._io import atomic_write_text
-from .attributions import attribute
+from .attributions import attribute, shuffled_integrated_gradients
 from .gates import gate_statistics, traces
 from .gradient_flow import CELLS, gradient_flow, model_gradient_flow
-from .motifs import find_motifs, logo, position_scores, write_meme
+from .motifs import find_motifs, logo, write_meme
 
 
 def _plt():
@@ -86,8 +86,21 @@ def _check_out(out: Path) -> None:
         raise InputError(f"--out: {out} holds files that biolstm explain did not write; choose a new or empty folder")
 
 
-def explain_run(run_dir, data_path: str | None = None, out=None, examples: int = 3, limit: int = 800) -> Path:
-    """Write the interpretation figures and ``explain.json``; returns the output folder."""
+MOTIF_METHODS = ("cluster", "modisco")
+
+
+def explain_run(
+    run_dir, data_path: str | None = None, out=None, examples: int = 3, limit: int = 800, motifs: str = "cluster"
+) -> Path:
+    """Write the interpretation figures and ``explain.json``; returns the output folder.
+
+    ``motifs``: how DNA motifs are found, ``cluster`` (the strongest input x gradient windows,
+    clustered) or ``modisco`` (TF-MoDISco on integrated gradients against dinucleotide shuffles)."""
+    from ..errors import InputError
+
+    if motifs not in MOTIF_METHODS:
+        raise InputError(f"--motifs: expected one of {', '.join(MOTIF_METHODS)}, got {motifs!r}")
+    method = motifs
     plt = _plt()
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "explain"
@@ -169,56 +182,41 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
     # --- attributions (classification and regression on float inputs)
     if task.name != "forecast" and x.is_floating_point() and "static" not in inputs:
         target = None if raw.dim() == 1 else int(raw.mean(0).argmax())
-        ixg = attribute(model, x, "input_x_gradient", lengths=lengths, target=target)
-        ig = attribute(model, x[chosen], "integrated_gradients", lengths=None if lengths is None else lengths[chosen],
-                       target=target)  # fmt: skip
-        summary["integrated_gradients_completeness"] = {
-            "max_relative_error": ig.relative_error,
-            "abs_delta": [float(d) for d in ig.delta],
-        }
+        dna = bases is not None and data.alphabet != "protein"
+        alphabet = "ACDEFGHIKLMNPQRSTVWY" if data.alphabet == "protein" else "ACGT"
+        target_name = f"P({positive})" if positive else "the output"
+        if dna:  # integrated gradients against dinucleotide-shuffled references, projected on the bases
+            refs, ig_steps = 10, 64
+            ig = shuffled_integrated_gradients(model, x[chosen], None if lengths is None else lengths[chosen],
+                                               target=target, references=refs, steps=ig_steps)  # fmt: skip
+            contribs = ig.values
+            summary["integrated_gradients_completeness"] = {
+                "baseline": f"{refs} dinucleotide-shuffled copies of each sequence (seeded)",
+                "steps": ig_steps, "mean_relative_error": ig.relative_error,
+                "abs_delta": [float(abs(d)) for d in ig.delta],
+            }  # fmt: skip
+            ig_what = f"Integrated gradients against {refs} dinucleotide shuffles, on the observed bases"
+        elif bases is not None:
+            n_chosen = None if lengths is None else lengths[chosen]
+            ig = attribute(model, x[chosen], "integrated_gradients", lengths=n_chosen, target=target)
+            contribs = ig.values * x[chosen].numpy()
+            summary["integrated_gradients_completeness"] = {
+                "baseline": "zeros", "max_relative_error": ig.relative_error,
+                "abs_delta": [float(d) for d in ig.delta],
+            }  # fmt: skip
+            ig_what = "Integrated gradients (all-zero baseline), on the observed residues"
         if bases is not None:
-            alphabet = "ACDEFGHIKLMNPQRSTVWY" if data.alphabet == "protein" else "ACGT"
             C = len(alphabet)
             for k, idx in enumerate(chosen):
-                contrib = ig.values[k, :, :C] * x[idx, :, :C].numpy()
+                contrib = contribs[k, :, :C]
                 n = int(lengths[idx]) if lengths is not None else contrib.shape[0]
                 fig, ax = plt.subplots(figsize=(min(18, 2 + 0.09 * n), 2.4))
-                logo(contrib[:n], alphabet, ax=ax, title=f"Integrated gradients, example {ids[idx]}")
+                logo(contrib[:n], alphabet, ax=ax, title=f"{ig_what}, example {ids[idx]}")
+                ax.set_ylabel(f"contribution to\n{_output_name(raw, positive)}")
                 _save(fig, out, f"attribution_example{k + 1}", written)
-                summary["examples"][k]["attribution"] = np.round(
-                    position_scores(contrib, x[idx, :, :C].numpy()), 4
-                ).tolist()
-            if alphabet == "ACGT":
-                out_ = ixg.output if raw.dim() == 1 else None
-                motifs = find_motifs(ixg.values[..., :4], x[..., :4].numpy(), width=12, output=out_)
-                matches = _named(motifs, summary)
-                if motifs:
-                    write_meme(motifs, out / "motifs.meme", matches)
-                    summary["output_class"] = positive
-                    summary["motifs"] = [
-                        {
-                            "name": m.name,
-                            "consensus": m.consensus,
-                            "sites": m.sites,
-                            "sign": m.sign,
-                            "matches": [hit.to_dict() for hit in found],
-                        }
-                        for m, found in zip(motifs, matches)
-                    ]
-                _filters(model, x[..., :4].numpy(), summary)
-                for m, found in zip(motifs, matches):
-                    fig, ax = plt.subplots(figsize=(4.5, 2.2))
-                    direction = "raises" if m.sign > 0 else "lowers"
-                    target = f"P({positive})" if positive else "the output"
-                    best = found[0] if found and found[0].q < 0.05 else None
-                    named = f"JASPAR: {best.name} (q = {best.q:.1g})" if best else "no JASPAR match with q < 0.05"
-                    logo(
-                        m.pwm,
-                        ax=ax,
-                        kind="pwm",
-                        title=f"{m.name}: {m.consensus} ({m.sites} sites, {direction} {target})\n{named}",
-                    )
-                    _save(fig, out, f"motif_{m.name}", written)
+                summary["examples"][k]["attribution"] = np.round(contrib.sum(-1), 4).tolist()
+        if dna:
+            _dna_motifs(plt, model, x, lengths, raw, target, positive, target_name, method, out, written, summary)
 
     # --- gradient flow: the trained model on these examples, and untrained cells for comparison
     where = "the run's test split" if data_path is None else Path(data_path).name
@@ -226,6 +224,95 @@ def explain_run(run_dir, data_path: str | None = None, out=None, examples: int =
     _gradient_flow(plt, model, inputs, y, loss, where, steps, out, written, summary)
     atomic_write_text(out / "explain.json", json.dumps(summary))
     return out
+
+
+def _output_name(raw, positive) -> str:
+    return f"logit P({positive})" if positive else "the output"
+
+
+def _dna_motifs(plt, model, x, lengths, raw, target, positive, target_name, method, out, written, summary) -> None:
+    """Motifs of a DNA model by ``method``, named against JASPAR, their logos and MEME file; the
+    aligned attribution view of every sequence; first-layer filters as motifs."""
+    refs, steps = 5, 16
+    shuffled = shuffled_integrated_gradients(model, x, lengths, target=target, references=refs, steps=steps)
+    if method == "modisco":
+        from .modisco import modisco_motifs
+
+        found = modisco_motifs(shuffled.hypothetical[..., :4], x[..., :4].numpy())
+        motifs = found.motifs
+        how = {"name": "modisco", "attribution": f"integrated gradients against {refs} dinucleotide shuffles "
+               f"({steps} steps), hypothetical contributions", "seqlets": found.seqlets, **found.settings}  # fmt: skip
+    else:
+        ixg = attribute(model, x, "input_x_gradient", lengths=lengths, target=target)
+        motifs = find_motifs(ixg.values[..., :4], x[..., :4].numpy(), width=12,
+                             output=ixg.output if raw.dim() == 1 else None)  # fmt: skip
+        sites = {label: sum(m.sites for m in motifs if m.name.startswith(label)) for label in ("up", "down")}
+        how = {"name": "cluster", "attribution": "input x gradient", "seqlets": sites}
+    summary["motif_method"] = how
+    matches = _named(motifs, summary)
+    if motifs:
+        write_meme(motifs, out / "motifs.meme", matches)
+        summary["output_class"] = positive
+        summary["motifs"] = [
+            {"name": m.name, "consensus": m.consensus, "sites": m.sites, "sign": m.sign,
+             "matches": [hit.to_dict() for hit in hits]}
+            for m, hits in zip(motifs, matches)
+        ]  # fmt: skip
+    _filters(model, x[..., :4].numpy(), summary)
+    for m, hits in zip(motifs, matches):
+        fig, ax = plt.subplots(figsize=(4.5, 2.2))
+        direction = "raises" if m.sign > 0 else "lowers"
+        best = hits[0] if hits and hits[0].q < 0.05 else None
+        named = f"JASPAR: {best.name} (q = {best.q:.1g})" if best else "no JASPAR match with q < 0.05"
+        logo(
+            m.pwm,
+            ax=ax,
+            kind="pwm",
+            title=f"{m.name}: {m.consensus} ({m.sites} sites, {direction} {target_name})\n{named}",
+        )
+        _save(fig, out, f"motif_{m.name}", written)
+    _aligned_figure(plt, shuffled, x, raw, positive, refs, out, written, summary)
+
+
+def _aligned_figure(plt, shuffled, x, raw, positive, refs, out, written, summary, flank: int = 40, rows: int = 200):
+    """Every sequence's projected contributions aligned at its strongest seqlet: a heatmap of the
+    ``rows`` sequences with the most extreme outputs (highest on top), under the logos of the
+    mean contribution of its upper and lower half."""
+    from .motifs import aligned_view
+
+    aligned, centres = aligned_view(shuffled.values[..., :4], width=12, flank=flank)
+    order = np.argsort(-shuffled.output)
+    half = min(rows, len(order)) // 2
+    high, low = order[: max(half, 1)], order[len(order) - half :] if half else order[:0]
+    shown = np.concatenate([high, low]) if len(order) > rows else order
+    heat = np.nansum(aligned[shown], -1)
+    heat[np.isnan(aligned[shown]).all(-1)] = np.nan
+    what = _output_name(raw, positive)
+    fig, axes = plt.subplots(3, 1, figsize=(8, 7.5), sharex=True, gridspec_kw={"height_ratios": [1, 1, 3.2]})
+    for ax, group, label in ((axes[0], high, "highest"), (axes[1], low, "lowest")):
+        cut = aligned[group]
+        seen = (~np.isnan(cut)).sum(0)  # rows reaching each position
+        mean = np.nansum(cut, 0) / np.maximum(seen, 1)
+        logo(mean, ax=ax, title=f"Mean of the {len(group)} sequences with the {label} {what}")
+        ax.set(xlabel="", ylabel="mean\ncontribution")
+    ax = axes[2]
+    lim = float(np.nanpercentile(np.abs(heat), 99)) if np.isfinite(heat).any() else 1.0
+    im = ax.imshow(heat, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
+                   extent=(-0.5, 2 * flank - 0.5, len(heat) - 0.5, -0.5))  # fmt: skip
+    ticks = np.arange(0, 2 * flank + 1, 10)
+    ax.set_xticks(ticks, [str(t - flank) for t in ticks])
+    ax.set(xlabel="position relative to the strongest seqlet's centre (bp)",
+           ylabel=f"sequence ({len(heat)}, by {what},\nhighest on top)")  # fmt: skip
+    fig.colorbar(im, ax=axes, pad=0.01, fraction=0.04, label=f"contribution to {what}")
+    _save(fig, out, "attribution_aligned", written)
+    summary["captions"]["attribution_aligned"] = (
+        f"Integrated gradients against {refs} dinucleotide shuffles of each sequence, on the observed bases, "
+        f"of {len(aligned)} sequences, each cut at ±{flank} bp around its strongest 12-bp seqlet (largest summed "
+        f"|contribution|). Logos: the mean contribution of the {len(high)} sequences with the highest and the "
+        f"{len(low)} with the lowest {what}. Heatmap: one row per sequence, highest {what} on top, red raising "
+        f"and blue lowering it."
+    )
+    summary["aligned"] = {"flank": flank, "centres": centres.tolist(), "rows": shown.tolist()}
 
 
 def _named(motifs: list, summary: dict, top: int = 3) -> list[list]:

@@ -197,6 +197,24 @@ def best_match(motif: Motif, consensus: str) -> tuple[int, str]:
     return best
 
 
+def aligned_view(values: np.ndarray, width: int = 12, flank: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Projected contributions ``values`` (B, T, C) of many sequences cut around each one's
+    strongest seqlet: the ``width``-position window with the largest absolute summed
+    contribution. Returns ``(aligned (B, 2 * flank, C), centres (B,))``: position ``flank`` of
+    each row is the seqlet's centre, NaN where the window runs past a sequence's ends."""
+    values = np.asarray(values, dtype=np.float64)
+    B, T, C = values.shape
+    scores = values.sum(-1)
+    width = min(width, T)
+    sums = np.stack([np.convolve(s, np.ones(width), mode="valid") for s in scores])  # (B, T - width + 1)
+    centres = np.abs(sums).argmax(1) + width // 2
+    out = np.full((B, 2 * flank, C), np.nan)
+    for b, c in enumerate(centres):
+        lo, hi = max(0, c - flank), min(T, c + flank)
+        out[b, lo - (c - flank) : hi - (c - flank)] = values[b, lo:hi]
+    return out, centres
+
+
 def write_meme(motifs: list[Motif], path: str | Path, matches: list | None = None) -> Path:
     """Motifs in MEME minimal format (letter-probability matrices), atomically.
 
