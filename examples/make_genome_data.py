@@ -8,6 +8,9 @@ planted at the summits of their own narrowPeak files, for examples/configs/genom
 - gata.narrowPeak: 40 peaks per chromosome with GATA1's consensus AGATAAGA at the summit;
 - ebox.narrowPeak: 40 peaks per chromosome with the E-box CACGTGAC (bHLH factors) at the summit.
 The two factors' peaks alternate and never overlap.
+- gata.bw, ebox.bw: coverage tracks for examples/configs/profile.yaml, a Gaussian bump (sd 6 bp,
+  height 20 for GATA, 8 for the E-box) around each of the factor's sites (bigWig, pyBigWig);
+- tiles.bed: 200-base tiles of every chromosome, one every 100 bases (the profile regions).
 
     python examples/make_genome_data.py [--out examples/data/genome]
 
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 MOTIFS = {"gata": "AGATAAGA", "ebox": "CACGTGAC"}
+HEIGHT = {"gata": 20.0, "ebox": 8.0}  # bump heights of the coverage tracks
 CHROMS, LENGTH, PEAKS, LINE = 5, 20_000, 80, 70
 
 
@@ -32,12 +36,14 @@ def derive(out: Path) -> Path:
     rng = np.random.default_rng(0)
     peaks = {name: [] for name in MOTIFS}
     fasta, fai, offset = [], [], 0
+    bumps = {name: [] for name in MOTIFS}  # (chromosome, site start)
     for c in range(1, CHROMS + 1):
         bases = list(rng.choice(list("ACGT"), LENGTH))
         for k in range(PEAKS):
             name = list(MOTIFS)[k % 2]
             start = 300 + k * (LENGTH - 600) // PEAKS
             bases[start : start + 8] = MOTIFS[name]
+            bumps[name].append((f"chr{c}", start))
             score = int(rng.integers(100, 1000))
             peaks[name].append(f"chr{c}\t{start - 40}\t{start + 48}\t{name}_chr{c}_{k}\t{score}\t.\t{score / 100:.2f}"
                                f"\t-1\t-1\t44\n")  # fmt: skip
@@ -51,7 +57,25 @@ def derive(out: Path) -> Path:
     (out / "genome.fa.fai").write_text("".join(fai))
     for name, lines in peaks.items():
         (out / f"{name}.narrowPeak").write_text("".join(lines))
+    tiles = [f"chr{c}\t{s}\t{s + 200}\n" for c in range(1, CHROMS + 1) for s in range(0, LENGTH - 199, 100)]
+    (out / "tiles.bed").write_text("".join(tiles))
+    _tracks(out, bumps)
     return out
+
+
+def _tracks(out: Path, bumps: dict) -> None:
+    """One bigWig per factor: the bases within 30 of a site's centre, each with the bump's value."""
+    import pyBigWig
+
+    offsets = np.arange(-30, 30)
+    shape = np.round(np.exp(-0.5 * ((offsets + 0.5) / 6) ** 2), 3)
+    for name, sites in bumps.items():
+        bw = pyBigWig.open(str(out / f"{name}.bw"), "w")
+        bw.addHeader([(f"chr{c}", LENGTH) for c in range(1, CHROMS + 1)], maxZooms=0)
+        for chrom, start in sites:  # in genome order; sites are 240 bases apart, so bumps never overlap
+            first = start + 4 + int(offsets[0])
+            bw.addEntries(chrom, first, values=(HEIGHT[name] * shape).tolist(), span=1, step=1)
+        bw.close()
 
 
 if __name__ == "__main__":

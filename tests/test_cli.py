@@ -60,3 +60,15 @@ def test_usage_errors_are_one_error_line_and_exit_1():
         assert res.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), (argv, res.stderr)
     res = subprocess.run([sys.executable, "-m", "biolstm"], capture_output=True, text=True)
     assert res.returncode == 0 and "Usage" in res.stdout  # no arguments: the help
+
+
+def test_an_interrupt_is_one_error_line_and_exit_130(monkeypatch, capfd):
+    import biolstm.pipeline.reference as reference
+    from biolstm.cli import run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reference, "reference_text", interrupted)
+    assert run(["config", "sequence"]) == 130
+    assert capfd.readouterr().err == "error: interrupted\n"

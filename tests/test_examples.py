@@ -80,7 +80,7 @@ def test_the_text_example_data_is_what_its_script_derives(tmp_path):
 def test_the_genome_example_data_is_what_its_script_derives(tmp_path):
     derive = runpy.run_path(str(EXAMPLES / "make_genome_data.py"))["derive"]
     out = derive(tmp_path / "genome")
-    for name in ("genome.fa", "genome.fa.fai", "gata.narrowPeak", "ebox.narrowPeak"):
+    for name in ("genome.fa", "genome.fa.fai", "gata.narrowPeak", "ebox.narrowPeak", "gata.bw", "ebox.bw", "tiles.bed"):
         assert (out / name).read_bytes() == (EXAMPLES / "data" / "genome" / name).read_bytes(), name
 
 

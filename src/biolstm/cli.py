@@ -421,9 +421,11 @@ def run(argv: list[str] | None = None) -> int:
         where = f"biolstm {err.ctx.info_name}: " if err.ctx is not None and err.ctx.parent is not None else ""
         typer.echo("error: " + where + " ".join(err.format_message().split()), err=True)
         code = 1
-    except ce.Abort:
+    except typer.Abort:  # end of input at a prompt
+        typer.echo("error: input ended", err=True)
+        code = 1
+    if code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into exit code 130, silently
         typer.echo("error: interrupted", err=True)
-        code = 130
     if argv is None:
         sys.exit(code if isinstance(code, int) else 0)
     return code if isinstance(code, int) else 0

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import InputError
 from .sequences import _is_gzip, _open
 
+BIGWIG_MAGIC = (0x888FFC26).to_bytes(4, "little")
 _COMPLEMENT = str.maketrans("ACGTNacgtnRYKMSWBDHVrykmswbdhv", "TGCANtgcanYRMKSWVHDByrmkswvhdb")
 
 
@@ -240,15 +241,19 @@ def gc_matched_background(
     return out
 
 
-def track_means(path: str | Path, windows: list[Region]) -> np.ndarray:
-    """The mean of a bigWig track (read with pyBigWig) over each window: bases without data
-    count as 0, and a window running past a chromosome's end is averaged over its part inside.
-    A chromosome the track lacks raises InputError."""
+def _track_values(path: str | Path, windows: list[Region]):
+    """Yields ``(k, lo, hi, values)`` for each window: its part inside the chromosome
+    ``[lo, hi)`` and the bigWig's values there (pyBigWig; bases without data as 0). A missing or
+    unreadable file, or a chromosome the track lacks, raises InputError."""
     import pyBigWig
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such bigWig file")
+    with path.open("rb") as handle:  # the magic number first: libBigWig prints to stderr on other files
+        magic = handle.read(4)
+    if magic not in (BIGWIG_MAGIC, BIGWIG_MAGIC[::-1]):
+        raise InputError(f"{path}: not a bigWig file")
     try:
         bw = pyBigWig.open(str(path))
     except RuntimeError:
@@ -256,17 +261,41 @@ def track_means(path: str | Path, windows: list[Region]) -> np.ndarray:
     if bw is None or not bw.isBigWig():
         raise InputError(f"{path}: not a bigWig file")
     sizes = bw.chroms()
-    out = np.zeros(len(windows))
     try:
         for k, w in enumerate(windows):
             if w.chrom not in sizes:
                 raise InputError(f"{path}: no chromosome {w.chrom!r} in this track (it has {some(sizes)})")
             lo, hi = max(w.start, 0), min(w.end, sizes[w.chrom])
-            if hi > lo:
-                v = np.asarray(bw.values(w.chrom, lo, hi, numpy=True), dtype=np.float64)
-                out[k] = float(np.nan_to_num(v, nan=0.0).mean())
+            v = np.asarray(bw.values(w.chrom, lo, hi, numpy=True), dtype=np.float64) if hi > lo else np.zeros(0)
+            yield k, lo, hi, np.nan_to_num(v, nan=0.0)
     finally:
         bw.close()
+
+
+def track_profiles(path: str | Path, windows: list[Region], bin: int = 1) -> np.ndarray:
+    """A bigWig track over each window, ``(N, width // bin)``: the mean coverage of each bin of
+    ``bin`` bases, in the window's reading direction (reversed on the ``-`` strand). Bases without
+    data, and those past a chromosome's end, count as 0. The windows share one width, a multiple
+    of ``bin``."""
+    widths = {w.end - w.start for w in windows}
+    if len(widths) > 1 or any(v % bin for v in widths):
+        raise ValueError(f"windows: expected one width, a multiple of bin={bin}, got widths {sorted(widths)[:5]}")
+    width = widths.pop() if widths else bin
+    out = np.zeros((len(windows), width))
+    for k, lo, hi, v in _track_values(path, windows):
+        out[k, lo - windows[k].start : hi - windows[k].start] = v
+        if windows[k].strand == "-":
+            out[k] = out[k, ::-1]
+    return out.reshape(len(windows), width // bin, bin).mean(-1)
+
+
+def track_means(path: str | Path, windows: list[Region]) -> np.ndarray:
+    """The mean of a bigWig track (read with pyBigWig) over each window: bases without data
+    count as 0, and a window running past a chromosome's end is averaged over its part inside.
+    A chromosome the track lacks raises InputError."""
+    out = np.zeros(len(windows))
+    for k, _, _, v in _track_values(path, windows):
+        out[k] = float(v.mean()) if len(v) else 0.0
     return out
 
 
@@ -321,4 +350,5 @@ def dinucleotide_shuffle(seq: str, rng: np.random.Generator) -> str:
 __all__ = [
     "Genome", "Region", "dinucleotide_shuffle", "fixed_width", "flank_background", "gc_content",
     "gc_matched_background", "multitask_labels", "overlaps", "read_regions", "reverse_complement", "track_means",
+    "track_profiles",
 ]  # fmt: skip

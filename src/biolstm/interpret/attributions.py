@@ -4,7 +4,8 @@ gradients (captum, with its completeness check), occlusion, and in-silico mutage
 They run in eval mode with biolstm's transparent engine forced on every recurrent layer, so
 the backward pass works on CPU and GPU alike (cuDNN's RNN backward refuses eval mode) and
 goes through every gate. ``target`` picks the output: None for a single-output model (binary
-logit or one regression value), else a class index.
+logit or one regression value), else a class index (a track of a profile model, whose output
+is then the mean over its bins).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def transparent(model: torch.nn.Module):
 def _forward(model, target, lengths):
     def f(x, *extra):
         out = model(x, *extra) if extra else model(x)
+        if out.dim() == 3:  # a profile (B, bins, tracks): each track's mean output over the bins
+            out = out.mean(1)
         if out.dim() == 1:
             return out
         if target is None:

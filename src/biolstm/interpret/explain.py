@@ -41,9 +41,9 @@ def _save(fig, out: Path, name: str, written: list) -> None:
 
 
 def _inputs(run_dir: Path, data_path: str | None, limit: int):
-    """(task, data config, model, inputs dict, ids, targets or None, the training loss's name, the
-    positive class of a binary run or None) of up to ``limit`` examples of the run's test split
-    or of DATA."""
+    """(task, data config, model, inputs dict, ids, targets or None, the training loss's name,
+    (the positive class of a binary run or None, the name of each output: classes or tracks)) of
+    up to ``limit`` examples of the run's test split or of DATA."""
     from ..pipeline import load_run
 
     task, data, model, state, train = load_run(run_dir)
@@ -65,7 +65,9 @@ def _inputs(run_dir: Path, data_path: str | None, limit: int):
         inputs = {k: v[pick] for k, v in inputs.items()}
     classes = state.get("classes") if isinstance(state, dict) else None
     positive = str(classes[-1]) if classes and len(classes) == 2 else None  # a binary run's positive class
-    return task, data, model, inputs, [ids[i] for i in pick], None if y is None else y[pick], train.loss, positive
+    names = (state.get("tracks") or classes) if isinstance(state, dict) else None  # one per output
+    picked = [ids[i] for i in pick]
+    return task, data, model, inputs, picked, None if y is None else y[pick], train.loss, (positive, names)
 
 
 def _check_out(out: Path) -> None:
@@ -105,7 +107,7 @@ def explain_run(
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "explain"
     _check_out(out)
-    task, data, model, inputs, ids, y, loss, positive = _inputs(run_dir, data_path, limit)  # positive: explained
+    task, data, model, inputs, ids, y, loss, (positive, names) = _inputs(run_dir, data_path, limit)
     out.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     written: list[str] = []
@@ -142,15 +144,19 @@ def explain_run(
     # --- chosen examples: the most confident ones
     with torch.no_grad():
         raw = model(**{k: v for k, v in inputs.items()})
-    score = raw if raw.dim() == 1 else raw.reshape(len(raw), -1)[:, 0]
+    flat = raw.mean(1) if raw.dim() == 3 else raw  # a profile: each track's mean over bins
+    target = None if flat.dim() == 1 else int(flat.mean(0).argmax())  # the output explained
+    score = flat if target is None else flat[:, target]
+    label, target_name = _output_label(task.name, positive, names, target)
     chosen = [int(i) for i in torch.argsort(score.float(), descending=True)[:examples]]
     summary["examples"] = []
     found = traces(model, {k: v[chosen] for k, v in inputs.items()})
     name, trace = next(iter(found.items()))
     gate_names = [g for g in trace.gate_names if g != "h"] + ["h"]
     bases = None
-    if task.name == "sequence" and x.dim() == 3 and x.shape[-1] in (4, 5, 20, 21):
-        alphabet = "ACDEFGHIKLMNPQRSTVWY" if data.alphabet == "protein" else "ACGT"
+    protein = getattr(data, "alphabet", "dna") == "protein"
+    alphabet = "ACDEFGHIKLMNPQRSTVWY" if protein else "ACGT"
+    if task.name in ("sequence", "profile") and x.dim() == 3 and x.shape[-1] in (4, 5, 20, 21):
         bases = [
             "".join(alphabet[j] if r.max() > 0 else "-" for j, r in zip(row.argmax(-1), row))
             for row in x[chosen].numpy()
@@ -181,10 +187,7 @@ def explain_run(
 
     # --- attributions (classification and regression on float inputs)
     if task.name != "forecast" and x.is_floating_point() and "static" not in inputs:
-        target = None if raw.dim() == 1 else int(raw.mean(0).argmax())
-        dna = bases is not None and data.alphabet != "protein"
-        alphabet = "ACDEFGHIKLMNPQRSTVWY" if data.alphabet == "protein" else "ACGT"
-        target_name = f"P({positive})" if positive else "the output"
+        dna = bases is not None and not protein
         if dna:  # integrated gradients against dinucleotide-shuffled references, projected on the bases
             refs, ig_steps = 10, 64
             ig = shuffled_integrated_gradients(model, x[chosen], None if lengths is None else lengths[chosen],
@@ -212,11 +215,14 @@ def explain_run(
                 n = int(lengths[idx]) if lengths is not None else contrib.shape[0]
                 fig, ax = plt.subplots(figsize=(min(18, 2 + 0.09 * n), 2.4))
                 logo(contrib[:n], alphabet, ax=ax, title=f"{ig_what}, example {ids[idx]}")
-                ax.set_ylabel(f"contribution to\n{_output_name(raw, positive)}")
+                ax.set_ylabel(f"contribution to\n{label}")
                 _save(fig, out, f"attribution_example{k + 1}", written)
                 summary["examples"][k]["attribution"] = np.round(contrib.sum(-1), 4).tolist()
         if dna:
-            _dna_motifs(plt, model, x, lengths, raw, target, positive, target_name, method, out, written, summary)
+            summary["explained_output"] = label
+            _dna_motifs(
+                plt, model, x, lengths, raw, target, positive, label, target_name, method, out, written, summary
+            )
 
     # --- gradient flow: the trained model on these examples, and untrained cells for comparison
     where = "the run's test split" if data_path is None else Path(data_path).name
@@ -226,11 +232,21 @@ def explain_run(
     return out
 
 
-def _output_name(raw, positive) -> str:
-    return f"logit P({positive})" if positive else "the output"
+def _output_label(task: str, positive: str | None, names: list | None, target: int | None) -> tuple[str, str]:
+    """(the explained output as attributions measure it, what a motif raises or lowers), e.g.
+    ('logit P(oct4)', 'P(oct4)') for a binary run, the class of a multi-output one, the track of a
+    profile."""
+    if task == "profile":
+        name = names[target or 0] if names else "the track"
+        return f"log coverage of {name} (mean over bins)", f"{name} coverage"
+    if positive:
+        return f"logit P({positive})", f"P({positive})"
+    if target is not None and names and target < len(names):
+        return f"logit P({names[target]})", f"P({names[target]})"
+    return "the output", "the output"
 
 
-def _dna_motifs(plt, model, x, lengths, raw, target, positive, target_name, method, out, written, summary) -> None:
+def _dna_motifs(plt, model, x, lengths, raw, target, positive, label, target_name, method, out, written, summary):
     """Motifs of a DNA model by ``method``, named against JASPAR, their logos and MEME file; the
     aligned attribution view of every sequence; first-layer filters as motifs."""
     refs, steps = 5, 16
@@ -271,10 +287,10 @@ def _dna_motifs(plt, model, x, lengths, raw, target, positive, target_name, meth
             title=f"{m.name}: {m.consensus} ({m.sites} sites, {direction} {target_name})\n{named}",
         )
         _save(fig, out, f"motif_{m.name}", written)
-    _aligned_figure(plt, shuffled, x, raw, positive, refs, out, written, summary)
+    _aligned_figure(plt, shuffled, label, refs, out, written, summary)
 
 
-def _aligned_figure(plt, shuffled, x, raw, positive, refs, out, written, summary, flank: int = 40, rows: int = 200):
+def _aligned_figure(plt, shuffled, what: str, refs, out, written, summary, flank: int = 40, rows: int = 200):
     """Every sequence's projected contributions aligned at its strongest seqlet: a heatmap of the
     ``rows`` sequences with the most extreme outputs (highest on top), under the logos of the
     mean contribution of its upper and lower half."""
@@ -287,7 +303,6 @@ def _aligned_figure(plt, shuffled, x, raw, positive, refs, out, written, summary
     shown = np.concatenate([high, low]) if len(order) > rows else order
     heat = np.nansum(aligned[shown], -1)
     heat[np.isnan(aligned[shown]).all(-1)] = np.nan
-    what = _output_name(raw, positive)
     fig, axes = plt.subplots(3, 1, figsize=(8, 7.5), sharex=True, gridspec_kw={"height_ratios": [1, 1, 3.2]})
     for ax, group, label in ((axes[0], high, "highest"), (axes[1], low, "lowest")):
         cut = aligned[group]

@@ -156,7 +156,8 @@ def filter_motifs(model, x: np.ndarray, threshold: float = 0.5, min_sites: int =
     x = np.asarray(x, dtype=np.float32)[..., :C]
     if conv.in_channels < C:
         return []
-    k, pad = conv.kernel_size[0], conv.padding[0]
+    k, pad = conv.kernel_size[0], conv.padding
+    pad = {"same": (k - 1) // 2, "valid": 0}[pad] if isinstance(pad, str) else pad[0]  # left padding
     with torch.no_grad():
         inp = torch.from_numpy(x).transpose(1, 2)
         if conv.in_channels > C:  # extra channels (e.g. a soft-mask channel) read as zero

@@ -9,6 +9,7 @@ from .classifier import (
     reverse_complement,
 )
 from .forecaster import Forecaster, ForecasterConfig, ForecasterEnsemble, ForecasterEnsembleConfig
+from .profile import ProfileModel, ProfileModelConfig
 from .tagger import SequenceTagger, SequenceTaggerConfig
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "ForecasterConfig",
     "ForecasterEnsemble",
     "ForecasterEnsembleConfig",
+    "ProfileModel",
+    "ProfileModelConfig",
     "SequenceClassifier",
     "SequenceClassifierConfig",
     "SequenceRegressor",

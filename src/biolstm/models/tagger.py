@@ -53,19 +53,24 @@ class SequenceTaggerConfig(Config):
     task: str = "binary"  # binary (one logit per position) | multiclass (num_outputs logits per position)
 
     def __post_init__(self) -> None:
-        check_positive_int(self.input_channels, "input_channels")
-        check_positive_int(self.conv_filters, "conv_filters", minimum=0)
-        check_positive_int(self.conv_kernel, "conv_kernel")
-        check_positive_int(self.hidden_size, "hidden_size")
-        check_positive_int(self.num_layers, "num_layers")
-        check_choice(self.cell, ("lstm", "gru"), "cell")
-        check_probability(self.dropout, "dropout")
-        check_positive_int(self.num_outputs, "num_outputs")
+        check_architecture(self)
         check_choice(self.task, ("binary", "multiclass"), "task")
         if self.task == "binary" and self.num_outputs != 1:
             raise ValueError(f"num_outputs: expected 1 for task='binary', got {self.num_outputs}")
         if self.task == "multiclass" and self.num_outputs < 2:
             raise ValueError(f"num_outputs: expected at least 2 for task='multiclass', got {self.num_outputs}")
+
+
+def check_architecture(cfg) -> None:
+    """The keys a tagger-shaped model shares (front end, recurrent layer, dropout, outputs)."""
+    check_positive_int(cfg.input_channels, "input_channels")
+    check_positive_int(cfg.conv_filters, "conv_filters", minimum=0)
+    check_positive_int(cfg.conv_kernel, "conv_kernel")
+    check_positive_int(cfg.hidden_size, "hidden_size")
+    check_positive_int(cfg.num_layers, "num_layers")
+    check_choice(cfg.cell, ("lstm", "gru"), "cell")
+    check_probability(cfg.dropout, "dropout")
+    check_positive_int(cfg.num_outputs, "num_outputs")
 
 
 class SequenceTagger(nn.Module):

@@ -114,6 +114,41 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
+def _row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of ``a`` with the same row of ``b`` (NaN for a flat row)."""
+    flat = (np.ptp(a, 1) == 0) | (np.ptp(b, 1) == 0)
+    a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+    den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    return np.where(flat, np.nan, (a * b).sum(1) / np.where(flat, 1.0, den))
+
+
+def profile_metrics(y: np.ndarray, pred: np.ndarray, tracks: list[str]) -> tuple[dict, dict]:
+    """Binned coverage profiles ``y`` and predicted ``pred`` (N, bins, K) in data units: per track,
+    the Pearson correlation along each region's bins, averaged over the regions where it is
+    defined (the shape), the Pearson correlation of the regions' log1p mean coverage across
+    regions (the amount), the Poisson NLL per bin (``pred - y log pred``, the training loss without
+    its constant) and the MSE of log1p coverage per bin. Returns (the means over tracks, {track:
+    its metrics})."""
+    y, pred = np.asarray(y, dtype=np.float64), np.clip(np.asarray(pred, dtype=np.float64), 0, None)
+    per: dict = {}
+    for k, name in enumerate(tracks):
+        t, p = y[..., k], pred[..., k]
+        shape = _row_pearson(t, p)
+        total_t, total_p = np.log1p(t.mean(1)), np.log1p(p.mean(1))
+        across = _row_pearson(total_t[None], total_p[None])[0]
+        per[name] = {
+            "n": len(t),
+            "pearson_per_region": float(np.nanmean(shape)) if np.isfinite(shape).any() else float("nan"),
+            "regions_with_shape": int(np.isfinite(shape).sum()),
+            "pearson_across_regions": float(across),
+            "poisson_nll": float(np.mean(p - t * np.log(np.maximum(p, 1e-8)))),
+            "mse_log1p": float(np.mean((np.log1p(p) - np.log1p(t)) ** 2)),
+        }
+    keys = ("pearson_per_region", "pearson_across_regions", "poisson_nll", "mse_log1p")
+    mean = {"n": len(y), **{key: float(np.mean([per[n][key] for n in tracks])) for key in keys}}
+    return mean, per
+
+
 def fit_ridge(f_train: np.ndarray, y_train: np.ndarray):
     """Standardised features + ridge regression (alpha by CV), fitted on the training split: predict(f)."""
     from sklearn.linear_model import RidgeCV
@@ -130,6 +165,8 @@ def metric_keys(metrics: dict) -> tuple[str, ...]:
         return ("auroc", "auprc", "accuracy", "log_loss")
     if "mase" in model:
         return ("mase", "smape", "mae", "rmse")
+    if "pearson_per_region" in model:
+        return ("pearson_per_region", "pearson_across_regions", "poisson_nll", "mse_log1p")
     return ("pearson", "spearman", "mae", "rmse", "r2")
 
 

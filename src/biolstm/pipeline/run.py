@@ -104,9 +104,10 @@ def _trainer_config(task, state: dict, train: dict, source: str, model_cfg=None)
 def _table(metrics: dict) -> str:
     keys = ev.metric_keys(metrics)
     width = max(len(k) for k in metrics) + 2
-    lines = [f"{'':<{width}}" + "".join(f"{k:>10}" for k in keys)]
+    cols = [max(10, len(k) + 2) for k in keys]
+    lines = [f"{'':<{width}}" + "".join(f"{k:>{c}}" for k, c in zip(keys, cols))]
     for name, m in metrics.items():
-        lines.append(f"{name:<{width}}" + "".join(f"{m.get(k, math.nan):>10.4f}" for k in keys))
+        lines.append(f"{name:<{width}}" + "".join(f"{m.get(k, math.nan):>{c}.4f}" for k, c in zip(keys, cols)))
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from .multivariate import LongitudinalData, LongitudinalTask, MultivariateData, 
 from .outcome import Outcome
 from .panel import PanelData, PanelTask
 from .positions import PositionsData, PositionsTask
+from .profile import ProfileData, ProfileTask
 from .sequence import SequenceData, SequenceTask
 from .text import TextData, TextTask
 
@@ -16,7 +17,7 @@ TASKS: dict[str, type[Task]] = {
     t.name: t
     for t in (
         SequenceTask, MultivariateTask, ExpressionTask, TextTask, ForecastTask, LongitudinalTask, PanelTask,
-        PositionsTask,
+        PositionsTask, ProfileTask,
     )
 }
 
@@ -35,6 +36,8 @@ __all__ = [
     "PositionsData",
     "PositionsTask",
     "Prepared",
+    "ProfileData",
+    "ProfileTask",
     "SequenceData",
     "SequenceTask",
     "SeriesData",

@@ -282,7 +282,6 @@ def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict |
         multitask_labels,
         read_regions,
         some,
-        track_means,
     )
 
     genome = Genome(d.genome)
@@ -322,13 +321,6 @@ def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict |
     ids += [f"{r.chrom}:{r.start}-{r.end}" + ("_shuffled" if d.background == "shuffle" else "") for r in background]
     seqs += bg_seqs
     labels += ["background" if single else ""] * len(background)
-    if d.tracks:  # the target: each window's mean coverage (a shuffled window keeps its region's)
-        name, path = next(iter(d.tracks.items()))
-        values = track_means(path, windows + background)
-        if d.track_transform == "log1p":
-            values = np.log1p(np.clip(values, 0, None))
-        labels = [repr(float(v)) for v in values]
-        log(f"targets: mean {name} coverage per window ({d.track_transform})")
     origins = [(Path(d.genome), k + 1) for k in range(len(ids))]
     log(f"{n_regions} windows of {d.width} bases from {len(names)} region file(s), {len(background)} background "
         f"windows ({d.background}, seed {d.seed})")  # fmt: skip
@@ -355,7 +347,20 @@ def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict |
         split = {"test_chromosomes": test, "val_chromosomes": val}
     elif d.split == "chromosome":
         split = {}
-    return ids, seqs, labels, origins, split
+    return ids, seqs, labels, origins, split, windows + background
+
+
+def _track_targets(d: SequenceData, windows: list, log) -> list[str]:
+    """Each window's mean coverage of the run's one track (log1p unless track_transform is
+    none), as regression labels; a shuffled background window keeps its region's."""
+    from ...data.genome import track_means
+
+    name, path = next(iter(d.tracks.items()))
+    values = track_means(path, windows)
+    if d.track_transform == "log1p":
+        values = np.log1p(np.clip(values, 0, None))
+    log(f"targets: mean {name} coverage per window ({d.track_transform})")
+    return [repr(float(v)) for v in values]
 
 
 class SequenceTask(OutcomeTask):
@@ -397,7 +402,9 @@ class SequenceTask(OutcomeTask):
         origins: list = []
         genome_split = None
         if d.genome is not None:
-            ids, seqs, labels, origins, genome_split = genome_windows(d, log)
+            ids, seqs, labels, origins, genome_split, windows = genome_windows(d, log)
+            if d.tracks:
+                labels = _track_targets(d, windows, log)
             lengths = [len(q) for q in seqs]
             if genome_split is not None:
                 d = d.merged(split="chromosome", **genome_split)
