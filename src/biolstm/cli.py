@@ -327,6 +327,9 @@ def explain(
         help="DNA motif discovery: 'cluster' (strongest input x gradient windows, clustered) or 'modisco' "
         "(TF-MoDISco on integrated gradients against dinucleotide shuffles).",
     ),
+    references: int = typer.Option(
+        10, "--references", min=1, help="Dinucleotide shuffles per sequence for integrated gradients (DNA)."
+    ),
     threads: int = _THREADS,
 ) -> None:
     """Gate statistics, attributions, motifs (MEME) and gradient flow of a trained run, as PNG/SVG."""
@@ -335,7 +338,8 @@ def explain(
 
     try:
         use_threads(threads)
-        folder = explain_run(run_dir, data, out=out, examples=examples, limit=limit, motifs=motifs)
+        folder = explain_run(run_dir, data, out=out, examples=examples, limit=limit, motifs=motifs,
+                             references=references)  # fmt: skip
     except _BAD_INPUT as err:
         _fail(err)
     typer.echo(f"wrote figures and explain.json to {folder}")

@@ -61,7 +61,7 @@ def test_both_motif_methods_name_the_three_planted_factors(tmp_path):
     (tmp_path / "planted.yaml").write_text(yaml.safe_dump(cfg))
     res = runner.invoke(app, ["train", str(tmp_path / "planted.yaml"), "-o", str(tmp_path / "run"), "-q"])
     assert res.exit_code == 0, res.output
-    auroc = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["auroc"]["model"]
+    auroc = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["model"]["auroc"]
     assert auroc > 0.9
     for method in ("cluster", "modisco"):
         out = tmp_path / method

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -67,6 +68,40 @@ def test_one_experiment_against_gc_matched_background_trains_with_a_chromosome_s
     assert metrics["model"]["auroc"] > 0.9, metrics  # the planted motif against GC-matched background
     resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert resolved["data"]["background"] == "gc" and resolved["data"]["seed"] == 0  # recorded in the run
+
+
+def test_streamed_windows_read_by_workers_train_exactly_as_windows_in_memory(tmp_path):
+    """data.stream cuts and encodes each batch from the genome (two DataLoader workers here):
+    the same batches as in memory, so the same model and metrics."""
+    synthetic_genome(tmp_path, per_chrom=40)
+    cfg = _config(tmp_path, {"gata": "gata.narrowPeak"})
+    runs = {}
+    for name, extra in (("memory", []), ("stream", ["--data.stream", "true", "--data.workers", "2"])):
+        res = runner.invoke(app, ["train", str(cfg), "-o", str(tmp_path / name), "-q", "--train.epochs", "3", *extra])
+        assert res.exit_code == 0, res.output
+        runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())["metrics"]
+    assert runs["stream"]["model"] == runs["memory"]["model"]
+    assert set(runs["stream"]) == {"model", "majority"}  # content baselines need every sequence in memory
+    bad = runner.invoke(app, ["train", str(cfg), "-o", str(tmp_path / "bad"), "-q", "--data.workers", "2"])
+    assert bad.exit_code == 1 and "data.workers: encode batches in workers only with data.stream: true" in bad.output
+
+
+def test_genome_windows_shuffles_are_the_same_whoever_reads_them(tmp_path):
+    import pickle
+
+    from biolstm.data.genome import GenomeWindows, Region
+
+    synthetic_genome(tmp_path, per_chrom=4)
+    windows = [Region("chr1", 100 * k, 100 * k + 60) for k in range(6)]
+    source = GenomeWindows(tmp_path / "genome.fa", windows, shuffled=[False, True] * 3, seed=3, width=60)
+    together = source.take([5, 1, 0])["x"]
+    alone = [source.take([k])["x"][0] for k in (5, 1, 0)]
+    assert all(torch.equal(a, b) for a, b in zip(together, alone))
+    copy = pickle.loads(pickle.dumps(source))  # what a worker process gets: no open file handle
+    assert copy._genome is None and torch.equal(copy.take([5, 1, 0])["x"], together)
+    assert not torch.equal(together[0], GenomeWindows(tmp_path / "genome.fa", windows, [False, True] * 3, seed=4,
+                                                      width=60).take([5])["x"][0])  # fmt: skip
+    assert source.subset([1, 3]).take([1])["x"].shape == (1, 60, 4)
 
 
 def test_two_experiments_give_one_output_each_against_shuffled_background(tmp_path):

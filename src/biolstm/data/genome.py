@@ -144,6 +144,50 @@ class Genome:
         self._fa.close()
 
 
+class GenomeWindows:
+    """Windows of an indexed genome, cut and one-hot encoded on demand, so that a genome and a
+    window set larger than memory can be trained on (pass it, or a :meth:`subset`, as ``x``):
+    only the windows' coordinates are held. Each process opens the genome itself, so
+    DataLoader workers (``workers``) read it in parallel. A window marked ``shuffled`` is its
+    region's dinucleotide shuffle, seeded by (``seed``, its index): the same sequence whatever
+    the batch, the worker or the order it is read in."""
+
+    def __init__(self, genome: str | Path, windows: list[Region], shuffled=None, seed: int = 0,
+                 width: int | None = None, workers: int = 0, **encode) -> None:  # fmt: skip
+        self.path, self.windows, self.seed, self.workers = Path(genome), list(windows), seed, workers
+        self.shuffled = np.zeros(len(self.windows), bool) if shuffled is None else np.asarray(shuffled, bool)
+        self.options = {"alphabet": "dna", "length": width, **encode}
+        self._genome: Genome | None = None
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getstate__(self) -> dict:  # a worker process opens its own handle
+        return {**self.__dict__, "_genome": None}
+
+    def sequence(self, i: int) -> str:
+        if self._genome is None:
+            self._genome = Genome(self.path)
+        w = self.windows[i]
+        seq = self._genome.fetch(w.chrom, w.start, w.end, w.strand)
+        if self.shuffled[i]:
+            seq = dinucleotide_shuffle(seq, np.random.default_rng([self.seed, i]))
+        return seq
+
+    def subset(self, rows):
+        from .sequences import _Rows
+
+        return _Rows(self, np.asarray(rows, dtype=np.int64))
+
+    def take(self, idx) -> dict:
+        import torch
+
+        from .encode import one_hot
+
+        x, lengths = one_hot([self.sequence(int(i)) for i in idx], **self.options)
+        return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
+
+
 def gc_content(seq: str, empty: float = 0.5) -> float:
     """The G+C fraction of the unambiguous bases (``empty`` for a sequence without any)."""
     s = seq.upper()
@@ -348,7 +392,7 @@ def dinucleotide_shuffle(seq: str, rng: np.random.Generator) -> str:
 
 
 __all__ = [
-    "Genome", "Region", "dinucleotide_shuffle", "fixed_width", "flank_background", "gc_content",
+    "Genome", "GenomeWindows", "Region", "dinucleotide_shuffle", "fixed_width", "flank_background", "gc_content",
     "gc_matched_background", "multitask_labels", "overlaps", "read_regions", "reverse_complement", "track_means",
     "track_profiles",
 ]  # fmt: skip

@@ -322,6 +322,7 @@ class IndexedSequences:
         if not self.ids:
             raise SequenceFileError(f"{p}: expected at least one {fmt.upper()} record, found none")
         self.options = {"alphabet": alphabet, "ambiguity": ambiguity, "soft_mask": soft_mask, "length": max_length}
+        self.workers = 0  # DataLoader workers that encode batches (biolstm.train.inputs)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -348,10 +349,13 @@ class IndexedSequences:
 
 
 class _Rows:
-    """Rows ``rows`` of an :class:`IndexedSequences`, loaded on demand."""
+    """Rows ``rows`` of a source that loads rows on demand (:class:`IndexedSequences`,
+    :class:`~biolstm.data.genome.GenomeWindows`), read by as many DataLoader workers as it asks
+    for (its ``workers``)."""
 
-    def __init__(self, source: IndexedSequences, rows: np.ndarray) -> None:
+    def __init__(self, source, rows: np.ndarray) -> None:
         self.source, self.rows = source, rows
+        self.workers = getattr(source, "workers", 0)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -92,16 +92,26 @@ MOTIF_METHODS = ("cluster", "modisco")
 
 
 def explain_run(
-    run_dir, data_path: str | None = None, out=None, examples: int = 3, limit: int = 800, motifs: str = "cluster"
+    run_dir,
+    data_path: str | None = None,
+    out=None,
+    examples: int = 3,
+    limit: int = 800,
+    motifs: str = "cluster",
+    references: int = 10,
 ) -> Path:
     """Write the interpretation figures and ``explain.json``; returns the output folder.
 
     ``motifs``: how DNA motifs are found, ``cluster`` (the strongest input x gradient windows,
-    clustered) or ``modisco`` (TF-MoDISco on integrated gradients against dinucleotide shuffles)."""
+    clustered) or ``modisco`` (TF-MoDISco on integrated gradients against dinucleotide shuffles).
+    ``references``: dinucleotide shuffles per sequence for the integrated gradients of every
+    sequence (TF-MoDISco's input and the aligned view; 32 steps each)."""
     from ..errors import InputError
 
     if motifs not in MOTIF_METHODS:
         raise InputError(f"--motifs: expected one of {', '.join(MOTIF_METHODS)}, got {motifs!r}")
+    if not isinstance(references, int) or references < 1:
+        raise InputError(f"--references: expected an int >= 1, got {references!r}")
     method = motifs
     plt = _plt()
     run_dir = Path(run_dir)
@@ -220,9 +230,8 @@ def explain_run(
                 summary["examples"][k]["attribution"] = np.round(contrib.sum(-1), 4).tolist()
         if dna:
             summary["explained_output"] = label
-            _dna_motifs(
-                plt, model, x, lengths, raw, target, positive, label, target_name, method, out, written, summary
-            )
+            how = (method, references)
+            _dna_motifs(plt, model, x, lengths, raw, target, positive, label, target_name, how, out, written, summary)
 
     # --- gradient flow: the trained model on these examples, and untrained cells for comparison
     where = "the run's test split" if data_path is None else Path(data_path).name
@@ -246,11 +255,14 @@ def _output_label(task: str, positive: str | None, names: list | None, target: i
     return "the output", "the output"
 
 
-def _dna_motifs(plt, model, x, lengths, raw, target, positive, label, target_name, method, out, written, summary):
-    """Motifs of a DNA model by ``method``, named against JASPAR, their logos and MEME file; the
-    aligned attribution view of every sequence; first-layer filters as motifs."""
-    refs, steps = 5, 16
+def _dna_motifs(plt, model, x, lengths, raw, target, positive, label, target_name, how, out, written, summary):
+    """Motifs of a DNA model by ``how`` (method, shuffled references), named against JASPAR,
+    their logos and MEME file; the aligned attribution view of every sequence; first-layer
+    filters as motifs."""
+    (method, refs), steps = how, 32
     shuffled = shuffled_integrated_gradients(model, x, lengths, target=target, references=refs, steps=steps)
+    summary["integrated_gradients_all"] = {"references": refs, "steps": steps, "n": len(x),
+                                           "mean_relative_error": shuffled.relative_error}  # fmt: skip
     if method == "modisco":
         from .modisco import modisco_motifs
 

@@ -5,12 +5,17 @@ list is read as one array), a dict of tensors (``model(**x)``, e.g. ``{"x": X, "
 "static": S}``), or any object with ``__len__`` and ``take(indices) -> tensor | tuple | dict``
 that loads rows on demand (a sequence file indexed on disk, so a file larger than memory can
 be trained on). Every tensor has one row per sample; ``None`` entries are passed as ``None``.
+
+A source that loads rows on demand and has a ``workers`` attribute above 0 is read by that many
+DataLoader worker processes, each batch prepared while the model works on the one before. The
+batches, and their order, are the same whatever the number of workers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.utils.data
 from torch import Tensor
 
 
@@ -72,6 +77,23 @@ class Inputs:
                     "fill or mask missing values before training"
                 )
 
+    def batches(self, parts: list[Tensor], device: torch.device):
+        """``take`` of each part in order, as (args, kwargs): from DataLoader workers when the
+        source asks for them (its ``workers``), else here, one after another."""
+        workers = int(getattr(self.source, "workers", 0) or 0)
+        if self.source is None or workers == 0 or len(parts) < 2:
+            for idx in parts:
+                yield self.take(idx, device)
+            return
+        from torch.utils.data import DataLoader
+
+        # its own generator: the workers' seeds must not come from (and advance) the global RNG
+        # that dropout draws from, or training would depend on the number of workers
+        loader = DataLoader(_Parts(self.source, parts), batch_size=None, shuffle=False, num_workers=workers,
+                            prefetch_factor=2, generator=torch.Generator().manual_seed(0))  # fmt: skip
+        for batch in loader:
+            yield _move(batch, device)
+
     def take(self, idx: Tensor, device: torch.device) -> tuple[tuple, dict]:
         """Positional and keyword arguments of the model for rows ``idx``, on ``device``."""
         if self.source is not None:
@@ -82,3 +104,16 @@ class Inputs:
         if isinstance(d, tuple):
             return _move(tuple(None if v is None else v[idx] for v in d), device)
         return _move(d[idx], device)
+
+
+class _Parts(torch.utils.data.Dataset):
+    """A source's batches as a map-style dataset: item k is ``source.take(parts[k])``."""
+
+    def __init__(self, source, parts: list[Tensor]) -> None:
+        self.source, self.parts = source, parts
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __getitem__(self, k: int):
+        return self.source.take(self.parts[k])

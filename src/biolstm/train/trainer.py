@@ -441,8 +441,7 @@ class Trainer:
         self.model.eval()
         outs = []
         with torch.no_grad():
-            for idx in torch.arange(len(inputs)).split(bs):
-                args, kwargs = inputs.take(idx, self.device)
+            for args, kwargs in inputs.batches(list(torch.arange(len(inputs)).split(bs)), self.device):
                 outs.append(self.model(*args, **kwargs).float().cpu())
         self.model.train(was)
         if not outs:
@@ -530,10 +529,12 @@ class Trainer:
             ys = self._ys = [kept["running/y"]] if resumed and "running/y" in kept else []
             self._call("on_epoch_begin", epoch)
             progress = _Progress(self.verbose if dd.rank() == 0 else 0, epoch, c.epochs, len(batches) - first)
+            shards = [dd.shard(idx) for idx in batches]  # this process's rows of each global batch (all, alone)
+            loaded = x.batches([part for part, _ in shards[first:]], self.device)
             for b in range(first, len(batches)):
                 idx = batches[b]
-                part, share = dd.shard(idx)  # this process's rows of the global batch (all of it alone)
-                args, kwargs = x.take(part, self.device)
+                part, share = shards[b]
+                args, kwargs = next(loaded)
                 yb = y[part].to(self.device)
                 wb = weights[part].to(self.device) if weights is not None else None
                 if c.tbptt:

@@ -61,7 +61,8 @@ class SequenceData(Config, FoldKeys):
     bed: str | None = None  # BED whose name column maps record ids to chromosomes
     rc_augment: bool = False  # add the reverse complement of every training sequence
     kmer: int = 5  # k of the k-mer logistic-regression baseline (0: no k-mer baseline; at most KMER_MAX)
-    stream: bool = False  # index `file` on disk and encode batches on demand (files larger than memory)
+    stream: bool = False  # encode batches on demand from `file` (indexed on disk) or the genome (larger than memory)
+    workers: int = 0  # DataLoader worker processes that read and encode batches beside training (with stream)
     genome: str | None = None  # indexed reference FASTA (+ .fai; bgzip + .gzi): read `regions` from it
     regions: dict | None = None  # {experiment: BED/narrowPeak}: one output per experiment (with genome)
     width: int = 200  # window width (bases) cut from the genome around each region
@@ -81,7 +82,9 @@ class SequenceData(Config, FoldKeys):
                 f"({type(self.files).__name__}); for one file with labels use data.file"
             )
         kmer = (lambda v: 0 <= v <= KMER_MAX, f"0 (no k-mer baseline) or 1 to {KMER_MAX}")
-        check_data_keys(self, {"max_length": AT_LEAST_1, "kmer": kmer, "test": TEST, "val": VAL, "seed": SEED})
+        workers = (lambda v: 0 <= v <= 64, "an int from 0 to 64")
+        check_data_keys(self, {"max_length": AT_LEAST_1, "kmer": kmer, "test": TEST, "val": VAL, "seed": SEED,
+                               "workers": workers})  # fmt: skip
         if self.target is not None:
             check_choice(self.target, ("class", "value"), "data.target")
             self.outcome = {"class": self.outcome, "value": "regression"}[self.target]
@@ -97,16 +100,19 @@ class SequenceData(Config, FoldKeys):
         check_choice(self.ambiguity, ("probabilities", "zeros"), "data.ambiguity")
         if self.rc_augment and self.alphabet == "protein":
             raise InputError("data.rc_augment: expected alphabet dna or rna, got protein")
-        if self.stream and (self.file is None or self.rc_augment):
-            raise InputError("data.stream: expected one 'file' (not 'files') and rc_augment false")
+        if self.stream and ((self.file is None and self.genome is None) or self.rc_augment):
+            raise InputError("data.stream: expected one 'file' (not 'files') or a genome, and rc_augment false")
+        if self.workers and not self.stream:
+            raise InputError(f"data.workers: encode batches in workers only with data.stream: true, got workers="
+                             f"{self.workers} and stream false")  # fmt: skip
         if (self.genome is None) != (self.regions is None):
             raise InputError("data.genome and data.regions: give both (regions read from a genome) or neither")
         if self.genome is not None:
             if not isinstance(self.regions, dict) or not self.regions or \
                     not all(isinstance(v, str) for v in self.regions.values()):  # fmt: skip
                 raise InputError(f"data.regions: expected a mapping {{experiment: BED file}}, got {self.regions!r:.60}")
-            if self.files is not None or self.file is not None or self.stream:
-                raise InputError("data.genome: sequences come from the genome; remove data.files / data.file / stream")
+            if self.files is not None or self.file is not None:
+                raise InputError("data.genome: sequences come from the genome; remove data.files / data.file")
             if self.tracks is not None:
                 if not isinstance(self.tracks, dict) or len(self.tracks) != 1 or \
                         not all(isinstance(v, str) for v in self.tracks.values()):  # fmt: skip
@@ -274,6 +280,7 @@ def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict |
     windows."""
     from ...data.genome import (
         Genome,
+        GenomeWindows,
         Region,
         dinucleotide_shuffle,
         fixed_width,
@@ -301,7 +308,7 @@ def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict |
             if key not in seen:
                 seen.add(key)
                 windows.append(Region(r.chrom, r.start, r.end, r.name, "+"))
-    seqs = genome.sequences(windows)
+    seqs = None if d.stream else genome.sequences(windows)  # streamed: cut and encoded per batch
     y = multitask_labels(windows, experiments)
     names = list(experiments)
     single = len(names) == 1
@@ -313,13 +320,19 @@ def genome_windows(d: SequenceData, log) -> tuple[list, list, list, list, dict |
     elif d.background == "flank":
         for k in range(1, d.background_ratio + 1):  # 3, 6, 9, ... widths away
             background += flank_background(windows, genome, distance=3 * k * d.width)
-    bg_seqs = genome.sequences(background)
+    bg_seqs = None if d.stream else genome.sequences(background)
     if d.background == "shuffle":
         background = [r for r in windows for _ in range(d.background_ratio)]
-        bg_seqs = [dinucleotide_shuffle(seqs[i], rng) for i in range(n_regions) for _ in range(d.background_ratio)]
+        if not d.stream:
+            bg_seqs = [dinucleotide_shuffle(seqs[i], rng) for i in range(n_regions) for _ in range(d.background_ratio)]
     ids = [f"{r.chrom}:{r.start}-{r.end}" for r in windows]
     ids += [f"{r.chrom}:{r.start}-{r.end}" + ("_shuffled" if d.background == "shuffle" else "") for r in background]
-    seqs += bg_seqs
+    if d.stream:  # each shuffle seeded by (data.seed, its index) instead, whatever reads it
+        shuffled = [False] * n_regions + [d.background == "shuffle"] * len(background)
+        seqs = GenomeWindows(d.genome, windows + background, shuffled, seed=d.seed, width=d.width,
+                             workers=d.workers, ambiguity=d.ambiguity, soft_mask=d.soft_mask)  # fmt: skip
+    else:
+        seqs += bg_seqs
     labels += ["background" if single else ""] * len(background)
     origins = [(Path(d.genome), k + 1) for k in range(len(ids))]
     log(f"{n_regions} windows of {d.width} bases from {len(names)} region file(s), {len(background)} background "
@@ -405,7 +418,9 @@ class SequenceTask(OutcomeTask):
             ids, seqs, labels, origins, genome_split, windows = genome_windows(d, log)
             if d.tracks:
                 labels = _track_targets(d, windows, log)
-            lengths = [len(q) for q in seqs]
+            if d.stream:  # seqs: the windows, cut and encoded per batch
+                source, seqs = seqs, None
+            lengths = [d.width] * len(ids) if seqs is None else [len(q) for q in seqs]
             if genome_split is not None:
                 d = d.merged(split="chromosome", **genome_split)
         elif d.stream:
@@ -432,8 +447,9 @@ class SequenceTask(OutcomeTask):
 
         length = _padded_length(d, lengths, origins, ids)
         log(f"encoding {len(ids)} sequences ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
-        if d.stream:
+        if d.stream and d.genome is None:
             source = IndexedSequences(d.file, d.alphabet, d.ambiguity, d.soft_mask, length, d.format)
+            source.workers = d.workers
 
         def part(idx):
             if d.stream:
