@@ -84,6 +84,11 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console  # no script error, no blocked request, nothing logged
     assert dom.stdout.count("<option") >= 3  # the gate viewer's script ran: examples and gates listed
+    assert ">forget gate f</option>" in dom.stdout and "(P(bound) 0." in dom.stdout  # words, a probability
+    # the heatmap has room for its axes and colour scale beside the 20 steps x 6 units of 8 px
+    width, height = (int(v) for v in re.search(r'<canvas id="heat" width="(\d+)" height="(\d+)"', dom.stdout).groups())
+    assert width > 20 * 8 + 100 and height > 6 * 8 + 30
+    assert "BiLSTM, forward (left to right), input gate i: 20 steps x 6 units" in dom.stdout
     run = subprocess.run([*base, "--window-size=1280,2000", f"--screenshot={shot}", report.as_uri()],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert shot.is_file(), run.stderr[-2000:]
@@ -91,3 +96,16 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     img = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float64)
     assert img.std() > 20  # not blank
     assert len(np.unique(img.reshape(-1, 3)[::7], axis=0)) > 200  # figures, not a flat page
+
+
+def test_named_filters_are_listed_with_a_warning_about_chance_matches():
+    from biolstm.report import _filter_table
+
+    hit = {"name": "Pou5f1::Sox2", "matrix_id": "MA0142.1", "p": 1e-6, "q": 2e-4}
+    weak = {**hit, "name": "CTCF", "matrix_id": "MA0139.2", "q": 0.3}
+    summary = {"filters": [{"name": "filter_3", "consensus": "ATGCAAAT", "sites": 40, "matches": [hit, weak]},
+                           {"name": "filter_9", "consensus": "GGGCGG", "sites": 12, "matches": [weak]}]}  # fmt: skip
+    table = _filter_table(summary)
+    assert "1 of the 2 active filters" in table and "filter_3" in table and "filter_9" not in table
+    assert "<td>Pou5f1::Sox2</td><td>MA0142.1</td><td>0.0002</td><td>CTCF</td>" in table and "by chance" in table
+    assert _filter_table({"filters": []}) == "" and _filter_table({}) == ""

@@ -64,6 +64,46 @@ def _motif_table(summary: dict) -> str:
             + "".join(rows) + "</table>")  # fmt: skip
 
 
+def _filter_table(summary: dict) -> str:
+    """The first-layer convolution filters that JASPAR names (best match q < 0.05), as a table."""
+    filters = summary.get("filters", [])
+    named = [f for f in filters if f["matches"] and f["matches"][0]["q"] < 0.05]
+    if not named:
+        return ""
+    rows = []
+    for f in sorted(named, key=lambda f: f["matches"][0]["q"]):
+        best, rest = f["matches"][0], ", ".join(h["name"] for h in f["matches"][1:])
+        rows.append(
+            f"<tr><td>{html.escape(f['name'])}</td><td><code>{html.escape(f['consensus'])}</code></td>"
+            f"<td>{f['sites']}</td><td>{html.escape(best['name'])}</td><td>{html.escape(best['matrix_id'])}</td>"
+            f"<td>{best['q']:.2g}</td><td>{html.escape(rest)}</td></tr>"
+        )
+    caption = (f"First-layer convolution filters read as motifs (the windows activating each above half its "
+               f"maximum): {len(named)} of the {len(filters)} active filters have a JASPAR match with q &lt; 0.05. "
+               "A filter's weak flanks are trimmed before comparison, but a short GC-rich core can still match a "
+               "long GC-rich matrix such as CTCF's by chance: read such names with care.")  # fmt: skip
+    return ('<table class="motifs"><caption>' + caption + "</caption><tr><th>filter</th><th>consensus</th>"
+            "<th>sites</th><th>best JASPAR factor</th><th>matrix</th><th>q</th><th>next matches</th></tr>"
+            + "".join(rows) + "</table>")  # fmt: skip
+
+
+def _method_note(summary: dict) -> str:
+    how = summary.get("motif_method", {})
+    if how.get("name") == "modisco":
+        s = how.get("seqlets", {})
+        return (
+            f"Motifs found by TF-MoDISco (modisco-lite) on {how.get('attribution', 'attributions')}: "
+            f"{s.get('up', 0)} seqlets in the patterns that raise the output, {s.get('down', 0)} in those that "
+            "lower it."
+        )
+    if how.get("name") == "cluster":
+        return (
+            "Motifs found by clustering the strongest 12-bp windows of input x gradient attributions of each "
+            "sign (both strands, shifted into line)."
+        )
+    return ""
+
+
 def _figure(path: Path, caption: str, wide: bool = False) -> str:
     if not path.is_file():
         return ""
@@ -109,18 +149,28 @@ def build_report(run_dir, explain: bool = True) -> Path:
         _figure(run_dir / "loss.png", "Training and validation loss per epoch"),
         _figure(run_dir / "roc.png", "ROC curves on the test split"),
         _figure(run_dir / "pr.png", "Precision-recall curves on the test split"),
-        _figure(run_dir / "forecast.png", "Forecast against truth on the test years"),
+        _figure(run_dir / "forecast.png", "Forecast against truth on the test part of the series", True),
+        _figure(
+            run_dir / "profiles.png", "Observed and predicted coverage of the test regions with the most coverage", True
+        ),
         _figure(run_dir / "predicted.png", "Predicted against true values"),
         "</div></section>",
     ]
     if summary:
         figs = summary.get("figures", [])
         gates = "".join(
-            _figure(ex_dir / f"{f}.png", "Gates of a confident example") for f in figs if f.startswith("gates_")
+            _figure(ex_dir / f"{f}.png", "Gates of one of the most confident examples, every unit and step", True)
+            for f in figs
+            if f.startswith("gates_")
         )
         captions = summary.get("captions", OLD_CAPTIONS)
+        explained = summary.get("explained_output", "the output")
         logos = "".join(
-            _figure(ex_dir / f"{f}.png", "Integrated-gradients logo: letters above the axis raise the output", True)
+            _figure(
+                ex_dir / f"{f}.png",
+                f"Integrated-gradients logo: letters above the axis raise {explained}, letters below lower it",
+                True,
+            )
             for f in figs
             if f.startswith("attribution_example")
         )
@@ -130,11 +180,9 @@ def build_report(run_dir, explain: bool = True) -> Path:
                 captions.get("attribution_aligned", "Attributions aligned at each sequence's strongest seqlet"),
                 True,
             )
-        motifs = "".join(
-            _figure(ex_dir / f"{f}.png", "Motif from the strongest attribution windows")
-            for f in figs
-            if f.startswith("motif_")
-        )
+        source = "TF-MoDISco pattern" if summary.get("motif_method", {}).get("name") == "modisco" else (
+            "Motif from the strongest attribution windows")  # fmt: skip
+        motifs = "".join(_figure(ex_dir / f"{f}.png", f"{source}, in bits") for f in figs if f.startswith("motif_"))
         ig = summary.get("integrated_gradients_completeness")
         ig_note = ""
         if ig and "mean_relative_error" in ig:
@@ -167,8 +215,10 @@ def build_report(run_dir, explain: bool = True) -> Path:
                 f'<section><h2>Attributions and motifs</h2><p class="note">{html.escape(ig_note)}</p>',
                 f'<div class="grid">{logos}</div><div class="grid">{motifs}</div>',
                 _motif_table(summary),
-                '<p class="note">Motifs are also in explain/motifs.meme (MEME format), named by their best '
-                "JASPAR match where q &lt; 0.05.</p></section>",
+                '<p class="note">' + html.escape(_method_note(summary)) + " Motifs are also in explain/motifs.meme "
+                "(MEME format), named by their best JASPAR match where q &lt; 0.05.</p>",
+                _filter_table(summary),
+                "</section>",
             ]
         # captions come from explain.json, written with the numbers, so they say what was computed
         flows = "".join(_figure(ex_dir / f"{f}.png", captions[f]) for f in GRADIENT_FLOW if f in captions)

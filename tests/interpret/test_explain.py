@@ -35,13 +35,18 @@ def test_explain_writes_figures_and_numbers(tmp_path):
     assert summary["motif_method"]["name"] == "cluster"
     assert len(summary["examples"]) == 2 and set(summary["examples"][0]["gates"]) == {"i", "f", "g", "o", "c", "h"}
     assert len(summary["examples"][0]["bases"]) == 40
+    # outputs in data units (a probability of the class explained), steps mapped to base pairs, layers in words
+    first = summary["examples"][0]
+    assert first["output_what"] == "P(bound)" and 0 <= first["output"] <= 1
+    assert first["bp_per_step"] == 2 and first["layer"] == "BiLSTM, forward (left to right)"
     # gradient flow through the trained model on the test split, captioned with what was computed
     flow, caption = summary["gradient_flow"]["model"], summary["captions"]["gradient_flow"]
     assert (flow["layer"], flow["target"], flow["loss"], flow["n"]) == ("rnn", "loss", "bce_with_logits", summary["n"])
     assert len(flow["norms"]) == 20 and flow["counts"] == [summary["n"]] * 20  # 40 bases, pooled by 2
     assert caption.startswith(
         "Gradient flow through the trained model: norm of the gradient of each example's own training loss "
-        "(bce_with_logits) with respect to the input x_t of its recurrent layer 'rnn' at step t, mean over the "
+        "(bce_with_logits) with respect to the input x_t of its recurrent layer 'rnn' (the BiLSTM) at step t, "
+        "mean over the "
         f"{summary['n']} examples of the run's test split"
     )
     assert "both directions" in caption and "reverse complement" not in caption  # a BiLSTM, rc_average off

@@ -194,6 +194,11 @@ def test_panel_run_end_to_end_predict_evaluate_and_backtest(tmp_path):
     assert bt["folds"][1]["metrics"]["naive"]["mase"] == pytest.approx(m["naive"]["mase"], rel=1e-9)
     assert bt["folds"][1]["seen_in_training"] == 0.0 and bt["folds"][0]["seen_in_training"] > 0
     assert bt["mean"]["model"]["mae"] == pytest.approx(np.mean([f["metrics"]["model"]["mae"] for f in bt["folds"]]))
+    # the report of a panel run (an ensemble: outputs (B, members, horizon)) explains its gates
+    res = runner.invoke(app, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((run / "explain" / "explain.json").read_text())
+    assert summary["examples"][0]["output_what"] == "forecast, first step (scaled per series)"
 
 
 def test_one_series_without_ids_trains_and_predicts_by_target_time(tmp_path):

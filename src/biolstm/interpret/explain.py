@@ -42,8 +42,8 @@ def _save(fig, out: Path, name: str, written: list) -> None:
 
 def _inputs(run_dir: Path, data_path: str | None, limit: int):
     """(task, data config, model, inputs dict, ids, targets or None, the training loss's name,
-    (the positive class of a binary run or None, the name of each output: classes or tracks)) of
-    up to ``limit`` examples of the run's test split or of DATA."""
+    (the positive class of a binary run or None, the name of each output: classes or tracks, the
+    run's state)) of up to ``limit`` examples of the run's test split or of DATA."""
     from ..pipeline import load_run
 
     task, data, model, state, train = load_run(run_dir)
@@ -67,7 +67,7 @@ def _inputs(run_dir: Path, data_path: str | None, limit: int):
     positive = str(classes[-1]) if classes and len(classes) == 2 else None  # a binary run's positive class
     names = (state.get("tracks") or classes) if isinstance(state, dict) else None  # one per output
     picked = [ids[i] for i in pick]
-    return task, data, model, inputs, picked, None if y is None else y[pick], train.loss, (positive, names)
+    return task, data, model, inputs, picked, None if y is None else y[pick], train.loss, (positive, names, state)
 
 
 def _check_out(out: Path) -> None:
@@ -117,7 +117,7 @@ def explain_run(
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "explain"
     _check_out(out)
-    task, data, model, inputs, ids, y, loss, (positive, names) = _inputs(run_dir, data_path, limit)
+    task, data, model, inputs, ids, y, loss, (positive, names, state) = _inputs(run_dir, data_path, limit)
     out.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     written: list[str] = []
@@ -136,29 +136,41 @@ def explain_run(
     fig, axes = plt.subplots(1, len(stats[0].gates), figsize=(3.2 * len(stats[0].gates), 3.4), squeeze=False)
     for ax, g in zip(axes[0], stats[0].gates):
         for s in stats:
-            ax.scatter(s.left[g], s.right[g], s=12, alpha=0.7, label=s.layer)
+            ax.scatter(s.left[g], s.right[g], s=12, alpha=0.7, label=layer_label(model, s.layer))
         ax.plot([0, 1], [1, 0], ":", color="grey")
-        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="fraction < 0.1", title=f"gate {g}")
-    axes[0][0].set_ylabel("fraction > 0.9")
+        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="share of steps < 0.1", title=GATE_NAMES.get(g, g))
+    axes[0][0].set_ylabel("share of steps > 0.9")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle("Gate saturation per unit", y=1.02)
     _save(fig, out, "gate_saturation", written)
     if stats[0].timescale.any():
         fig, ax = plt.subplots(figsize=(4.5, 3))
         for s in stats:
-            ax.hist(np.log10(np.clip(s.timescale, 1e-3, None)), bins=20, alpha=0.6, label=s.layer)
-        ax.set(xlabel="log10 memory time scale (steps), -1/log f", ylabel="units", title="Forget-gate time scales")
+            ax.hist(np.log10(np.clip(s.timescale, 1e-3, None)), bins=20, alpha=0.6, label=layer_label(model, s.layer))
+        per = ""
+        if task.name in ("sequence", "profile") and x.dim() == 3:  # steps in base pairs
+            one = next(iter(traces(model, {k: v[:1] for k, v in inputs.items()}).values()))
+            per = f"; one step = {max(1, round(x.shape[1] / one.layers[0][0]['h'].shape[1]))} bp"
+        ax.set(xlabel=f"log10 memory time scale (steps{per}), -1/log f", ylabel="units",
+               title="Forget-gate time scales")  # fmt: skip
         ax.legend(fontsize=7)
         _save(fig, out, "timescales", written)
 
     # --- chosen examples: the most confident ones
     with torch.no_grad():
         raw = model(**{k: v for k, v in inputs.items()})
-    flat = raw.mean(1) if raw.dim() == 3 else raw  # a profile: each track's mean over bins
+    per_position = task.name == "positions"  # one output per position: their mean over the sequence
+    if task.name == "profile" or (per_position and raw.dim() >= 2):  # a profile: each track's mean over bins
+        flat = raw.mean(1)
+    elif raw.dim() > 2:  # a forecast (B, horizon, ...): its first value
+        flat = raw.reshape(len(raw), -1)[:, 0]
+    else:
+        flat = raw
     target = None if flat.dim() == 1 else int(flat.mean(0).argmax())  # the output explained
     score = flat if target is None else flat[:, target]
     label, target_name = _output_label(task.name, positive, names, target)
     chosen = [int(i) for i in torch.argsort(score.float(), descending=True)[:examples]]
+    shown, shown_what = _in_data_units(task, state, model, raw, target, label)
     summary["examples"] = []
     found = traces(model, {k: v[chosen] for k, v in inputs.items()})
     name, trace = next(iter(found.items()))
@@ -171,32 +183,45 @@ def explain_run(
             "".join(alphabet[j] if r.max() > 0 else "-" for j, r in zip(row.argmax(-1), row))
             for row in x[chosen].numpy()
         ]
+    rec = trace.layers[0][0]
+    T = rec["h"].shape[1]
+    layer = layer_label(model, name)  # the first direction of the first recurrent layer
+    stride = max(1, round(x.shape[1] / T)) if bases is not None else None  # bases per recurrent step
+    if stride is None:
+        where = f"step of the {layer} (one per visit or time point)"
+    elif stride == 1:
+        where = "position in the sequence (bp)"
+    else:
+        kind = layer_label(model, name, direction=False)
+        where = f"position in the sequence (bp); one {kind} step reads {stride} bp (after max-pooling by {stride})"
     for k, idx in enumerate(chosen):
-        rec = trace.layers[0][0]
-        T = rec["h"].shape[1]
+        n = T if trace.lengths is None else max(1, int(trace.lengths[k]))  # the example's own steps, no padding
         fig, axes = plt.subplots(
-            len(gate_names), 1, figsize=(min(12, 2 + T * 0.06), 1.3 * len(gate_names)), sharex=True
+            len(gate_names), 1, figsize=(min(12, 2.5 + n * 0.06), 1.3 * len(gate_names)), sharex=True
         )
+        span = (0, n * (stride or 1)) if stride else (0.5, n + 0.5)
         for ax, g in zip(np.atleast_1d(axes), gate_names):
-            v = rec[g][k].numpy().T  # (H, T)
+            v = rec[g][k, :n].numpy().T  # (H, n)
+            extent = (*span, v.shape[0] - 0.5, -0.5)
             if g in ("g", "n", "c", "h"):  # signed: white at 0
                 lim = float(np.abs(v).max()) or 1.0
-                im = ax.imshow(v, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+                im = ax.imshow(v, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
+                               extent=extent)  # fmt: skip
             else:  # sigmoid gates on [0, 1]
-                im = ax.imshow(v, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+                im = ax.imshow(v, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest", extent=extent)
             fig.colorbar(im, ax=ax, pad=0.01, fraction=0.03)
-            ax.set_ylabel(f"{g}\nunit")
-        np.atleast_1d(axes)[-1].set_xlabel(f"step of {name} (after the front end)")
-        fig.suptitle(f"Gates of example {ids[idx]} (units on y, time on x)")
+            ax.set_ylabel(f"{GATE_NAMES.get(g, g)}\n(unit)", fontsize=8)
+        np.atleast_1d(axes)[-1].set_xlabel(where)
+        fig.suptitle(f"Gates of the {layer}, example {ids[idx]} (one row per unit)")
         _save(fig, out, f"gates_example{k + 1}", written)
         summary["examples"].append({
-            "id": str(ids[idx]), "output": float(score[idx]),
-            "bases": None if bases is None else bases[k],
-            "gates": {g: np.round(rec[g][k].numpy(), 3).tolist() for g in gate_names},
+            "id": str(ids[idx]), "output": float(shown[idx]), "output_what": shown_what,
+            "bases": None if bases is None else bases[k], "bp_per_step": stride, "layer": layer,
+            "gates": {g: np.round(rec[g][k, :n].numpy(), 3).tolist() for g in gate_names},
         })  # fmt: skip
 
     # --- attributions (classification and regression on float inputs)
-    if task.name != "forecast" and x.is_floating_point() and "static" not in inputs:
+    if task.name not in ("forecast", "positions") and x.is_floating_point() and "static" not in inputs:
         dna = bases is not None and not protein
         if dna:  # integrated gradients against dinucleotide-shuffled references, projected on the bases
             refs, ig_steps = 10, 64
@@ -236,9 +261,56 @@ def explain_run(
     # --- gradient flow: the trained model on these examples, and untrained cells for comparison
     where = "the run's test split" if data_path is None else Path(data_path).name
     steps = int(min(200, max(50, x.shape[1] if x.dim() >= 2 else 100)))  # about as long as the run's
-    _gradient_flow(plt, model, inputs, y, loss, where, steps, out, written, summary)
+    _gradient_flow(plt, model, inputs, y, loss, where, steps, out, written, summary, stride)
     atomic_write_text(out / "explain.json", json.dumps(summary))
     return out
+
+
+GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "g": "candidate g", "o": "output gate o", "c": "cell state c",
+              "h": "hidden state h", "r": "reset gate r", "z": "update gate z", "n": "candidate n"}  # fmt: skip
+
+
+def layer_label(model, name: str, direction: bool = True) -> str:
+    """A recurrent layer's trace name ('rnn', 'rnn (reverse)', 'rnn[layer 1]') in words: 'LSTM,
+    forward (left to right)', 'LSTM, backward (right to left)', 'LSTM layer 2, ...'."""
+    base = name.split("[")[0].split(" (")[0]
+    module = dict(model.named_modules()).get(base)
+    kind = type(module).__name__ if module is not None else base
+    two = bool(getattr(module, "bidirectional", False))
+    if "[layer " in name:
+        kind += f" layer {int(name.split('[layer ')[1].split(']')[0]) + 1}"
+    if two and direction:
+        return f"Bi{kind}, " + ("backward (right to left)" if name.endswith("(reverse)") else "forward (left to right)")
+    return f"Bi{kind}" if two else kind
+
+
+def _in_data_units(task, state, model, raw: torch.Tensor, target: int | None, label: str) -> tuple[np.ndarray, str]:
+    """Each example's explained output as a reader knows it, and its name: a probability, a value
+    in the label's units, a forecast in the series' units, a coverage; else the raw output."""
+    try:
+        if task.name == "positions" and isinstance(state, dict):
+            classes = state["classes"]
+            if raw.dim() == 2:  # binary: one logit per position
+                return torch.sigmoid(raw).mean(1).numpy(), f"mean P({classes[-1]}) over positions"
+            k = target or 0
+            return torch.softmax(raw, -1)[..., k].mean(1).numpy(), f"mean P({classes[k]}) over positions"
+        if task.name == "profile":
+            cov = model.coverage(raw).mean(1)[:, target or 0].numpy()
+            return cov, label.replace("log coverage", "predicted coverage per base")
+        if task.name == "forecast" and isinstance(state, dict):
+            point = model.point(raw) if hasattr(model, "point") else raw
+            return task._unscale(state, point.detach().numpy()[:, 0, 0]), "forecast, first step (data units)"
+        if hasattr(task, "outcome") and isinstance(state, dict) and "outcome" in state:
+            o = task.outcome(state)
+            v = o.inverse_transform(raw)
+            if o.kind_ == "regression":
+                return v, "predicted value (the label's units)"
+            v = v if v.ndim == 1 else v[:, target or 0]
+            return v, label.replace("logit ", "")
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+        pass
+    what = "forecast, first step (scaled per series)" if task.name == "panel" else "model output"
+    return (raw if raw.dim() == 1 else raw.reshape(len(raw), -1)[:, 0]).float().numpy(), what
 
 
 def _output_label(task: str, positive: str | None, names: list | None, target: int | None) -> tuple[str, str]:
@@ -372,7 +444,8 @@ def _filters(model, x: np.ndarray, summary: dict) -> None:
     ]
 
 
-def _gradient_flow(plt, model, inputs, y, loss: str, where: str, steps: int, out: Path, written: list, summary: dict):
+def _gradient_flow(plt, model, inputs, y, loss: str, where: str, steps: int, out: Path, written: list, summary: dict,
+                   stride: int | None = None):  # fmt: skip
     """Two figures, each captioned with exactly what was computed: the trained model on the
     examples explained (``gradient_flow``), and untrained cells on synthetic noise, an
     illustration of vanishing gradients by cell type (``gradient_flow_cells``)."""
@@ -384,7 +457,8 @@ def _gradient_flow(plt, model, inputs, y, loss: str, where: str, steps: int, out
         what, ylabel = f"each example's own training loss ({name})", "||dLoss/dx_t||"
     caption = (
         f"Gradient flow through the trained model: norm of the gradient of {what} with respect to the input x_t "
-        f"of its recurrent layer '{flow.layer}' at step t, mean over the {flow.n} examples of {where} that reach step t"
+        f"of its recurrent layer '{flow.layer}' (the {layer_label(model, flow.layer, direction=False)}) at step t, "
+        f"mean over the {flow.n} examples of {where} that reach step t"
     )
     if flow.calls > 1:
         rc = getattr(getattr(model, "config", None), "rc_average", False)
@@ -396,7 +470,9 @@ def _gradient_flow(plt, model, inputs, y, loss: str, where: str, steps: int, out
     fig, ax = plt.subplots(figsize=(5, 3.2))
     t = np.arange(1, len(flow.norms) + 1)
     ax.semilogy(t, np.maximum(flow.norms, 1e-45), marker="." if len(t) < 40 else None)
-    ax.set(xlabel=f"step t of {flow.layer}", ylabel=ylabel, title="Gradient flow, trained model")
+    per = f" (one step = {stride} bp)" if stride and stride > 1 else ""
+    ax.set(xlabel=f"step t of the {layer_label(model, flow.layer, direction=False)}{per}", ylabel=ylabel,
+           title="Gradient flow, trained model")  # fmt: skip
     _save(fig, out, "gradient_flow", written)
     summary["gradient_flow"] = {
         "model": {"layer": flow.layer, "target": flow.target, "loss": None if y is None else loss, "n": flow.n,

@@ -263,5 +263,6 @@ def logo(matrix: np.ndarray, alphabet: str = DNA, ax=None, title: str = "", kind
     if ax is None:
         _, ax = plt.subplots(figsize=(max(4, 0.28 * len(df)), 2.2))
     logomaker.Logo(df, ax=ax, color_scheme="classic" if alphabet == DNA else "chemistry")
-    ax.set(title=title, ylabel="bits" if kind == "pwm" else "attribution", xlabel="position")
+    ax.set(title=title, ylabel="bits" if kind == "pwm" else "attribution",
+           xlabel="position in the motif" if kind == "pwm" else "position in the sequence")  # fmt: skip
     return ax

@@ -314,16 +314,18 @@ def save_plots(
         plt.close(fig)
         written.append("confusion.png")
     if forecast:
-        fig, ax = plt.subplots(figsize=(7, 3.5))
+        fig, ax = plt.subplots(figsize=(11, 4.8))
         t = forecast["time"]
-        ax.plot(t, forecast["truth"], color="black", label="truth")
+        ax.plot(t, forecast["truth"], color="black", linewidth=2, label="truth")
         for name, v in forecast.items():
-            if name not in ("time", "truth", "lower", "upper"):
-                ax.plot(t, v, label=name, alpha=0.85)
+            if name not in ("time", "truth", "lower", "upper", "ylabel", "title"):
+                ax.plot(t, v, label=name, alpha=0.85, linewidth=2 if name == "model" else 1.2)
         if "lower" in forecast:
             ax.fill_between(t, forecast["lower"], forecast["upper"], alpha=0.2, label="interval")
-        ax.set(xlabel="time", title="Forecast against truth (test)")
-        ax.legend(fontsize=8)
+        ax.set(xlabel="time", ylabel=forecast.get("ylabel", "value"),
+               title=forecast.get("title", "Forecast against truth (test)"))  # fmt: skip
+        ax.legend(fontsize=10, loc="upper left", framealpha=0.9)
+        ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(run_dir / "forecast.png", dpi=110)
         plt.close(fig)

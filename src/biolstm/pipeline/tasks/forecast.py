@@ -183,7 +183,9 @@ class ForecastTask(FileTask):
             metrics["model"][f"mae_step{h + 1}"] = float(np.mean(np.abs(pred[:, h] - y[:, h])))
         hz = pred.shape[1]
         # each window's last-step forecast against the truth at that time
-        curve = {"time": np.array(st["time"][hz - 1 : hz - 1 + len(y)]), "truth": y[:, -1], "model": pred[:, -1]}
+        curve = {"time": np.array(st["time"][hz - 1 : hz - 1 + len(y)]), "truth": y[:, -1], "model": pred[:, -1],
+                 "ylabel": f"{st['columns'][0]} (data units)",
+                 "title": f"{hz}-step-ahead forecast against truth (test)"}  # fmt: skip
         for name, p in prep.baselines.items():
             curve[name] = p[:, -1, 0]
         if model is not None and model.config.output != "point":

@@ -252,6 +252,8 @@ class _AsSequence:
         self._d = d
 
     def __getattr__(self, key):
+        if key == "stream":  # profile windows are held in memory
+            return False
         return None if key in ("tracks", "bed") else getattr(self._d, key)
 
 
