@@ -120,7 +120,10 @@ def _metrics_table(metrics: dict) -> str:
         cells = []
         for k in keys:
             v = m.get(k, math.nan)
-            cells.append(f"<td>{v}</td>" if isinstance(v, int) else f"<td>{v:.4f}</td>")
+            if isinstance(v, int):
+                cells.append(f"<td>{v}</td>")
+            else:  # NaN: not defined for this model (a baseline predicting one value for every example)
+                cells.append('<td title="not defined for this model">-</td>' if math.isnan(v) else f"<td>{v:.4f}</td>")
         rows.append(
             f'<tr class="{"model" if name == "model" else ""}"><td>{html.escape(name)}</td>{"".join(cells)}</tr>'
         )
@@ -151,7 +154,10 @@ def build_report(run_dir, explain: bool = True) -> Path:
         _figure(run_dir / "pr.png", "Precision-recall curves on the test split"),
         _figure(run_dir / "forecast.png", "Forecast against truth on the test part of the series", True),
         _figure(
-            run_dir / "profiles.png", "Observed and predicted coverage of the test regions with the most coverage", True
+            run_dir / "profiles.png",
+            "Observed and predicted coverage of the test regions with the most coverage of each track "
+            "(one y scale per track)",
+            True,
         ),
         _figure(run_dir / "predicted.png", "Predicted against true values"),
         "</div></section>",

@@ -188,7 +188,9 @@ def explain_run(
     layer = layer_label(model, name)  # the first direction of the first recurrent layer
     stride = max(1, round(x.shape[1] / T)) if bases is not None else None  # bases per recurrent step
     if stride is None:
-        where = f"step of the {layer} (one per visit or time point)"
+        each = {"text": "token", "multivariate": "visit", "longitudinal": "visit", "expression": "profile"}.get(
+            task.name, "time step")  # fmt: skip
+        where = f"step of the {layer_label(model, name, direction=False)} (one per {each})"
     elif stride == 1:
         where = "position in the sequence (bp)"
     else:
@@ -279,6 +281,9 @@ def layer_label(model, name: str, direction: bool = True) -> str:
     two = bool(getattr(module, "bidirectional", False))
     if "[layer " in name:
         kind += f" layer {int(name.split('[layer ')[1].split(']')[0]) + 1}"
+    parts = base.split(".")
+    if "members" in parts and parts.index("members") + 1 < len(parts):  # an ensemble's member
+        kind += f" of member {int(parts[parts.index('members') + 1]) + 1}"
     if two and direction:
         return f"Bi{kind}, " + ("backward (right to left)" if name.endswith("(reverse)") else "forward (left to right)")
     return f"Bi{kind}" if two else kind

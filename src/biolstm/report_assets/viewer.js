@@ -10,7 +10,8 @@
   data.examples.forEach((e, i) => ex.add(new Option(e.id + ' (' + (e.output_what || 'output') + ' ' +
     (Math.abs(e.output) >= 1000 ? e.output.toExponential(2) : e.output.toPrecision(3)) + ')', i)));
   Object.keys(data.examples[0].gates).forEach(g => gate.add(new Option(NAMES[g] || g, g)));
-  const cell = 8, left = 56, top = 8, bottom = 44, bar = 14, right = 70;
+  const left = 56, top = 8, bottom = 44, bar = 14, right = 70;
+  let cw = 8, ch = 8;  // a cell's width and height in pixels, chosen per heatmap to fit the page
   function color(v, signed, lim) {
     if (signed) { const t = Math.max(-1, Math.min(1, v / lim));
       const r = t > 0 ? 255 : Math.round(255 * (1 + t)), b = t < 0 ? 255 : Math.round(255 * (1 - t));
@@ -25,12 +26,14 @@
             stride: e.bp_per_step || 0};
   }
   function draw() {
-    const s = state(), W = s.T * cell, Hh = s.H * cell;
+    const s = state();
+    cw = Math.max(3, Math.min(16, Math.floor(960 / s.T))); ch = Math.max(4, Math.min(14, Math.floor(420 / s.H)));
+    const W = s.T * cw, Hh = s.H * ch;
     cv.width = left + W + right; cv.height = top + Hh + bottom;
     const ctx = cv.getContext('2d');
     ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, cv.width, cv.height);
     for (let t = 0; t < s.T; t++) for (let u = 0; u < s.H; u++) {
-      ctx.fillStyle = color(s.m[t][u], s.signed, s.lim); ctx.fillRect(left + t * cell, top + u * cell, cell, cell); }
+      ctx.fillStyle = color(s.m[t][u], s.signed, s.lim); ctx.fillRect(left + t * cw, top + u * ch, cw, ch); }
     ctx.strokeStyle = '#333'; ctx.fillStyle = '#222'; ctx.font = '11px sans-serif'; ctx.lineWidth = 1;
     ctx.strokeRect(left - 0.5, top - 0.5, W + 1, Hh + 1);
     // x axis: base pairs when each step covers known bases, else steps
@@ -39,13 +42,13 @@
     const nice = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000].find(v => v >= want) || want;
     ctx.textAlign = 'center'; ctx.textBaseline = 'top';
     for (let p = 0; p <= span; p += nice) {
-      const xpx = left + (p / unit) * cell; ctx.beginPath(); ctx.moveTo(xpx, top + Hh); ctx.lineTo(xpx, top + Hh + 4); ctx.stroke();
+      const xpx = left + (p / unit) * cw; ctx.beginPath(); ctx.moveTo(xpx, top + Hh); ctx.lineTo(xpx, top + Hh + 4); ctx.stroke();
       ctx.fillText(String(p), xpx, top + Hh + 6); }
     ctx.fillText(s.stride ? 'position in the sequence (bp); one step = ' + s.stride + ' bp' : 'step', left + W / 2, top + Hh + 24);
     // y axis: units
     ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
     const ystep = Math.max(1, Math.ceil(s.H / Math.max(1, Math.floor(Hh / 24))));
-    for (let u = 0; u < s.H; u += ystep) ctx.fillText(String(u), left - 6, top + u * cell + cell / 2);
+    for (let u = 0; u < s.H; u += ystep) ctx.fillText(String(u), left - 6, top + u * ch + ch / 2);
     ctx.save(); ctx.translate(14, top + Hh / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = 'center';
     ctx.fillText('unit', 0, 0); ctx.restore();
     // colour scale
@@ -60,7 +63,7 @@
   cv.addEventListener('mousemove', ev => {
     const r = cv.getBoundingClientRect(), s = state();
     const px = (ev.clientX - r.left) * cv.width / r.width - left, py = (ev.clientY - r.top) * cv.height / r.height - top;
-    const t = Math.floor(px / cell), u = Math.floor(py / cell);
+    const t = Math.floor(px / cw), u = Math.floor(py / ch);
     if (px < 0 || py < 0 || t >= s.T || u >= s.H) return;
     const stride = s.stride || (s.e.bases ? Math.max(1, Math.floor(s.e.bases.length / s.T)) : 1);
     const base = s.e.bases ? s.e.bases.slice(t * stride, (t + 1) * stride) : '';

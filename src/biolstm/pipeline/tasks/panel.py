@@ -539,7 +539,10 @@ class PanelTask(FileTask):
             times = sorted(seen, key=lambda t: (seen[t][0], seen[t][1]))
             curve = {"time": np.arange(len(times)) if not _numeric(times) else np.array(times, dtype=float),
                      "truth": np.array([rec[seen[t][0]]["truth"][seen[t][1]] for t in times], dtype=float),
-                     "model": np.array([fc[seen[t]] for t in times])}  # fmt: skip
+                     "model": np.array([fc[seen[t]] for t in times]),
+                     "ylabel": "target (data units)",
+                     "title": f"Series {rec[0]['series']}: each time's forecast from the earliest origin before it "
+                              "(test)"}  # fmt: skip
             for n in names:
                 curve[n] = np.array([prep.baselines[n][seen[t]] for t in times])
         plots = ev.save_plots(run_dir, history or {}, forecast=curve)

@@ -258,15 +258,16 @@ class _AsSequence:
 
 
 def _plot_profiles(run_dir: Path, ids: list, truth: np.ndarray, pred: np.ndarray, tracks: list, b: int) -> str:
-    """profiles.png: observed and predicted coverage of the 4 test regions with the most
-    coverage, one panel per region and track."""
+    """profiles.png: observed and predicted coverage of each track's 2 test regions with the most
+    of its coverage, one row per region and one column per track (one y scale per track)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    top = np.argsort(-truth.sum((1, 2)))[:4]
-    fig, axes = plt.subplots(len(top), len(tracks), figsize=(5 * len(tracks), 2.2 * len(top)), squeeze=False)
+    top = list(dict.fromkeys(int(i) for k in range(len(tracks)) for i in np.argsort(-truth[..., k].sum(1))[:2]))
+    fig, axes = plt.subplots(len(top), len(tracks), figsize=(5 * len(tracks), 2.2 * len(top)), squeeze=False,
+                             sharey="col")  # fmt: skip
     pos = (np.arange(truth.shape[1]) + 0.5) * b
     for r, i in enumerate(top):
         for k, name in enumerate(tracks):
