@@ -13,12 +13,6 @@ from biolstm.cli import app
 runner = CliRunner()
 
 
-def test_version():
-    result = runner.invoke(app, ["--version"])
-    assert result.exit_code == 0
-    assert result.output.strip() == f"biolstm {biolstm.__version__}"
-
-
 def test_help_lists_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
@@ -72,3 +66,17 @@ def test_an_interrupt_is_one_error_line_and_exit_130(monkeypatch, capfd):
     monkeypatch.setattr(reference, "reference_text", interrupted)
     assert run(["config", "sequence"]) == 130
     assert capfd.readouterr().err == "error: interrupted\n"
+
+
+def test_version_and_the_kernels_in_use(monkeypatch):
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0
+    lines = res.output.splitlines()
+    assert lines[0] == f"biolstm {biolstm.__version__}" and lines[1].startswith("torch ")
+    assert lines[2].startswith("MinLSTM/MinGRU C kernel: ")
+    from biolstm.nn import native
+
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setenv("BIOLSTM_NATIVE", "0")
+    res = runner.invoke(app, ["--version"])
+    assert "MinLSTM/MinGRU C kernel: not available (disabled by BIOLSTM_NATIVE=0)" in res.output

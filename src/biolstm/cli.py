@@ -33,7 +33,27 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"biolstm {__version__}")
+        typer.echo(kernels_report())
         raise typer.Exit()
+
+
+def kernels_report() -> str:
+    """Which compute kernels this process would use: torch's build, the MinLSTM/MinGRU C kernel."""
+    import warnings
+
+    import torch
+
+    from .nn import native
+
+    with warnings.catch_warnings():  # the report says it already
+        warnings.simplefilter("ignore")
+        minrnn = native.describe()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return "\n".join([
+        f"torch {torch.__version__}: oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}, "
+        f"{torch.get_num_threads()} threads; CUDA device: {gpu}",
+        f"MinLSTM/MinGRU C kernel: {minrnn}",
+    ])  # fmt: skip
 
 
 @app.callback()

@@ -5,12 +5,14 @@ threads; safe at extreme gates; a clear fallback when it cannot be built."""
 from __future__ import annotations
 
 import platform
+import warnings
 
 import pytest
 import torch
 
 from biolstm.nn import MinGRU, MinLSTM, native
 from biolstm.nn.functional import release_workspace
+from biolstm.validation import BiolstmWarning
 
 needs_kernel = pytest.mark.skipif(native.kernel() is None, reason=f"no native kernel: {native.unavailable_reason()}")
 
@@ -184,9 +186,14 @@ def test_auto_falls_back_and_native_says_why(monkeypatch, tmp_path):
     monkeypatch.setenv("BIOLSTM_NATIVE", "1")
     monkeypatch.setenv("BIOLSTM_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", "false")
-    assert native.kernel() is None
+    with pytest.warns(BiolstmWarning, match=r"C kernel is not available \(.*false failed.*\); MinLSTM and MinGRU use"):
+        assert native.kernel() is None
     assert "false failed" in native.unavailable_reason()
     assert list(tmp_path.iterdir()) == []
+    with warnings.catch_warnings():  # said once per process
+        warnings.simplefilter("error")
+        assert native.kernel() is None
+        assert native.describe().startswith("not available (") and "PyTorch scan runs instead" in native.describe()
 
 
 @needs_kernel

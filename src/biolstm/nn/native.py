@@ -13,7 +13,9 @@ each sum in one fixed order: outputs and gradients are the same bits at any thre
 one machine and build; a BLAS such as MKL splits a long sum between its threads and adds the
 parts in an order that depends on how many there are). Where no compiler is found, the build
 fails, or ``BIOLSTM_NATIVE=0`` is set, :func:`kernel` returns None (with the reason in
-:func:`unavailable_reason`) and the layers use their PyTorch scan, which gives the same values.
+:func:`unavailable_reason`) and the layers use their PyTorch scan, which gives the same values;
+a build that fails says so once per process (a BiolstmWarning naming the reason).
+``biolstm --version`` reports the kernel (:func:`describe`).
 """
 
 from __future__ import annotations
@@ -118,7 +120,24 @@ def kernel() -> ctypes.CDLL | None:
                     _state["lib"] = _build()
                 except (OSError, subprocess.SubprocessError) as err:
                     _state["why"] = str(err)
+                    import warnings
+
+                    from ..validation import BiolstmWarning
+
+                    # once per process (the result is kept): which kernel, why, and what runs instead
+                    warnings.warn(f"the MinLSTM/MinGRU C kernel is not available ({err}); MinLSTM and MinGRU "
+                                  "use their PyTorch scan instead (same values, slower)", BiolstmWarning,
+                                  stacklevel=2)  # fmt: skip
         return _state["lib"]
+
+
+def describe() -> str:
+    """One line on the kernel: active (with or without OpenMP, and where it is cached) or why
+    not. Builds it if it was not yet."""
+    lib = kernel()
+    if lib is None:
+        return f"not available ({unavailable_reason()}); the PyTorch scan runs instead"
+    return f"active ({'OpenMP' if lib.openmp else 'Python threads'}; built in {cache_dir()})"
 
 
 def unavailable_reason() -> str | None:
