@@ -229,7 +229,9 @@ def build_report(run_dir, explain: bool = True) -> Path:
         # captions come from explain.json, written with the numbers, so they say what was computed
         flows = "".join(_figure(ex_dir / f"{f}.png", captions[f]) for f in GRADIENT_FLOW if f in captions)
         parts += ['<section><h2>Gradient flow</h2><div class="grid">', flows, "</div></section>"]
-    viewer = json.dumps({"examples": summary.get("examples", [])}).replace("</", "<\\/")
+    from .interpret.explain import GATE_NAMES
+
+    viewer = json.dumps({"examples": summary.get("examples", []), "names": GATE_NAMES}).replace("</", "<\\/")
     css, script = _asset("report.css"), _asset("viewer.js")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>biolstm report: {html.escape(run_dir.name)}</title>

@@ -355,7 +355,10 @@ class _Rows:
 
     def __init__(self, source, rows: np.ndarray) -> None:
         self.source, self.rows = source, rows
-        self.workers = getattr(source, "workers", 0)
+
+    @property
+    def workers(self) -> int:
+        return getattr(self.source, "workers", 0)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -213,10 +213,11 @@ def shuffled_integrated_gradients(
     w = torch.tensor(weights / 2, dtype=x.dtype)
     hyp = torch.zeros(B, T, C)
     gaps, diff = torch.zeros(B), torch.zeros(B)
+    whole = () if n is None else (n.to(device),)  # the lengths argument of a batch of the B sequences
     with eval_mode(model), transparent(model):
         f = _forward(model, target, lengths)
         with torch.no_grad():
-            fx = f(x, *(() if n is None else (n.to(device),))).cpu()
+            fx = f(x, *whole).cpu()
         per = max(1, batch_size // B)  # interpolation points per chunk
         for k in range(references):
             r = refs[k]
@@ -229,7 +230,7 @@ def shuffled_integrated_gradients(
                 (g,) = torch.autograd.grad(out.sum(), pts)
                 grad += (g.reshape(len(a), B, T, C).cpu() * w[lo : lo + per, None, None, None]).sum(0)
             with torch.no_grad():
-                fr = f(r, *(() if n is None else (n.to(device),))).cpu()
+                fr = f(r, *whole).cpu()
             hyp += grad - (grad * r.cpu()).sum(-1, keepdim=True)
             gaps += (fx - fr).abs()
             diff += fx - fr

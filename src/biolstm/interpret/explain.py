@@ -143,19 +143,6 @@ def explain_run(
     axes[0][-1].legend(fontsize=7)
     fig.suptitle("Gate saturation per unit", y=1.02)
     _save(fig, out, "gate_saturation", written)
-    if stats[0].timescale.any():
-        fig, ax = plt.subplots(figsize=(4.5, 3))
-        for s in stats:
-            ax.hist(np.log10(np.clip(s.timescale, 1e-3, None)), bins=20, alpha=0.6, label=layer_label(model, s.layer))
-        per = ""
-        if task.name in ("sequence", "profile") and x.dim() == 3:  # steps in base pairs
-            one = next(iter(traces(model, {k: v[:1] for k, v in inputs.items()}).values()))
-            per = f"; one step = {max(1, round(x.shape[1] / one.layers[0][0]['h'].shape[1]))} bp"
-        ax.set(xlabel=f"log10 memory time scale (steps{per}), -1/log f", ylabel="units",
-               title="Forget-gate time scales")  # fmt: skip
-        ax.legend(fontsize=7)
-        _save(fig, out, "timescales", written)
-
     # --- chosen examples: the most confident ones
     with torch.no_grad():
         raw = model(**{k: v for k, v in inputs.items()})
@@ -196,6 +183,15 @@ def explain_run(
     else:
         kind = layer_label(model, name, direction=False)
         where = f"position in the sequence (bp); one {kind} step reads {stride} bp (after max-pooling by {stride})"
+    if stats[0].timescale.any():
+        fig, ax = plt.subplots(figsize=(4.5, 3))
+        for s in stats:
+            ax.hist(np.log10(np.clip(s.timescale, 1e-3, None)), bins=20, alpha=0.6, label=layer_label(model, s.layer))
+        per = "" if stride is None else f"; one step = {stride} bp"
+        ax.set(xlabel=f"log10 memory time scale (steps{per}), -1/log f", ylabel="units",
+               title="Forget-gate time scales")  # fmt: skip
+        ax.legend(fontsize=7)
+        _save(fig, out, "timescales", written)
     for k, idx in enumerate(chosen):
         n = T if trace.lengths is None else max(1, int(trace.lengths[k]))  # the example's own steps, no padding
         fig, axes = plt.subplots(
@@ -292,28 +288,23 @@ def layer_label(model, name: str, direction: bool = True) -> str:
 def _in_data_units(task, state, model, raw: torch.Tensor, target: int | None, label: str) -> tuple[np.ndarray, str]:
     """Each example's explained output as a reader knows it, and its name: a probability, a value
     in the label's units, a forecast in the series' units, a coverage; else the raw output."""
-    try:
-        if task.name == "positions" and isinstance(state, dict):
-            classes = state["classes"]
-            if raw.dim() == 2:  # binary: one logit per position
-                return torch.sigmoid(raw).mean(1).numpy(), f"mean P({classes[-1]}) over positions"
-            k = target or 0
-            return torch.softmax(raw, -1)[..., k].mean(1).numpy(), f"mean P({classes[k]}) over positions"
-        if task.name == "profile":
-            cov = model.coverage(raw).mean(1)[:, target or 0].numpy()
-            return cov, label.replace("log coverage", "predicted coverage per base")
-        if task.name == "forecast" and isinstance(state, dict):
-            point = model.point(raw) if hasattr(model, "point") else raw
-            return task._unscale(state, point.detach().numpy()[:, 0, 0]), "forecast, first step (data units)"
-        if hasattr(task, "outcome") and isinstance(state, dict) and "outcome" in state:
-            o = task.outcome(state)
-            v = o.inverse_transform(raw)
-            if o.kind_ == "regression":
-                return v, "predicted value (the label's units)"
-            v = v if v.ndim == 1 else v[:, target or 0]
-            return v, label.replace("logit ", "")
-    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
-        pass
+    if task.name == "positions":
+        classes = state["classes"]
+        if raw.dim() == 2:  # binary: one logit per position
+            return torch.sigmoid(raw).mean(1).numpy(), f"mean P({classes[-1]}) over positions"
+        k = target or 0
+        return torch.softmax(raw, -1)[..., k].mean(1).numpy(), f"mean P({classes[k]}) over positions"
+    if task.name == "profile":
+        cov = model.coverage(raw).mean(1)[:, target or 0].numpy()
+        return cov, label.replace("log coverage", "predicted coverage per base")
+    if task.name == "forecast":
+        return task._unscale(state, model.point(raw).detach().numpy()[:, 0, 0]), "forecast, first step (data units)"
+    if hasattr(task, "outcome") and "outcome" in state:
+        o = task.outcome(state)
+        v = o.inverse_transform(raw)
+        if o.kind_ == "regression":
+            return v, "predicted value (the label's units)"
+        return (v if v.ndim == 1 else v[:, target or 0]), label.replace("logit ", "")
     what = "forecast, first step (scaled per series)" if task.name == "panel" else "model output"
     return (raw if raw.dim() == 1 else raw.reshape(len(raw), -1)[:, 0]).float().numpy(), what
 

@@ -5,8 +5,7 @@
   if (!data.examples || !data.examples.length) return;
   const ex = document.getElementById('ex'), gate = document.getElementById('gate');
   const cv = document.getElementById('heat'), tip = document.getElementById('tip');
-  const NAMES = {i: 'input gate i', f: 'forget gate f', g: 'candidate g', o: 'output gate o', c: 'cell state c',
-                 h: 'hidden state h', r: 'reset gate r', z: 'update gate z', n: 'candidate n'};
+  const NAMES = data.names || {};  // gate letter -> its name, from biolstm.interpret.explain.GATE_NAMES
   data.examples.forEach((e, i) => ex.add(new Option(e.id + ' (' + (e.output_what || 'output') + ' ' +
     (Math.abs(e.output) >= 1000 ? e.output.toExponential(2) : e.output.toPrecision(3)) + ')', i)));
   Object.keys(data.examples[0].gates).forEach(g => gate.add(new Option(NAMES[g] || g, g)));

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -66,6 +67,8 @@ class ProfileData(Config, FoldKeys):
     test: float = 0.2  # held-out chromosomes are taken from the end of the genome's list until this fraction
     val: float = 0.1  # validation fraction
     seed: int = 0  # seeds the split and the background draw
+    stream: ClassVar[bool] = False  # not a key: genome_windows holds the windows in memory
+    bed: ClassVar[None] = None  # not a key: record_chromosomes reads the chr:start-end ids
 
     def __post_init__(self) -> None:
         for key in ("genome", "regions", "tracks"):
@@ -114,7 +117,7 @@ class ProfileTask:
     # ------------------------------------------------------------------ data
     def _windows(self, d: ProfileData, log):
         """(ids, sequences, windows, chromosome split or None) of the run's regions (+ background)."""
-        ids, seqs, _, _, split, windows = genome_windows(_AsSequence(d), log)
+        ids, seqs, _, _, split, windows = genome_windows(d, log)
         return ids, seqs, windows, split
 
     @staticmethod
@@ -133,7 +136,7 @@ class ProfileTask:
         y = self.profiles(d, windows, log)
         if genome_split is not None:
             d = d.merged(**genome_split)
-        chroms = record_chromosomes(_AsSequence(d), ids) if d.split == "chromosome" else None
+        chroms = record_chromosomes(d, ids)
         s = make_split(d, len(ids), None, chroms=chroms)
         origins = [(Path(d.genome), k + 1) for k in range(len(ids))]
         log(f"encoding {len(ids)} windows ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test)")
@@ -164,7 +167,7 @@ class ProfileTask:
             test=part(s.test),
             test_ids=[ids[i] for i in s.test],
             model_overrides={"input_channels": 4, "num_outputs": len(tracks), "bin": d.bin},
-            state={"tracks": tracks, "bin": d.bin, "width": d.width, "length": d.width},
+            state={"tracks": tracks, "bin": d.bin, "length": d.width},
             baselines={name: fit(test_seqs) for name, fit in fits.items()},
             baseline_fits=fits,
             split=split_record(d.split, ids, s, chroms),
@@ -219,13 +222,13 @@ class ProfileTask:
         else:
             genome = Genome(d.genome)
             try:
-                windows = fixed_width(read_regions(path), state["width"], d.center)
+                windows = fixed_width(read_regions(path), state["length"], d.center)
                 seqs = genome.sequences(windows)
             finally:
                 genome.close()
             ids = [f"{w.chrom}:{w.start}-{w.end}" for w in windows]
         origins = [(Path(d.genome), k + 1) for k in range(len(ids))]
-        return encode_inputs(seqs, "dna", "probabilities", "keep", state["width"], origins), ids, seqs, windows
+        return encode_inputs(seqs, "dna", "probabilities", "keep", state["length"], origins), ids, seqs, windows
 
     def evaluate_new(self, d, state: dict, path: str | None, model, predict, baselines=None, **labels) -> dict:
         """{model/baseline: metrics} on new regions (``path``, a BED file, or the data section),
@@ -242,19 +245,6 @@ class ProfileTask:
     def predict_new(self, d, state: dict, path: str, model, predict) -> tuple[list, list]:
         x, ids, _, _ = self.read_new(d, state, path)
         return self.rows(state, ids, self.coverage(model, predict(x)))
-
-
-class _AsSequence:
-    """A profile data section seen through the keys :func:`genome_windows` and
-    :func:`record_chromosomes` read (one 'experiment' per region file, no track labels)."""
-
-    def __init__(self, d: ProfileData):
-        self._d = d
-
-    def __getattr__(self, key):
-        if key == "stream":  # profile windows are held in memory
-            return False
-        return None if key in ("tracks", "bed") else getattr(self._d, key)
 
 
 def _plot_profiles(run_dir: Path, ids: list, truth: np.ndarray, pred: np.ndarray, tracks: list, b: int) -> str:
