@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-slow lint bench clean config-docs
 
-$(STAMP): pyproject.toml constraints.txt
+# setup.py builds the C kernels at install: a changed kernel reinstalls
+$(STAMP): pyproject.toml constraints.txt setup.py $(wildcard src/biolstm/nn/kernels/*.c src/biolstm/nn/kernels/*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
@@ -17,7 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/biolstm demo
 
 test: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff check src tests benchmarks examples setup.py
 	$(PY) -m pytest
 
 # The long runs (full trainings, multi-process, kill-and-resume); CI runs them after `make test`.
@@ -32,4 +33,4 @@ config-docs: $(STAMP)
 	$(PY) -m biolstm.pipeline.reference --write docs/config.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build src/*.egg-info src/biolstm/nn/kernels/*.so

@@ -73,10 +73,12 @@ def test_version_and_the_kernels_in_use(monkeypatch):
     assert res.exit_code == 0
     lines = res.output.splitlines()
     assert lines[0] == f"biolstm {biolstm.__version__}" and lines[1].startswith("torch ")
-    assert lines[2].startswith("MinLSTM/MinGRU C kernel: ")
-    from biolstm.nn import native
+    assert lines[2].startswith("LSTM/GRU/RNN step kernel: active, ")
+    assert lines[3].startswith("MinLSTM/MinGRU C kernel: active, ")
+    from biolstm.nn.native import build
 
-    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setattr(build, "_state", {})
     monkeypatch.setenv("BIOLSTM_NATIVE", "0")
     res = runner.invoke(app, ["--version"])
+    assert "LSTM/GRU/RNN step kernel: not available (disabled by BIOLSTM_NATIVE=0); the transparent" in res.output
     assert "MinLSTM/MinGRU C kernel: not available (disabled by BIOLSTM_NATIVE=0)" in res.output

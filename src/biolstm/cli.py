@@ -38,7 +38,8 @@ def _version(value: bool) -> None:
 
 
 def kernels_report() -> str:
-    """Which compute kernels this process would use: torch's build, the MinLSTM/MinGRU C kernel."""
+    """Which compute kernels this process would use: torch's build, and each C kernel (built at
+    install, compiled at first use, or not available and why)."""
     import warnings
 
     import torch
@@ -47,12 +48,12 @@ def kernels_report() -> str:
 
     with warnings.catch_warnings():  # the report says it already
         warnings.simplefilter("ignore")
-        minrnn = native.describe()
+        kernels = native.describe()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return "\n".join([
         f"torch {torch.__version__}: oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}, "
         f"{torch.get_num_threads()} threads; CUDA device: {gpu}",
-        f"MinLSTM/MinGRU C kernel: {minrnn}",
+        *(f"{what}: {line}" for what, line in kernels.items()),
     ])  # fmt: skip
 
 

@@ -7,7 +7,7 @@ import torch
 
 import biolstm.nn as bnn
 from biolstm.nn.activations import get_activation
-from biolstm.nn.functional import LSTMScan
+from biolstm.nn.engine import LSTMScan
 
 DT = torch.float64
 ACTIVATIONS = [
@@ -122,7 +122,7 @@ def test_fast_tanh_path_equals_exact_path():
 
 
 def test_backward_workspace_reuse_gives_identical_gradients():
-    from biolstm.nn.functional import release_workspace
+    from biolstm.nn.engine import release_workspace
 
     torch.manual_seed(16)
     lstm = bnn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True, dtype=DT, engine="transparent")

@@ -1,6 +1,7 @@
-"""The native MinLSTM / MinGRU kernel (biolstm.nn.native): the same outputs and gradients as
-the float64 PyTorch scan, at any hidden size, with or without bias; the same bits on 1, 2 or 3
-threads; safe at extreme gates; a clear fallback when it cannot be built."""
+"""The native MinLSTM / MinGRU kernel (biolstm.nn.native.minrnn): the same outputs and gradients
+as the float64 PyTorch scan, at any hidden size, with or without bias; the same bits on 1, 2 or
+3 threads; safe at extreme gates; a clear fallback when it cannot be built; the workspace's
+leases."""
 
 from __future__ import annotations
 
@@ -10,11 +11,22 @@ import warnings
 import pytest
 import torch
 
-from biolstm.nn import MinGRU, MinLSTM, native
-from biolstm.nn.functional import release_workspace
+from biolstm.nn import MinGRU, MinLSTM
+from biolstm.nn.engine import release_workspace
+from biolstm.nn.native import build, threads
+from biolstm.nn.native import minrnn as native
+from biolstm.nn.native import workspace as ws_mod
 from biolstm.validation import BiolstmWarning
 
 needs_kernel = pytest.mark.skipif(native.kernel() is None, reason=f"no native kernel: {native.unavailable_reason()}")
+
+
+def _first_use(monkeypatch, tmp_path):
+    """Forget the loaded kernel and ignore the install-time builds: the next load compiles into
+    tmp_path."""
+    monkeypatch.setattr(build, "_state", {})
+    monkeypatch.setattr(build, "installed", lambda name: [])
+    monkeypatch.setenv("BIOLSTM_CACHE", str(tmp_path))
 
 
 def _run(m, x, h0, x_grad=True):
@@ -134,9 +146,8 @@ def test_native_is_deterministic_across_thread_counts_and_matches_the_module_ste
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="an x86-64 compiler flag")
 def test_native_built_without_avx512_is_deterministic_across_thread_counts(monkeypatch, tmp_path):
     # the build for x86-64 CPUs without AVX-512: the products' register blocks are 8 floats wide
-    monkeypatch.setattr(native, "_state", {})
-    monkeypatch.setattr(native, "_FLAGS", [*native._FLAGS, "-mno-avx512f"])
-    monkeypatch.setenv("BIOLSTM_CACHE", str(tmp_path))
+    _first_use(monkeypatch, tmp_path)
+    monkeypatch.setattr(build, "COMMON_FLAGS", [*build.COMMON_FLAGS, "-mno-avx512f"])
     assert native.kernel() is not None, native.unavailable_reason()
     for cls, inputs, hidden, layers, batch, steps in THREAD_CASES:
         torch.manual_seed(0)
@@ -169,7 +180,7 @@ def test_native_gates_stay_exact_when_both_gates_underflow():
 
 
 def test_auto_falls_back_and_native_says_why(monkeypatch, tmp_path):
-    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setattr(build, "_state", {})
     monkeypatch.setenv("BIOLSTM_NATIVE", "0")
     assert native.kernel() is None
     assert native.unavailable_reason() == "disabled by BIOLSTM_NATIVE=0"
@@ -182,9 +193,8 @@ def test_auto_falls_back_and_native_says_why(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match=r"scan='native'.*disabled by BIOLSTM_NATIVE=0"):
         m(x)
     # a compiler that fails: no kernel, the compiler's complaint kept, nothing left in the cache
-    monkeypatch.setattr(native, "_state", {})
+    _first_use(monkeypatch, tmp_path)
     monkeypatch.setenv("BIOLSTM_NATIVE", "1")
-    monkeypatch.setenv("BIOLSTM_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", "false")
     with pytest.warns(BiolstmWarning, match=r"C kernel is not available \(.*false failed.*\); MinLSTM and MinGRU use"):
         assert native.kernel() is None
@@ -193,7 +203,7 @@ def test_auto_falls_back_and_native_says_why(monkeypatch, tmp_path):
     with warnings.catch_warnings():  # said once per process
         warnings.simplefilter("error")
         assert native.kernel() is None
-        assert native.describe().startswith("not available (") and "PyTorch scan runs instead" in native.describe()
+        assert native.describe().startswith("not available (") and "PyTorch scan instead" in native.describe()
 
 
 @needs_kernel
@@ -210,12 +220,12 @@ def test_native_refuses_what_it_cannot_run():
 def test_the_kernel_builds_into_the_cache(monkeypatch, tmp_path):
     if native.kernel() is None:
         pytest.skip(f"no native kernel: {native.unavailable_reason()}")
-    monkeypatch.setattr(native, "_state", {})
-    monkeypatch.setenv("BIOLSTM_CACHE", str(tmp_path))
+    _first_use(monkeypatch, tmp_path)
     assert native.kernel() is not None
+    assert "compiled at first use" in native.describe()
     built = list(tmp_path.glob("minrnn-*.so"))
     assert len(built) == 1 and built[0].stat().st_size > 0
-    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setattr(build, "_state", {})
     stamp = built[0].stat().st_mtime_ns
     assert native.kernel() is not None  # a second process loads the cached library without rebuilding
     assert built[0].stat().st_mtime_ns == stamp
@@ -249,28 +259,39 @@ def test_native_propagates_nan(inputs):
     assert torch.isnan(out[..., 3]).all() and torch.isfinite(out[..., :3]).all()
 
 
-def test_workspace_hands_a_buffer_out_again_only_when_nothing_holds_it():
-    ws = native._Workspace(keep=2)
+def test_workspace_hands_a_buffer_out_again_only_when_its_lease_ends():
+    ws = ws_mod.Workspace(keep=2)
     shape = (3 << 20,)  # 12 MiB: above the size glibc recycles by itself
-    a = ws.empty(shape)
-    first = a.data_ptr()
-    b = ws.empty(shape)
-    assert b.data_ptr() != first  # a is alive
-    view = a[5:]
-    del a
-    c = ws.empty(shape)
-    assert c.data_ptr() not in (first, b.data_ptr())  # a view keeps a's buffer in use
+    a = ws.lease(shape)
+    first = a.tensor.data_ptr()
+    b = ws.lease(shape)
+    second = b.tensor.data_ptr()
+    assert second != first  # a is leased
+    view = a.tensor[5:]
+    a.release()
+    a.release()  # idempotent
+    assert a.tensor is None
+    c = ws.lease(shape)
+    assert c.tensor.data_ptr() == first  # released: reused, no fresh pages (the lease's holder vouched)
     del view
-    assert ws.empty(shape).data_ptr() == first  # free again: reused, no fresh pages
-    del b, c
-    assert len(ws._bufs) <= 3 and ws.empty((10,)).shape == (10,)  # small requests are plain tensors
-    huge = ws.empty((native.WORKSPACE_MAX_BYTES // 4 + 1,))  # and so are huge ones: not kept after use
-    assert all(len(buf) != 4 * huge.numel() for buf in ws._bufs)
+    del b  # a lease dropped by its holder ends too
+    d = ws.lease(shape)
+    assert d.tensor.data_ptr() == second
+    assert len(ws._free) == 0
+    c.release(), d.release()
+    assert len(ws._free) == 2  # at most keep free buffers
+    ws.lease(shape).release()
+    assert len(ws._free) == 2
+    assert ws.lease((10,)).tensor.shape == (10,)  # small requests are plain tensors, never kept
+    huge = ws.lease((ws_mod.WORKSPACE_MAX_BYTES // 4 + 1,))  # and so are huge ones
+    huge.release()
+    assert all(len(buf) <= ws_mod.WORKSPACE_MAX_BYTES for buf in ws._free)
     ws.clear()
-    assert ws._bufs == []
-    native._workspace.empty(shape)
+    assert ws._free == []
+    ws_mod.workspace.lease(shape).release()
+    assert ws_mod.workspace._free
     release_workspace()  # the one call that frees every kept buffer
-    assert native._workspace._bufs == []
+    assert ws_mod.workspace._free == []
 
 
 @needs_kernel
@@ -320,10 +341,9 @@ def test_native_built_without_openmp_splits_lanes_over_python_threads(inputs, mo
     m = MinLSTM(inputs, 130, num_layers=2, scan="native")  # two lane blocks per batch row
     x, h0 = torch.randn(4, 300, inputs), torch.rand(2, 4, 130)  # enough work for two threads
     want = _run(m, x, h0)  # the OpenMP build (where the compiler has it)
-    monkeypatch.setattr(native, "_state", {})
-    monkeypatch.setattr(native, "_OPENMP", [])
-    monkeypatch.setattr(native, "_pool", {})
-    monkeypatch.setenv("BIOLSTM_CACHE", str(tmp_path))
+    _first_use(monkeypatch, tmp_path)
+    monkeypatch.setattr(build, "OPENMP", [])
+    monkeypatch.setattr(threads, "_pool", {})
     assert native.kernel() is not None and not native.kernel().openmp
     before = torch.get_num_threads()
     try:
@@ -331,6 +351,6 @@ def test_native_built_without_openmp_splits_lanes_over_python_threads(inputs, mo
         got = _run(m, x, h0)
     finally:
         torch.set_num_threads(before)
-    assert 2 in native._pool  # the lanes went to two Python threads
+    assert 2 in threads._pool  # the lanes went to two Python threads
     for g, w in zip(got, want):
         assert torch.equal(g, w)  # the same lanes, the same sums, whichever threads run them

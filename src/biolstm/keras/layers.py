@@ -351,7 +351,7 @@ class _Recurrent(Layer):
         if mask is not None:
             x, lengths, order = _mask_to_lengths(x, mask)
         if self.go_backwards:
-            x = bnn.functional.reverse_padded(x.transpose(0, 1), lengths).transpose(0, 1)
+            x = bnn.engine.reverse_padded(x.transpose(0, 1), lengths).transpose(0, 1)
         hx = self.states if self.stateful else None
         if initial_state is not None:
             hx = self._initial(initial_state, x.shape[0])
@@ -548,7 +548,7 @@ class Bidirectional(Layer):
 def _unreverse(y: Tensor, mask: Tensor) -> Tensor:
     """A go_backwards layer's outputs (reversed within each length) back to input order."""
     lengths = mask.bool().sum(1)
-    return bnn.functional.reverse_padded(y.transpose(0, 1), lengths).transpose(0, 1)
+    return bnn.engine.reverse_padded(y.transpose(0, 1), lengths).transpose(0, 1)
 
 
 class Conv1D(Layer):

@@ -3,7 +3,7 @@
 The step functions below are written with ordinary autograd operations. They define the
 cells (their docstrings carry the equations), serve the single-step modules, and drive the
 layer-norm variant of the transparent engine. The fast full-sequence path with its own
-backward pass lives in :mod:`biolstm.nn.functional`.
+backward pass lives in :mod:`biolstm.nn.engine`.
 
 Gate order follows torch: LSTM i | f | g | o, GRU r | z | n.
 """

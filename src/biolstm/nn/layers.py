@@ -12,7 +12,7 @@ Engines (``engine=``):
   they support: tanh/sigmoid activations, no layer norm, no recurrent dropout while
   training, no recorded gates.
 * ``'transparent'``: biolstm's implementation of the equations with a hand-written
-  backward pass through time (:mod:`biolstm.nn.functional`). Supports everything. With
+  backward pass through time (:mod:`biolstm.nn.engine`). Supports everything. With
   ``layer_norm=True`` it runs the step loop under autograd.
 * ``'autograd'``: the same equations as a step loop under autograd; slow, for reference,
   debugging and double backward.
@@ -35,7 +35,7 @@ from ..validation import BiolstmWarning, check_choice, check_positive_int, check
 from ._heap import release_free_memory
 from .activations import Activation, get_activation
 from .cells import LayerNormParams, gru_step, lstm_step, project_input, rnn_step
-from .functional import GRUScan, LSTMScan, RNNScan, reverse_padded, use_fast_tanh
+from .engine import GRUScan, LSTMScan, RNNScan, reverse_padded, use_fast_tanh
 from .init import chrono_init_, forget_bias_
 from .trace import GATE_NAMES, Trace
 

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..validation import check_choice, check_positive_int
-from . import native
+from .native import minrnn as native
 
 _SCANS = ("auto", "native", "linear", "log")
 

@@ -29,8 +29,7 @@
 #define MAXD 32 /* widest input projected here (native.PROJECT_MAX) */
 #define AHEAD 4 /* steps ahead to prefetch: the gate maths leaves the hardware prefetcher behind */
 
-typedef float v8 __attribute__((vector_size(VL * sizeof(float))));
-typedef int32_t v8i __attribute__((vector_size(VL * sizeof(int32_t))));
+#include "simd.h"
 
 /* 1 when built with OpenMP: one call may use several threads. */
 int minrnn_openmp(void) {
@@ -41,32 +40,7 @@ int minrnn_openmp(void) {
 #endif
 }
 
-static inline v8 splat(float s) { return (v8){s, s, s, s, s, s, s, s}; }
-static inline v8i splati(int32_t s) { return (v8i){s, s, s, s, s, s, s, s}; }
-static inline v8 sel(v8i m, v8 a, v8 b) { return (v8)((m & (v8i)a) | (~m & (v8i)b)); } /* m ? a : b */
-static inline v8 vabs(v8 x) { return (v8)((v8i)x & splati(0x7fffffff)); }
-
-/* c floats at p (c < VL: the rest 0, nothing read past p + c). */
-static inline v8 ld(const float *p, int c) {
-    v8 v;
-    if (c >= VL) {
-        memcpy(&v, p, sizeof v);
-    } else {
-        v = splat(0.0f);
-        for (int k = 0; k < c; k++) v[k] = p[k];
-    }
-    return v;
-}
-
-/* The first c of v to p (all VL when c >= VL). */
-static inline void st(float *p, v8 v, int c) {
-    if (c >= VL)
-        memcpy(p, &v, sizeof v);
-    else
-        for (int k = 0; k < c; k++) p[k] = v[k];
-}
-
-static inline float hsum(v8 v) {
+static inline float hsum(vf v) {
     float s = 0.0f;
     for (int k = 0; k < VL; k++) s += v[k];
     return s;
@@ -78,42 +52,23 @@ static inline void prefetch(const float *p, int64_t G, int64_t H, int n) {
         for (int j = 0; j < n; j += 16) __builtin_prefetch(p + r * H + j);
 }
 
-/* exp(x) for x <= 0 (every exponent below is minus an absolute value or a minimum with 0):
- * Cody-Waite range reduction and a degree-6 polynomial, within 2.5e-7 relative on [-87, 0];
- * below -87 it returns exp(-87); NaN stays NaN. */
-static inline v8 vexp_neg(v8 x) {
-    x = sel(x < splat(-87.0f), splat(-87.0f), x);
-    v8 n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest (1.5 * 2^23 trick) */
-    v8 r = x - n * 0.693145752f;
-    r = r - n * 1.42860677e-6f;
-    v8 p = splat(1.38888889e-3f);
-    p = p * r + 8.33333333e-3f;
-    p = p * r + 4.16666667e-2f;
-    p = p * r + 1.66666667e-1f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
-    return p * (v8)e;
-}
-
 /* MinLSTM: with m = min(f, i, 0), E0 = e^m, Ef = e^(m - f), Ei = e^(m - i) (one of the three
  * is 1, so two exponentials, and none overflows):
  *   sigmoid(f) = E0 / (E0 + Ef), so a = sigmoid(f) / (sigmoid(f) + sigmoid(i)) = (E0 + Ei) / den,
  *   1 - a = (E0 + Ef) / den, den = 2 E0 + Ef + Ei >= 1 (exact when both gates underflow),
  *   da/df = Ef (E0 + Ei) / den^2, da/di = -Ei (E0 + Ef) / den^2. */
-static inline void lstm_terms(v8 f, v8 i, v8 *e0, v8 *ef, v8 *ei) {
-    const v8 one = splat(1.0f), zero = splat(0.0f);
-    v8i pos = (f >= zero) & (i >= zero), fmin = f <= i; /* m = 0; else m = f where f <= i, else i */
-    v8 x1 = vexp_neg(sel(pos, -f, sel(fmin, f, i)));
-    v8 x2 = vexp_neg(sel(pos, -i, -vabs(f - i)));
+static inline void lstm_terms(vf f, vf i, vf *e0, vf *ef, vf *ei) {
+    const vf one = splat(1.0f), zero = splat(0.0f);
+    vi pos = (f >= zero) & (i >= zero), fmin = f <= i; /* m = 0; else m = f where f <= i, else i */
+    vf x1 = vexp_neg(sel(pos, -f, sel(fmin, f, i)));
+    vf x2 = vexp_neg(sel(pos, -i, -vabs(f - i)));
     *e0 = sel(pos, one, x1);
     *ef = sel(pos, x1, sel(fmin, one, x2));
     *ei = sel(pos | fmin, x2, one);
 }
 
 /* MinGRU decay a = 1 - z = sigmoid(-x), from e = exp(-|x|). */
-static inline v8 gru_decay(v8 x, v8 e, v8 r1e) { return sel(x >= splat(0.0f), e, splat(1.0f)) * r1e; }
+static inline vf gru_decay(vf x, vf e, vf r1e) { return sel(x >= splat(0.0f), e, splat(1.0f)) * r1e; }
 
 /* The operands of one lane: batch row b, hidden units [j0, j0 + n). pre is NULL when the
  * pre-activations are projected from x (B, T, D) and wt (D, G*H) inside the kernel; dense: use
@@ -136,7 +91,7 @@ static inline int nonzero(const lane_t *L, const float *xv, int *idx) {
  * vectors): from the row of pre at this step, or projected from the input's entries listed in
  * idx (nz of them) through wt (D, G*H). */
 static inline void step_pre(const float *row, const float *xv, const int *idx, int nz, const float *wt,
-                            const float *bias, int64_t G, int64_t H, int64_t j0, int n, v8 z[][NV]) {
+                            const float *bias, int64_t G, int64_t H, int64_t j0, int n, vf z[][NV]) {
     const int nv = (n + VL - 1) / VL;
     for (int64_t r = 0; r < G; r++) {
         const int64_t off = r * H + j0;
@@ -144,7 +99,7 @@ static inline void step_pre(const float *row, const float *xv, const int *idx, i
         if (row)
             for (int v = 0; v < nv; v++) z[r][v] += ld(row + off + v * VL, n - v * VL);
         for (int k = 0; k < nz; k++) {
-            const v8 xd = splat(xv[idx[k]]);
+            const vf xd = splat(xv[idx[k]]);
             const float *w = wt + idx[k] * G * H + off;
             for (int v = 0; v < nv; v++) z[r][v] += xd * ld(w + v * VL, n - v * VL);
         }
@@ -155,7 +110,7 @@ static inline void step_pre(const float *row, const float *xv, const int *idx, i
 static void forward_lane(const lane_t *L, float *out) {
     const int64_t T = L->T, H = L->H, G = L->G, GH = G * H, b = L->b, j0 = L->j0;
     const int n = L->n, nv = (n + VL - 1) / VL;
-    v8 h[NV], z[3][NV];
+    vf h[NV], z[3][NV];
     int idx[MAXD];
     for (int v = 0; v < nv; v++) h[v] = ld(L->h0 + b * L->hsb + j0 + v * VL, n - v * VL);
     for (int64_t t = 0; t < T; t++) {
@@ -168,23 +123,23 @@ static void forward_lane(const lane_t *L, float *out) {
         if (L->lstm) {
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++) {
-                v8 zf = z[0][v], zi = z[1][v], zk = z[2][v], e0, ef, ei;
-                v8 ek = vexp_neg(-vabs(zk));
+                vf zf = z[0][v], zi = z[1][v], zk = z[2][v], e0, ef, ei;
+                vf ek = vexp_neg(-vabs(zk));
                 lstm_terms(zf, zi, &e0, &ef, &ei);
-                v8 den = e0 + e0 + ef + ei, one_e = 1.0f + ek;
-                v8 r = 1.0f / (den * one_e); /* one division for a and for g's sigmoid */
-                v8 a = (e0 + ei) * one_e * r, s = ek * den * r;
-                v8 g = sel(zk >= splat(0.0f), zk + 0.5f, s); /* g(x) = x + 0.5 for x >= 0, sigmoid(x) below */
+                vf den = e0 + e0 + ef + ei, one_e = 1.0f + ek;
+                vf r = 1.0f / (den * one_e); /* one division for a and for g's sigmoid */
+                vf a = (e0 + ei) * one_e * r, s = ek * den * r;
+                vf g = sel(zk >= splat(0.0f), zk + 0.5f, s); /* g(x) = x + 0.5 for x >= 0, sigmoid(x) below */
                 h[v] = a * h[v] + (1.0f - a) * g;
             }
         } else {
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++) {
-                v8 zf = z[0][v], zk = z[1][v];
-                v8 ek = vexp_neg(-vabs(zk)), ef = vexp_neg(-vabs(zf)), one_e = 1.0f + ef, one_k = 1.0f + ek;
-                v8 r = 1.0f / (one_e * one_k);
-                v8 a = gru_decay(zf, ef, one_k * r), s = ek * one_e * r;
-                v8 g = sel(zk >= splat(0.0f), zk + 0.5f, s);
+                vf zf = z[0][v], zk = z[1][v];
+                vf ek = vexp_neg(-vabs(zk)), ef = vexp_neg(-vabs(zf)), one_e = 1.0f + ef, one_k = 1.0f + ek;
+                vf r = 1.0f / (one_e * one_k);
+                vf a = gru_decay(zf, ef, one_k * r), s = ek * one_e * r;
+                vf g = sel(zk >= splat(0.0f), zk + 0.5f, s);
                 h[v] = a * h[v] + (1.0f - a) * g;
             }
         }
@@ -201,7 +156,7 @@ static void backward_lane(const lane_t *L, const float *out, const float *grad, 
                           float *grad_x, float *grad_wt, float *carry_io, float *grad_bias) {
     const int64_t T = L->T, H = L->H, G = L->G, GH = G * H, D = L->D, b = L->b, j0 = L->j0;
     const int n = L->n, nv = (n + VL - 1) / VL;
-    v8 carry[NV], sum[3][NV], z[3][NV], gp[3][NV]; /* a_{t+1} dL/dh_{t+1}; bias gradient; gates; their gradient */
+    vf carry[NV], sum[3][NV], z[3][NV], gp[3][NV]; /* a_{t+1} dL/dh_{t+1}; bias gradient; gates; their gradient */
     int idx[MAXD];
     for (int v = 0; v < nv; v++) {
         carry[v] = ld(carry_io + b * H + j0 + v * VL, n - v * VL);
@@ -223,14 +178,14 @@ static void backward_lane(const lane_t *L, const float *out, const float *grad, 
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++) {
                 const int c = n - v * VL;
-                v8 zf = z[0][v], zi = z[1][v], zk = z[2][v], e0, ef, ei;
-                v8 gh = (gs[2] ? ld(gr + v * VL, c) : splat(*gr)) + carry[v], ek = vexp_neg(-vabs(zk));
-                v8i pos = zk >= splat(0.0f);
+                vf zf = z[0][v], zi = z[1][v], zk = z[2][v], e0, ef, ei;
+                vf gh = (gs[2] ? ld(gr + v * VL, c) : splat(*gr)) + carry[v], ek = vexp_neg(-vabs(zk));
+                vi pos = zk >= splat(0.0f);
                 lstm_terms(zf, zi, &e0, &ef, &ei);
-                v8 den = e0 + e0 + ef + ei, one_e = 1.0f + ek;
-                v8 rd = 1.0f / den, rs = 1.0f / one_e, s = ek * rs;
-                v8 g = sel(pos, zk + 0.5f, s);
-                v8 dh = gh * (ld(hp + v * VL, c) - g) * rd * rd; /* dL/da / den^2 */
+                vf den = e0 + e0 + ef + ei, one_e = 1.0f + ek;
+                vf rd = 1.0f / den, rs = 1.0f / one_e, s = ek * rs;
+                vf g = sel(pos, zk + 0.5f, s);
+                vf dh = gh * (ld(hp + v * VL, c) - g) * rd * rd; /* dL/da / den^2 */
                 gp[0][v] = dh * ef * (e0 + ei);
                 gp[1][v] = -dh * ei * (e0 + ef);
                 gp[2][v] = gh * (e0 + ef) * rd * sel(pos, splat(1.0f), s * rs); /* g' = s (1 - s) below 0 */
@@ -240,12 +195,12 @@ static void backward_lane(const lane_t *L, const float *out, const float *grad, 
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++) {
                 const int c = n - v * VL;
-                v8 zf = z[0][v], zk = z[1][v];
-                v8 gh = (gs[2] ? ld(gr + v * VL, c) : splat(*gr)) + carry[v];
-                v8 ek = vexp_neg(-vabs(zk)), ef = vexp_neg(-vabs(zf));
-                v8i pos = zk >= splat(0.0f);
-                v8 re = 1.0f / (1.0f + ef), rs = 1.0f / (1.0f + ek), s = ek * rs;
-                v8 a = gru_decay(zf, ef, re), g = sel(pos, zk + 0.5f, s);
+                vf zf = z[0][v], zk = z[1][v];
+                vf gh = (gs[2] ? ld(gr + v * VL, c) : splat(*gr)) + carry[v];
+                vf ek = vexp_neg(-vabs(zk)), ef = vexp_neg(-vabs(zf));
+                vi pos = zk >= splat(0.0f);
+                vf re = 1.0f / (1.0f + ef), rs = 1.0f / (1.0f + ek), s = ek * rs;
+                vf a = gru_decay(zf, ef, re), g = sel(pos, zk + 0.5f, s);
                 gp[0][v] = -gh * (ld(hp + v * VL, c) - g) * a * (1.0f - a); /* da/dx = -a (1 - a) */
                 gp[1][v] = gh * (1.0f - a) * sel(pos, splat(1.0f), s * rs);
                 carry[v] = a * gh;
@@ -261,7 +216,7 @@ static void backward_lane(const lane_t *L, const float *out, const float *grad, 
             continue;
         }
         for (int k = 0; k < nz; k++) { /* weight gradient: x_d times the gate gradient */
-            const v8 xd = splat(xv[idx[k]]);
+            const vf xd = splat(xv[idx[k]]);
             for (int64_t q = 0; q < G; q++) {
                 float *w = grad_wt + idx[k] * GH + q * H + j0;
                 for (int v = 0; v < nv; v++) st(w + v * VL, ld(w + v * VL, n - v * VL) + xd * gp[q][v], n - v * VL);
@@ -269,7 +224,7 @@ static void backward_lane(const lane_t *L, const float *out, const float *grad, 
         }
         if (grad_x) /* input gradient: the gate gradients through each input's weights */
             for (int64_t d = 0; d < D; d++) {
-                v8 acc = splat(0.0f);
+                vf acc = splat(0.0f);
                 for (int64_t q = 0; q < G; q++) {
                     const float *w = L->wt + d * GH + q * H + j0;
                     for (int v = 0; v < nv; v++) acc += gp[q][v] * ld(w + v * VL, n - v * VL);
