@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -66,7 +67,16 @@ def follow_umask(path: str | os.PathLike, folder: bool = False) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temp file in the same folder, fsync, rename.
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as fh:
+        fh.write(text)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike):
+    """A text handle whose content replaces ``path`` atomically when the block ends: a temp file
+    in the same folder, fsync, rename; an error in the block removes the temp file and leaves
+    ``path`` as it was.
 
     A crash at any moment leaves either the old file or the new one, never a torn one. The
     file gets the permissions a plain ``open`` would give (0666 less the umask).
@@ -76,7 +86,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     try:
         follow_umask(tmp)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)

@@ -260,6 +260,9 @@ def evaluate(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
     threads: int = _THREADS,
+    workers: int = typer.Option(
+        None, "--workers", min=0, help="Processes that read and encode a sequence DATA file in batches (default: auto)."
+    ),
     backtest: int = typer.Option(
         None, "--backtest", min=1, help="Panel runs: rolling-origin evaluation at K successive origins before the end."
     ),
@@ -289,7 +292,8 @@ def evaluate(
 
             res = backtest_run(run_dir, backtest, data, threads=threads, extra=extra)
         else:
-            res = run_evaluate(run_dir, data, labels=labels, label=label, threads=threads, data_overrides=extra)
+            res = run_evaluate(run_dir, data, labels=labels, label=label, threads=threads, data_overrides=extra,
+                               workers=workers)  # fmt: skip
         if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(output, json.dumps(res, indent=2))
@@ -304,12 +308,18 @@ def predict(
     output: Path = typer.Option(..., "--output", "-o", help="TSV file to write (a folder: predictions.tsv in it)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     threads: int = _THREADS,
+    workers: int = typer.Option(
+        None, "--workers", min=0, help="Processes that read and encode a sequence DATA file in batches (default: auto)."
+    ),
 ) -> None:
-    """Predict DATA with a trained run and write a TSV (ids and class probabilities, or forecasts)."""
+    """Predict DATA with a trained run and write a TSV (ids and class probabilities, or forecasts).
+
+    A sequence file is streamed: read, encoded and predicted in batches, with a progress bar;
+    memory stays flat however many records it holds."""
     from .pipeline import predict as run_predict
 
     try:
-        run_predict(run_dir, data, output, overwrite=overwrite, threads=threads)
+        run_predict(run_dir, data, output, overwrite=overwrite, threads=threads, workers=workers)
     except _BAD_INPUT as err:
         _fail(err)
 

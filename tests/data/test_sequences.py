@@ -108,3 +108,29 @@ def test_split_random_is_stratified_and_disjoint():
         chromosome_of("seq1 some read")
     with pytest.raises(ValueError, match=r"chromosomes \['chrZ'\] do not occur"):
         split_by_chromosome(["chr1:1-10"], test=["chrZ"])
+
+
+@pytest.mark.parametrize("alphabet", ["dna", "rna", "protein"])
+@pytest.mark.parametrize("soft_mask", ["keep", "channel"])
+def test_one_hot_of_a_batch_equals_letter_by_letter_lookup(alphabet, soft_mask):
+    # the batch is encoded in a few array operations; every row must be what the table gives
+    # letter by letter, zeros past its length, cut at `length`
+    from biolstm.data.encode import _table
+
+    rng = np.random.default_rng(0)
+    letters = {"dna": "ACGTNacgtnRY", "rna": "ACGUNacgunRY", "protein": "ACDEFGHIKLMNPQRSTVWYXacdx"}[alphabet]
+    seqs = ["".join(rng.choice(list(letters), n)) for n in rng.integers(1, 40, 50)]
+    table, _ = _table(alphabet, "probabilities")
+    for length in (None, 25):
+        x, lengths = one_hot(seqs, alphabet, soft_mask=soft_mask, length=length)
+        T = x.shape[1]
+        assert T == (length or max(map(len, seqs)))
+        for i, s in enumerate(seqs):
+            s = s[:T]
+            assert lengths[i] == len(s)
+            want = np.zeros((T, x.shape[2]), dtype=np.float32)
+            codes = np.frombuffer(s.encode(), dtype=np.uint8)
+            want[: len(s), : table.shape[1]] = table[codes]
+            if soft_mask == "channel":
+                want[: len(s), -1] = [c.islower() for c in s]
+            np.testing.assert_array_equal(x[i], want)

@@ -89,6 +89,9 @@ def one_hot(
     T = int(length if length is not None else (lengths.max() if len(seqs) else 0))
     C = table.shape[1] + (1 if soft_mask == "channel" else 0)
     out = np.zeros((len(seqs), T, C), dtype=np.float32)
+    if _encode_all_at_once(seqs, lengths, T, table, valid, soft_mask, out):
+        return out, np.minimum(lengths, T)
+    # a letter outside the alphabet somewhere: sequence by sequence, to name it
     where = (lambda i: f"{origins[i][0]}: record {origins[i][1]}") if origins is not None else (lambda i: f"seqs[{i}]")
     for i, s in enumerate(seqs):
         try:
@@ -113,6 +116,29 @@ def one_hot(
         if soft_mask == "channel":
             out[i, : len(b), -1] = (b >= ord("a")) & (b <= ord("z"))
     return out, np.minimum(lengths, T)
+
+
+def _encode_all_at_once(seqs, lengths: np.ndarray, T: int, table: np.ndarray, valid: np.ndarray, soft_mask: str,
+                        out: np.ndarray) -> bool:  # fmt: skip
+    """Fill ``out`` for every sequence with a few array operations (no loop over sequences), or
+    return False, leaving it for the loop that names a bad letter, when a letter is invalid."""
+    try:
+        codes = np.frombuffer("".join(s[:T] for s in seqs).encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return False
+    if not valid[codes].all():
+        return False
+    kept = np.minimum(lengths, T)
+    if (kept == T).all():  # the common case: every sequence fills the window
+        grid = codes.reshape(len(seqs), T)
+    else:  # byte 0 (never a valid letter) pads, and its table row is zeros
+        grid = np.zeros((len(seqs), T), dtype=np.uint8)
+        starts = np.cumsum(kept) - kept  # where each sequence's letters begin in codes
+        grid[np.repeat(np.arange(len(seqs)), kept), np.arange(len(codes)) - np.repeat(starts, kept)] = codes
+    out[..., : table.shape[1]] = table[grid]
+    if soft_mask == "channel":
+        out[..., -1] = (grid >= ord("a")) & (grid <= ord("z"))
+    return True
 
 
 def reverse_complement(x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:

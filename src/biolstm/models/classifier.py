@@ -159,15 +159,17 @@ class SequenceClassifier(nn.Module):
             x = self.project(x)
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=x.device)
-            keep = (torch.arange(x.shape[1], device=x.device) < lengths.unsqueeze(1)).unsqueeze(-1)
-            x = x * keep  # padding contributes nothing to the convolution
+            if bool((lengths < x.shape[1]).any()):
+                keep = (torch.arange(x.shape[1], device=x.device) < lengths.unsqueeze(1)).unsqueeze(-1)
+                x = x * keep  # padding contributes nothing to the convolution
         if self.conv is not None:
-            h = F.relu(self.conv(x.transpose(1, 2)))  # (B, F, T)
+            h = self.conv(x.transpose(1, 2))  # (B, F, T)
             if self.config.pool > 1:
+                # relu(max) = max(relu): the same values, on a pool-th of the elements
                 h = F.max_pool1d(h, self.config.pool, ceil_mode=False)
                 if lengths is not None:
                     lengths = lengths // self.config.pool
-            x = self.drop(h.transpose(1, 2))  # (B, T', F)
+            x = self.drop(F.relu(h).transpose(1, 2))  # (B, T', F)
         if lengths is not None:
             lengths = lengths.clamp(min=1, max=x.shape[1])
         out, _ = self.rnn(x, lengths=lengths)  # (B, T', 2H)

@@ -487,7 +487,11 @@ class RNNBase(nn.Module):
     # ------------------------------------------------------------------ fused engine
     def _forward_fused(self, input, h0, c0, lengths):
         if lengths is not None and not isinstance(input, PackedSequence):
-            return self._fused_with_lengths(input, h0, c0, lengths)
+            T = input.shape[1] if self.batch_first else input.shape[0]
+            if not bool((lengths < T).any()):  # every row runs all steps: nothing to pack
+                lengths = None
+            else:
+                return self._fused_with_lengths(input, h0, c0, lengths)
         hx = (h0, c0) if self.mode == "LSTM" else h0
         fn = (
             _FUSED[self.mode]

@@ -537,13 +537,17 @@ def evaluate(
     verbose: int = 1,
     threads: int | None = None,
     data_overrides: list[str] = (),
+    workers: int | None = None,
+    stream: bool = True,
 ) -> dict:
     """Metrics of a trained run on its test split again, or on new labelled data, beside the
     baselines fitted on the run's training part. New data is ``data_path`` (labels from its
     label column, ``labels`` or ``label``), or any form training reads, given as data-section
     keys (``data_overrides``: ``data.files={a: a.fa, b: b.fa}``, ``data.file=x.fa``,
     ``data.labels=l.csv``, ...) in place of the run's own. ``threads``: torch threads (None:
-    the CPUs this process may use)."""
+    the CPUs this process may use). A sequence file as ``data_path`` is streamed (read, encoded
+    by ``workers`` processes and predicted in batches; None: :func:`~.streaming.default_workers`)
+    unless ``stream`` is False."""
     from ..train import Trainer
 
     use_threads(threads)
@@ -564,6 +568,14 @@ def evaluate(
             log.done()
         metrics = task.test_metrics(prep, trainer.predict(prep.test[0]), model)
         result = {"task": task.name, "split": "test", "metrics": metrics}
+    elif _streams(task, data, stream):  # read, encoded and predicted in batches: flat memory
+        from .streaming import default_workers
+
+        metrics = task.evaluate_stream(data, state, data_path, model, trainer.device,
+                                       default_workers() if workers is None else workers,
+                                       baselines=_training_baselines(task, data, log), labels=labels, label=label,
+                                       verbose=verbose)  # fmt: skip
+        result = {"task": task.name, "data": str(data_path), "metrics": metrics}
     else:
         label_opts = {"labels": labels, "label": label} if task.name == "sequence" else {}
         metrics = task.evaluate_new(data, state, data_path, model, trainer.predict,
@@ -629,21 +641,43 @@ def predict(
     verbose: int = 1,
     overwrite: bool = False,
     threads: int | None = None,
+    workers: int | None = None,
+    stream: bool = True,
 ) -> Path:
     """Write predictions for new data as TSV (classes: probabilities; forecasts: the next steps).
 
     ``output`` may be a folder (the file is then ``predictions.tsv`` in it); an existing file is
-    replaced only with ``overwrite``, and a run's own files never."""
+    replaced only with ``overwrite``, and a run's own files never. A sequence file is streamed:
+    read and encoded in batches by ``workers`` DataLoader processes (None:
+    :func:`~.streaming.default_workers`), predicted under inference mode and written row by row,
+    so memory stays flat however many records it holds (``stream=False``: all at once, as the
+    other tasks do). The file appears complete or not at all."""
 
+    from .._io import atomic_writer
     from ..train import Trainer
 
     output = output_path(output, "predictions.tsv", "--output", overwrite)
     use_threads(threads)
     task, data, model, state, tcfg = load_run(run_dir)
     trainer = Trainer(model, tcfg.merged(device="cpu" if not torch.cuda.is_available() else None))
-    header, rows = task.predict_new(data, state, data_path, model, trainer.predict)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_tsv(output, header, rows)
+    if _streams(task, data, stream):
+        from .streaming import default_workers
+
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_writer(output) as fh:
+            n = task.predict_stream(data, state, data_path, model, fh, trainer.device,
+                                    default_workers() if workers is None else workers, verbose=verbose)  # fmt: skip
+    else:
+        header, rows = task.predict_new(data, state, data_path, model, trainer.predict)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_tsv(output, header, rows)
+        n = len(rows)
     if verbose:
-        print(f"wrote {len(rows)} predictions to {output}")
+        print(f"wrote {n} predictions to {output}")
     return output
+
+
+def _streams(task, data, stream: bool) -> bool:
+    """Whether new data for this run is streamed: a sequence run read from sequence files (a
+    genome run's new data is a BED file of regions)."""
+    return stream and task.name == "sequence" and getattr(data, "genome", None) is None

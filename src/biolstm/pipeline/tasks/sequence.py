@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,31 +155,43 @@ def _seen(d: SequenceData, lengths: list, seqs: list | None) -> dict:
 def _novelty(d: SequenceData, state: dict, path: str, seqs: list) -> None:
     """A BiolstmWarning, with counts, when new sequences are shorter or longer than any in
     training, or hold more unknown letters (N) than any did: their predictions extrapolate."""
+    _warn_novelty(state, path, _novelty_counts(d.alphabet, state, seqs))
+
+
+def _novelty_counts(alphabet: str, state: dict, seqs: list) -> Counter:
+    """How many of ``seqs`` lie outside training (see :func:`_novelty`): added up over batches."""
+    counts = Counter(n=len(seqs))
+    if "train_lengths" in state:
+        lo, hi = state["train_lengths"]
+        counts["short"] = sum(len(q) < lo for q in seqs)
+        counts["long"] = sum(len(q) > hi for q in seqs)
+        counts["cut"] = sum(len(q) > state["length"] for q in seqs)
+    if "train_max_unknown" in state:
+        top = state["train_max_unknown"]
+        counts["unknown"] = sum(_unknown_fraction(q, alphabet) > top + 1e-9 for q in seqs)
+    return counts
+
+
+def _warn_novelty(state: dict, path: str, counts: Counter) -> None:
     import warnings
 
     from ...validation import BiolstmWarning
 
     notes = []
-    if "train_lengths" in state:
-        lo, hi = state["train_lengths"]
-        short = sum(len(q) < lo for q in seqs)
-        long = sum(len(q) > hi for q in seqs)
-        if short:
-            notes.append(f"{short} shorter than the shortest in training ({lo})")
-        if long:
-            cut = f"; cut to {state['length']}" if any(len(q) > state["length"] for q in seqs) else ""
-            notes.append(f"{long} longer than the longest in training ({hi}{cut})")
-    if "train_max_unknown" in state:
+    if counts["short"]:
+        notes.append(f"{counts['short']} shorter than the shortest in training ({state['train_lengths'][0]})")
+    if counts["long"]:
+        cut = f"; cut to {state['length']}" if counts["cut"] else ""
+        notes.append(f"{counts['long']} longer than the longest in training ({state['train_lengths'][1]}{cut})")
+    if counts["unknown"]:
         top = state["train_max_unknown"]
-        more = sum(_unknown_fraction(q, d.alphabet) > top + 1e-9 for q in seqs)
-        if more:
-            notes.append(f"{more} with more unknown letters (N) than any training sequence ({top:.0%})")
+        notes.append(f"{counts['unknown']} with more unknown letters (N) than any training sequence ({top:.0%})")
     if notes:
         warnings.warn(
-            f"{path}: {len(seqs)} sequences, of which {'; '.join(notes)}: the model never saw input like "
+            f"{path}: {counts['n']} sequences, of which {'; '.join(notes)}: the model never saw input like "
             "these, so their predictions are extrapolations",
             BiolstmWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
 
@@ -221,6 +234,19 @@ def encode_inputs(seqs: list[str], alphabet: str, ambiguity: str, soft_mask: str
 
     x, lengths = one_hot(seqs, alphabet, ambiguity, soft_mask, length=length, origins=origins)
     return {"x": torch.from_numpy(x), "lengths": torch.from_numpy(lengths)}
+
+
+def _encode_batch(options: tuple, seqs: list[str], origins: list) -> dict:
+    return encode_inputs(seqs, *options, origins)
+
+
+def _records_with(path: str, fmt: str, label):
+    """(path, record number, record, label) of each record of an unlabelled file, with one label
+    for all (or None)."""
+    from ...data import read_sequences
+
+    for n, rec in enumerate(read_sequences(path, fmt), start=1):
+        yield path, n, rec, label
 
 
 def record_chromosomes(d, ids: list) -> np.ndarray | None:
@@ -499,6 +525,79 @@ class SequenceTask(OutcomeTask):
             k = _kmer_k(d)
             out[f"{k}-mer_{o.linear_kind()}"] = lambda seqs: ev.kmer_counts(seqs, k, alpha)
         return out
+
+    def stream_new(self, d: SequenceData, state: dict, path: str, labels: str | None = None, label: str | None = None,
+                   labeled: bool = False, keep_sequences: bool = False, size: int | None = None):  # fmt: skip
+        """New records of the FASTA/FASTQ ``path`` as :class:`~biolstm.pipeline.streaming.RecordBatches`
+        (read, encoded and checked for novelty in batches), with labels from where
+        :meth:`read_new` would take them."""
+        from functools import partial
+
+        from ...data.sequences import _check_file, detect_format, labeled_records
+        from ..streaming import BATCH, RecordBatches
+
+        checked = _check_file(path, "a FASTA/FASTQ file")  # the same message whatever reads it first
+        fmt = d.format if d.format != "auto" else detect_format(checked)
+        if labels is not None or (labeled and label is None and d.label_field is not None):
+            records = partial(labeled_records, file=path, labels=labels, label_field=None if labels else d.label_field,
+                              label_sep=d.label_sep, format=fmt)  # fmt: skip
+        else:
+            records = partial(_records_with, path, fmt, label)
+        encode = partial(_encode_batch, (d.alphabet, d.ambiguity, d.soft_mask, state["length"]))
+        novelty = partial(_novelty_counts, d.alphabet, state)
+        return RecordBatches(records, encode, novelty, size or BATCH, keep_sequences), fmt
+
+    def predict_stream(self, d: SequenceData, state: dict, path: str, model, out, device, workers: int,
+                       size: int | None = None, verbose: int = 1) -> int:  # fmt: skip
+        """Predictions for the records of ``path`` written to the text handle ``out`` as they come
+        (a TSV, header first); returns how many."""
+        from ..streaming import count_records, run_batches
+
+        batches, fmt = self.stream_new(d, state, path, size=size)
+        count, novel, total = 0, Counter(), count_records(path, fmt)
+        for batch, outputs in run_batches(batches, model, device, workers, total, "predict", verbose):
+            header, rows = self.prediction_rows(state, batch["ids"], outputs)
+            if count == 0:
+                out.write("\t".join(header) + "\n")
+            out.write("".join("\t".join(str(v) for v in r) + "\n" for r in rows))
+            count += len(rows)
+            novel.update(batch["novel"])
+        if count == 0:
+            raise InputError(f"{path}: expected at least one record, found none")
+        _warn_novelty(state, path, novel)
+        return count
+
+    def evaluate_stream(self, d: SequenceData, state: dict, path: str, model, device, workers: int, baselines=None,
+                        labels: str | None = None, label: str | None = None, size: int | None = None,
+                        verbose: int = 1) -> dict:  # fmt: skip
+        """{model/baseline: metrics} on the labelled records of ``path``, streamed: per record only
+        its outputs, its label and each baseline's prediction are kept."""
+        from ..streaming import count_records, run_batches
+
+        baselines = baselines or {}
+        batches, fmt = self.stream_new(d, state, path, labels, label, labeled=True, keep_sequences=bool(baselines),
+                                       size=size)  # fmt: skip
+        o = self.outcome(state)
+        outs, ys, base, novel = [], [], {name: [] for name in baselines}, Counter()
+        for batch, outputs in run_batches(batches, model, device, workers, count_records(path, fmt), "evaluate",
+                                          verbose):  # fmt: skip
+            if batch["labels"][0] is None:
+                raise InputError(f"{path}: expected labels to evaluate against (a label column, --labels or --label)")
+            first, ids = batch["first"], batch["ids"]
+            o.where = labels or path if label is None else "--label"
+            o.at = lambda k, f=first, i=ids: f"{path}: record {f + k + 1} ({i[k]!r})"
+            ys.append(o.transform(batch["labels"]))
+            outs.append(outputs)
+            for name, fit in baselines.items():
+                base[name].append(np.asarray(fit(batch["sequences"])))
+            novel.update(batch["novel"])
+        if not outs:
+            raise InputError(f"{path}: expected at least one record, found none")
+        _warn_novelty(state, path, novel)
+        truth = o.target_truth(torch.cat(ys))
+        metrics = {"model": o.metrics(truth, o.inverse_transform(torch.cat(outs)))}
+        metrics.update({name: o.metrics(truth, np.concatenate(parts)) for name, parts in base.items()})
+        return metrics
 
     def read_new(self, d: SequenceData, state: dict, path: str | None = None, labels: str | None = None,
                  label: str | None = None, labeled: bool = False):  # fmt: skip
