@@ -9,6 +9,7 @@ module is run by ``benchmarks/engines.py`` and ``biolstm bench``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import platform
 import statistics
 import time
@@ -92,8 +93,13 @@ CASES = [
 
 def _one_step(model: nn.Module, call, x: torch.Tensor) -> float:
     model.zero_grad(set_to_none=True)
+    cuda = x.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
     call(model, x).sum().backward()
+    if cuda:  # the kernels run asynchronously: wait for them
+        torch.cuda.synchronize()
     return time.perf_counter() - t0
 
 
@@ -125,6 +131,18 @@ def time_cases(
     return [(statistics.median(t), len(t)) for t in times]
 
 
+@contextlib.contextmanager
+def _no_cudnn():
+    with torch.backends.cudnn.flags(enabled=False):
+        yield
+
+
+def _on_cuda(case: Case) -> Case:
+    """The case as it reads on a GPU: cuDNN in place of oneDNN."""
+    name = case.name.replace("oneDNN", "cuDNN")
+    return dataclasses.replace(case, name=name, context=_no_cudnn if case.context is _no_mkldnn else case.context)
+
+
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -142,30 +160,35 @@ def run_engine_benchmark(
     threads: int = 2,
     shapes: list[tuple[int, int, int, int]] | None = None,
     print_fn=print,
+    device: str = "cpu",
 ) -> list[dict]:
-    """Time every case at every shape; print a Markdown table of ratios; return the rows."""
+    """Time every case at every shape; print a Markdown table of ratios; return the rows. On
+    ``device='cuda'`` torch's kernels are cuDNN's (the "oneDNN off" case becomes "cuDNN off")
+    and the transparent LSTM runs its Triton kernels where Triton is installed."""
     torch.set_num_threads(threads)
     shapes = shapes or (SHAPES[:1] if quick else SHAPES)
     repeats = min(repeats, 5) if quick else repeats
+    where = torch.cuda.get_device_name(0) if device == "cuda" else f"{cpu_name()}, {threads} threads"
     print_fn(
-        f"# biolstm engine benchmark: {cpu_name()}, {threads} threads, torch {torch.__version__}, "
+        f"# biolstm engine benchmark: {where}, torch {torch.__version__}, "
         f"float32, forward+backward, median of up to {repeats} runs after warm-up"
     )
+    cases = CASES if device == "cpu" else [_on_cuda(c) for c in CASES]
     rows = []
     for B, T, D, H in shapes:
         torch.manual_seed(0)
-        x = torch.randn(B, T, D, requires_grad=True)
+        x = torch.randn(B, T, D, device=device, requires_grad=True)
         base_model = nn.LSTM(D, H, batch_first=True)
         models = []
-        for case in CASES:
+        for case in cases:
             model = case.build(D, H)
             if isinstance(model, (nn.LSTM, LSTM)):
                 model.load_state_dict(base_model.state_dict())
-            models.append(model)
-        results = dict(zip([c.name for c in CASES], time_cases(CASES, models, x, repeats)))
-        base = results[CASES[0].name][0]
+            models.append(model.to(device))
+        results = dict(zip([c.name for c in cases], time_cases(cases, models, x, repeats)))
+        base = results[cases[0].name][0]
         print_fn(f"\n## B={B}, T={T}, D={D}, H={H}\n")
-        print_fn("| case | ms per step | ratio to torch.nn.LSTM (oneDNN) | runs |")
+        print_fn(f"| case | ms per step | ratio to {cases[0].name} | runs |")
         print_fn("|---|---:|---:|---:|")
         for name, (sec, n) in results.items():
             print_fn(f"| {name} | {sec * 1e3:.1f} | {sec / base:.2f} | {n} |")

@@ -55,3 +55,14 @@ def test_trainer_mixed_precision_on_cuda():
     cfg = TrainerConfig(epochs=3, batch_size=32, loss="bce_with_logits", amp=True, device="cuda", lr=0.01)
     hist = Trainer(Net(), cfg).fit(x, y)
     assert hist.history["loss"][-1] < hist.history["loss"][0]
+
+
+def test_the_cuda_lstm_step_loop_is_the_triton_kernels():
+    # no Python loop of small kernels per step on a GPU: one Triton launch forward, one backward
+    pytest.importorskip("triton")
+    from biolstm.nn.engine import lstm
+
+    x = torch.randn(2, 3, device="cuda")
+    act, rec = bnn.get_activation("tanh"), bnn.get_activation("sigmoid")
+    assert lstm.step_kernel((x,), None, act, rec).__name__ == "biolstm.nn.engine.triton_lstm"
+    assert lstm.step_kernel((x.double(),), None, act, rec) is None  # float64: the PyTorch loop

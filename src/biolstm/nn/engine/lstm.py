@@ -6,6 +6,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from ..native import scan as native
+from ..native.scan import ACTIVATIONS
 from .common import (
     InputGrads,
     active,
@@ -23,6 +24,24 @@ from .common import (
     stepwise_columns,
     workspace,
 )
+
+
+def step_kernel(tensors, w_hr, act, rec_act):
+    """The module whose ``lstm_forward`` / ``lstm_backward`` run the step loops of these
+    tensors, or None for the PyTorch loop: the C kernel for CPU float32, the Triton kernels for
+    CUDA float32 (where Triton is installed), with the activations they know and no projection."""
+    if w_hr is not None:
+        return None
+    if native.usable(tensors, act, rec_act):
+        return native
+    ts = [t for t in tensors if t is not None]
+    if ts[0].is_cuda and all(t.dtype == torch.float32 for t in ts) and {act.name, rec_act.name} <= set(ACTIVATIONS):
+        try:
+            from . import triton_lstm
+        except ImportError:  # no Triton: the PyTorch loop
+            return None
+        return triton_lstm
+    return None
 
 
 class LSTMScan(torch.autograd.Function):
@@ -51,15 +70,15 @@ class LSTMScan(torch.autograd.Function):
         H = H4 // 4
         full = batch_sizes is None
         opts = dict(dtype=x.dtype, device=x.device)
-        kernel = w_hr is None and native.usable((x, w_ih, b, h0, c0, w_hh, mask), act, rec_act)
-        buf = step_buffers(T, B, kernel or batch_major(B), torch.empty if full else torch.zeros, opts)
+        kernel = step_kernel((x, w_ih, b, h0, c0, w_hh, mask), w_hr, act, rec_act)
+        buf = step_buffers(T, B, kernel is not None or batch_major(B), torch.empty if full else torch.zeros, opts)
         # Gate pre-activations, input side, all steps: one product  # (T, 4H, B)
         G = project_inputs(x, w_ih, b, buf(H4, torch.empty))
         C = buf(H)  # cell states (2c while the fast loop runs)
         TC = buf(H)  # act(c)
         Y = buf(P)  # h
-        if kernel:  # the step loop in C; storage (T, B, F)
-            native.lstm_forward(G.transpose(1, 2), C.transpose(1, 2), TC.transpose(1, 2), Y.transpose(1, 2), h0, c0,
+        if kernel is not None:  # the step loop in C or Triton; storage (T, B, F)
+            kernel.lstm_forward(G.transpose(1, 2), C.transpose(1, 2), TC.transpose(1, 2), Y.transpose(1, 2), h0, c0,
                                 w_hh, mask, batch_sizes, act, rec_act)  # fmt: skip
             M = pre_if = pre_o = pre_g = None
         else:
@@ -87,10 +106,10 @@ class LSTMScan(torch.autograd.Function):
         act, rec_act = ctx.acts
         bs = ctx.batch_sizes
         T, H4, B = G.shape
-        if ctx.kernel:  # the backward step loop in C; storage (T, B, F)
+        if ctx.kernel is not None:  # the backward step loop in C or Triton; storage (T, B, F)
             DG = workspace("lstm_dg", G)
             dh, dc = dh_n.contiguous().clone(), dc_n.contiguous().clone()  # (B, H); end as dL/dh0, dL/dc0
-            native.lstm_backward(G.transpose(1, 2), C.transpose(1, 2), TC.transpose(1, 2), c0, w_hh, mask, bs, dY,
+            ctx.kernel.lstm_backward(G.transpose(1, 2), C.transpose(1, 2), TC.transpose(1, 2), c0, w_hh, mask, bs, dY,
                                  DG.transpose(1, 2), dh, dc, act, rec_act)  # fmt: skip
             DH = None
         else:
