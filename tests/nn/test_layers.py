@@ -154,6 +154,28 @@ def test_auto_engine_choice():
     assert bnn.RNN(3, 4, nonlinearity="relu")._choose_engine(False) == "fused"
 
 
+def test_auto_trains_on_the_c_step_loop_where_it_is_faster():
+    from biolstm.nn.native import scan
+
+    if scan.kernel() is None:
+        pytest.skip(f"no step kernel: {scan.unavailable_reason()}")
+    lstm, gru = bnn.LSTM(3, 4, batch_first=True), bnn.GRU(3, 4)
+    x = torch.randn(32, 5, 3)
+    assert lstm._choose_engine(False, x) == "transparent"  # training, CPU float32, batch 32
+    assert gru._choose_engine(False, x.transpose(0, 1)) == "transparent"  # time-major: the batch is dim 1
+    assert lstm._choose_engine(False, x[:8]) == "fused"  # small batches: oneDNN is faster there
+    assert lstm._choose_engine(False, x.double()) == "fused"
+    assert bnn.LSTM(3, 4, proj_size=2, batch_first=True)._choose_engine(False, x) == "fused"
+    assert bnn.RNN(3, 4, batch_first=True)._choose_engine(False, x) == "fused"
+    with torch.no_grad():  # inference: oneDNN
+        assert lstm._choose_engine(False, x) == "fused"
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(3, 4, batch_first=True)
+    lstm.load_state_dict(ref.state_dict())
+    x.requires_grad_()
+    torch.testing.assert_close(lstm(x)[0], ref(x)[0], atol=1e-6, rtol=1e-5)  # the same values either way
+
+
 def test_fused_refuses_what_it_cannot_do():
     with pytest.raises(ValueError, match="activation='relu'"):
         bnn.LSTM(3, 4, activation="relu", engine="fused")(torch.randn(2, 1, 3))

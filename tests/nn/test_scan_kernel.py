@@ -158,3 +158,21 @@ def test_the_loader_picks_the_best_build_the_cpu_runs(monkeypatch):
     assert build._runnable_tags() == ["v3", "v1"]  # AVX-512 in part only: not v4
     monkeypatch.setattr(build, "_cpu_flags", lambda: set())
     assert build._runnable_tags() == ["v1"]  # nothing known: the baseline only
+
+
+@needs_kernel
+def test_gradients_fading_back_through_time_are_flushed_not_subnormal():
+    # a loss on the last step only: the gate gradients fade to nothing over 400 steps; stored
+    # subnormal they would slow every later product several times over
+    from biolstm.nn.engine import common
+
+    torch.manual_seed(0)
+    m, x = LSTM(4, 32, batch_first=True, engine="transparent"), torch.rand(16, 400, 4)
+    lib = native_scan.kernel()
+    before = lib.scan_csr() & 0x8040
+    m(x)[0][:, -1].sum().backward()
+    assert lib.scan_csr() & 0x8040 == before  # flush-to-zero is off again afterwards
+    dg = common._WORKSPACE.__dict__["lstm_dg"][1]
+    assert (dg[0] == 0).all() and (dg[-1] != 0).any()  # faded to zero at the first step
+    assert not ((dg != 0) & (dg.abs() < torch.finfo(torch.float32).tiny)).any()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters())

@@ -16,7 +16,9 @@ Engines (``engine=``):
   ``layer_norm=True`` it runs the step loop under autograd.
 * ``'autograd'``: the same equations as a step loop under autograd; slow, for reference,
   debugging and double backward.
-* ``'auto'`` (default): 'fused' when it gives the same result, else 'transparent'.
+* ``'auto'`` (default): 'fused' when it gives the same result, else 'transparent'; and
+  'transparent' when training an LSTM or GRU on the CPU in float32 at batches of 16 or more,
+  where its C step loop is faster than oneDNN (see ``_c_loop_trains_faster``).
 """
 
 from __future__ import annotations
@@ -272,7 +274,7 @@ class RNNBase(nn.Module):
             return f"recurrent_dropout={self.recurrent_dropout} in training mode"
         return None
 
-    def _choose_engine(self, need_trace: bool) -> str:
+    def _choose_engine(self, need_trace: bool, data: Tensor | None = None) -> str:
         blocker = self.fused_blocker()
         if self.engine == "fused":
             if blocker:
@@ -283,8 +285,23 @@ class RNNBase(nn.Module):
                 )
             return "fused"
         if self.engine == "auto":
-            return "transparent" if (blocker or need_trace) else "fused"
+            return "transparent" if (blocker or need_trace or self._c_loop_trains_faster(data)) else "fused"
         return self.engine
+
+    def _c_loop_trains_faster(self, data: Tensor | None) -> bool:
+        """Whether 'auto' trains on the transparent engine's C step loop rather than oneDNN: an
+        LSTM or GRU on the CPU in float32 with gradients on, a batch of 16 or more, and the
+        kernel available. There it measured as fast or faster (benchmarks/engines.py: an LSTM
+        step at 0.74-0.98x oneDNN's at B=32-64, a GRU at 0.6-0.9x; at B=8, T=200 the LSTM is
+        about 13% slower, so small batches stay on oneDNN)."""
+        if data is None or data.dim() != 3 or self.mode not in ("LSTM", "GRU") or self.proj_size:
+            return False
+        B = data.shape[0] if self.batch_first else data.shape[1]
+        if not (torch.is_grad_enabled() and data.device.type == "cpu" and data.dtype == torch.float32 and B >= 16):
+            return False
+        from .native import scan
+
+        return scan.kernel() is not None
 
     # ------------------------------------------------------------------ forward
     def forward(self, input, hx=None, *, lengths=None, return_gates: bool = False):
@@ -331,7 +348,7 @@ class RNNBase(nn.Module):
         if lengths is not None:
             lengths = self._check_lengths(lengths, B, T)
         need_trace = return_gates or bool(self._trace_sinks)
-        engine = self._choose_engine(need_trace)
+        engine = self._choose_engine(need_trace, None if packed else data)
 
         if engine == "fused":
             out, h_n, c_n = self._forward_fused(input if packed else data, h0, c0, lengths)

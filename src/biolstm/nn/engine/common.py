@@ -4,6 +4,7 @@ reversal of padded sequences for the backward direction. See :mod:`biolstm.nn.en
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 
@@ -11,6 +12,7 @@ import torch
 from torch import Tensor
 
 from ..activations import Activation
+from ..native import scan as native_scan
 from ..native.workspace import WORKSPACE_MAX_BYTES
 from ..native.workspace import workspace as native_workspace
 
@@ -210,6 +212,21 @@ class InputGrads:
     def result(self) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         dw = self.dw.t().contiguous() if (self.dw is not None and self.narrow) else self.dw
         return self.dx, dw, self.db
+
+
+def subnormals_flushed_on_the_cpu(backward):
+    """A scan's backward run with subnormal results flushed to zero when its forward ran the C
+    step loop (see :func:`biolstm.nn.native.scan.subnormals_flushed`): the loop, the BLAS
+    products in it and the weight products after it."""
+
+    @functools.wraps(backward)
+    def run(ctx, *grads):
+        if getattr(ctx, "kernel", None) is native_scan:
+            with native_scan.subnormals_flushed():
+                return backward(ctx, *grads)
+        return backward(ctx, *grads)
+
+    return run
 
 
 custom_fwd = torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)

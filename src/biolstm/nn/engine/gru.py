@@ -22,6 +22,7 @@ from .common import (
     project_inputs,
     step_buffers,
     stepwise_columns,
+    subnormals_flushed_on_the_cpu,
     workspace,
 )
 
@@ -71,6 +72,7 @@ class GRUScan(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     @custom_bwd
+    @subnormals_flushed_on_the_cpu
     def backward(ctx, dY, dh_n, _dG):
         x, w_ih, h0, w_hh, mask, G, HH, Y, pre_rz, pre_n = ctx.saved_tensors
         act, rec_act = ctx.acts

@@ -22,6 +22,7 @@ from .common import (
     project_inputs,
     step_buffers,
     stepwise_columns,
+    subnormals_flushed_on_the_cpu,
     workspace,
 )
 
@@ -101,6 +102,7 @@ class LSTMScan(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     @custom_bwd
+    @subnormals_flushed_on_the_cpu
     def backward(ctx, dY, dh_n, dc_n, _dG, _dC):
         x, w_ih, h0, c0, w_hh, w_hr, mask, G, C, TC, Y, M, pre_if, pre_o, pre_g = ctx.saved_tensors
         act, rec_act = ctx.acts

@@ -21,6 +21,7 @@ from .common import (
     project_inputs,
     step_buffers,
     stepwise_columns,
+    subnormals_flushed_on_the_cpu,
     workspace,
 )
 
@@ -61,6 +62,7 @@ class RNNScan(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     @custom_bwd
+    @subnormals_flushed_on_the_cpu
     def backward(ctx, dY, dh_n):
         x, w_ih, h0, w_hh, mask, Y, Y_out, pre = ctx.saved_tensors
         bs = ctx.batch_sizes
