@@ -89,7 +89,9 @@ def one_hot(
     T = int(length if length is not None else (lengths.max() if len(seqs) else 0))
     C = table.shape[1] + (1 if soft_mask == "channel" else 0)
     out = np.zeros((len(seqs), T, C), dtype=np.float32)
-    if _encode_all_at_once(seqs, lengths, T, table, valid, soft_mask, out):
+    step = 4096  # sequences per array operation: bounds the temporaries of a large batch
+    if all(_encode_all_at_once(seqs[k : k + step], lengths[k : k + step], T, table, valid, soft_mask,
+                               out[k : k + step]) for k in range(0, len(seqs), step)):  # fmt: skip
         return out, np.minimum(lengths, T)
     # a letter outside the alphabet somewhere: sequence by sequence, to name it
     where = (lambda i: f"{origins[i][0]}: record {origins[i][1]}") if origins is not None else (lambda i: f"seqs[{i}]")
