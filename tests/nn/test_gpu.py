@@ -57,12 +57,12 @@ def test_trainer_mixed_precision_on_cuda():
     assert hist.history["loss"][-1] < hist.history["loss"][0]
 
 
-def test_the_cuda_lstm_step_loop_is_the_triton_kernels():
+def test_the_cuda_step_loops_are_the_triton_kernels():
     # no Python loop of small kernels per step on a GPU: one Triton launch forward, one backward
     pytest.importorskip("triton")
-    from biolstm.nn.engine import lstm
+    from biolstm.nn.engine.common import step_kernel
 
     x = torch.randn(2, 3, device="cuda")
     act, rec = bnn.get_activation("tanh"), bnn.get_activation("sigmoid")
-    assert lstm.step_kernel((x,), None, act, rec).__name__ == "biolstm.nn.engine.triton_lstm"
-    assert lstm.step_kernel((x.double(),), None, act, rec) is None  # float64: the PyTorch loop
+    assert step_kernel((x,), act, rec).__name__ == "biolstm.nn.engine.triton_scan"
+    assert step_kernel((x.double(),), act, rec) is None  # float64: the PyTorch loop

@@ -8,13 +8,16 @@ Work that does not depend on the previous step is done outside the loop: the inp
 ``x_t W_ih^T + b`` of all steps is one matrix product written into the gate buffer, and the
 weight and input gradients are products over chunks of steps.
 
-Each scan has two step loops that give the same values:
+Each scan has three step loops that give the same values (:func:`.common.step_kernel` picks):
 
 * on the CPU in float32, with the named activations the kernel knows, the loop runs in C
   (:mod:`biolstm.nn.native.scan`, ``kernels/scan.c``): per step one BLAS product and one fused
   element-wise pass, no Python between steps;
-* anywhere else (other devices and dtypes, any other activation, an LSTM projection, or no
-  kernel), the loop runs in PyTorch operations, a handful per step (``_torch_steps`` and
+* on CUDA in float32 with those activations, where Triton is installed, the loop is one
+  persistent Triton kernel forward and one backward (:mod:`.triton_scan`): no Python loop of
+  small kernels per step;
+* anywhere else (other dtypes, any other activation, an LSTM projection, or no kernel), the
+  loop runs in PyTorch operations, a handful per step (``_torch_steps`` and
   ``_torch_backward_steps`` in each module).
 
 Layout is time-major: ``(T, B, features)``, and inside the scans logical ``(T, features, B)``

@@ -214,6 +214,25 @@ class InputGrads:
         return self.dx, dw, self.db
 
 
+def step_kernel(tensors, *acts):
+    """The module whose ``lstm_forward`` ... ``rnn_backward`` run the step loops of these tensors
+    (input, parameters, state, mask; None skipped) with these activations, or None for the
+    PyTorch loop: the C kernel (:mod:`biolstm.nn.native.scan`) for CPU float32, the Triton
+    kernels (:mod:`.triton_scan`) for CUDA float32 where Triton is installed, with activations
+    they know."""
+    if native_scan.usable(tensors, *acts):
+        return native_scan
+    ts = [t for t in tensors if t is not None]
+    known = all(a.name in native_scan.ACTIVATIONS for a in acts)
+    if ts[0].is_cuda and known and all(t.dtype == torch.float32 for t in ts):
+        try:
+            from . import triton_scan
+        except ImportError:  # no Triton: the PyTorch loop
+            return None
+        return triton_scan
+    return None
+
+
 def subnormals_flushed_on_the_cpu(backward):
     """A scan's backward run with subnormal results flushed to zero when its forward ran the C
     step loop (see :func:`biolstm.nn.native.scan.subnormals_flushed`): the loop, the BLAS

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from ..native import scan as native
 from .common import (
     InputGrads,
     activate_,
@@ -21,6 +20,7 @@ from .common import (
     prev_rows,
     project_inputs,
     step_buffers,
+    step_kernel,
     stepwise_columns,
     subnormals_flushed_on_the_cpu,
     workspace,
@@ -45,13 +45,13 @@ class GRUScan(torch.autograd.Function):
         H3, H = w_hh.shape
         full = batch_sizes is None
         opts = dict(dtype=x.dtype, device=x.device)
-        kernel = native.usable((x, w_ih, b_ih, h0, w_hh, b_hh, mask), act, rec_act)
-        buf = step_buffers(T, B, kernel or batch_major(B), torch.empty if full else torch.zeros, opts)
+        kernel = step_kernel((x, w_ih, b_ih, h0, w_hh, b_hh, mask), act, rec_act)
+        buf = step_buffers(T, B, kernel is not None or batch_major(B), torch.empty if full else torch.zeros, opts)
         G = project_inputs(x, w_ih, b_ih, buf(H3, torch.empty))  # input side, then r|z|n
         HH = buf(H3)  # W_hh h_{t-1} + b_hh
         Y = buf(H)
-        if kernel:  # the step loop in C; storage (T, B, F)
-            native.gru_forward(G.transpose(1, 2), HH.transpose(1, 2), Y.transpose(1, 2), h0, w_hh, b_hh, mask,
+        if kernel is not None:  # the step loop in C or Triton; storage (T, B, F)
+            kernel.gru_forward(G.transpose(1, 2), HH.transpose(1, 2), Y.transpose(1, 2), h0, w_hh, b_hh, mask,
                                batch_sizes, act, rec_act)  # fmt: skip
             pre_rz = pre_n = None
         else:
@@ -79,11 +79,11 @@ class GRUScan(torch.autograd.Function):
         bs = ctx.batch_sizes
         T, H3, B = G.shape
         H = H3 // 3
-        if ctx.kernel:  # the backward step loop in C; storage (T, B, F)
+        if ctx.kernel is not None:  # the backward step loop in C or Triton; storage (T, B, F)
             DX, DHN = workspace("gru_dx", G), workspace("gru_dhn", G, H)
             dh = dh_n.contiguous().clone()  # (B, H); ends as dL/dh0
-            native.gru_backward(G.transpose(1, 2), HH.transpose(1, 2), Y, h0, w_hh, mask, bs, dY, DX.transpose(1, 2),
-                                DHN.transpose(1, 2), dh, act, rec_act)  # fmt: skip
+            ctx.kernel.gru_backward(G.transpose(1, 2), HH.transpose(1, 2), Y, h0, w_hh, mask, bs, dY,
+                                    DX.transpose(1, 2), DHN.transpose(1, 2), dh, act, rec_act)  # fmt: skip
         else:
             DX, DHN, dh = _torch_backward_steps(ctx, dY, dh_n, G, HH, Y, h0, w_hh, mask, pre_rz, pre_n)
             dh = dh.t()

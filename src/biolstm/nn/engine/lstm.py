@@ -5,8 +5,6 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from ..native import scan as native
-from ..native.scan import ACTIVATIONS
 from .common import (
     InputGrads,
     active,
@@ -21,28 +19,11 @@ from .common import (
     prev_rows,
     project_inputs,
     step_buffers,
+    step_kernel,
     stepwise_columns,
     subnormals_flushed_on_the_cpu,
     workspace,
 )
-
-
-def step_kernel(tensors, w_hr, act, rec_act):
-    """The module whose ``lstm_forward`` / ``lstm_backward`` run the step loops of these
-    tensors, or None for the PyTorch loop: the C kernel for CPU float32, the Triton kernels for
-    CUDA float32 (where Triton is installed), with the activations they know and no projection."""
-    if w_hr is not None:
-        return None
-    if native.usable(tensors, act, rec_act):
-        return native
-    ts = [t for t in tensors if t is not None]
-    if ts[0].is_cuda and all(t.dtype == torch.float32 for t in ts) and {act.name, rec_act.name} <= set(ACTIVATIONS):
-        try:
-            from . import triton_lstm
-        except ImportError:  # no Triton: the PyTorch loop
-            return None
-        return triton_lstm
-    return None
 
 
 class LSTMScan(torch.autograd.Function):
@@ -71,7 +52,7 @@ class LSTMScan(torch.autograd.Function):
         H = H4 // 4
         full = batch_sizes is None
         opts = dict(dtype=x.dtype, device=x.device)
-        kernel = step_kernel((x, w_ih, b, h0, c0, w_hh, mask), w_hr, act, rec_act)
+        kernel = step_kernel((x, w_ih, b, h0, c0, w_hh, mask), act, rec_act) if w_hr is None else None
         buf = step_buffers(T, B, kernel is not None or batch_major(B), torch.empty if full else torch.zeros, opts)
         # Gate pre-activations, input side, all steps: one product  # (T, 4H, B)
         G = project_inputs(x, w_ih, b, buf(H4, torch.empty))

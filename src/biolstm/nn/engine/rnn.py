@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from ..native import scan as native
 from .common import (
     InputGrads,
     activate_,
@@ -20,6 +19,7 @@ from .common import (
     prev_rows,
     project_inputs,
     step_buffers,
+    step_kernel,
     stepwise_columns,
     subnormals_flushed_on_the_cpu,
     workspace,
@@ -40,11 +40,11 @@ class RNNScan(torch.autograd.Function):
         H = w_hh.shape[0]
         full = batch_sizes is None
         opts = dict(dtype=x.dtype, device=x.device)
-        kernel = native.usable((x, w_ih, b, h0, w_hh, mask), act)
-        buf = step_buffers(T, B, kernel or batch_major(B), torch.empty if full else torch.zeros, opts)
+        kernel = step_kernel((x, w_ih, b, h0, w_hh, mask), act)
+        buf = step_buffers(T, B, kernel is not None or batch_major(B), torch.empty if full else torch.zeros, opts)
         Y = project_inputs(x, w_ih, b, buf(H, torch.empty))  # input side, then h
-        if kernel:  # the step loop in C; storage (T, B, H)
-            native.rnn_forward(Y.transpose(1, 2), h0, w_hh, mask, batch_sizes, act)
+        if kernel is not None:  # the step loop in C or Triton; storage (T, B, H)
+            kernel.rnn_forward(Y.transpose(1, 2), h0, w_hh, mask, batch_sizes, act)
             pre = None
         else:
             pre = _torch_steps(Y, h0, w_hh, mask, batch_sizes, act, fast_tanh, buf)
@@ -67,10 +67,10 @@ class RNNScan(torch.autograd.Function):
         x, w_ih, h0, w_hh, mask, Y, Y_out, pre = ctx.saved_tensors
         bs = ctx.batch_sizes
         T, H, B = Y.shape
-        if ctx.kernel:  # the backward step loop in C; storage (T, B, H)
+        if ctx.kernel is not None:  # the backward step loop in C or Triton; storage (T, B, H)
             DP = workspace("rnn_dp", Y)
             dh = dh_n.contiguous().clone()  # (B, H); ends as dL/dh0
-            native.rnn_backward(Y.transpose(1, 2), w_hh, mask, bs, dY, DP.transpose(1, 2), dh, ctx.act)
+            ctx.kernel.rnn_backward(Y.transpose(1, 2), w_hh, mask, bs, dY, DP.transpose(1, 2), dh, ctx.act)
         else:
             DP, dh = _torch_backward_steps(ctx, dY, dh_n, Y, w_hh, mask, pre)
             dh = dh.t()

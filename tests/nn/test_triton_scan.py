@@ -1,4 +1,4 @@
-"""The LSTM's Triton kernels checked in Triton's interpreter (tests/nn/triton_interpreted.py), in a
+"""The LSTM, GRU and RNN Triton kernels checked in Triton's interpreter (tests/nn/triton_interpreted.py), in a
 process of their own: Triton reads TRITON_INTERPRET once, when it is imported."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("triton", reason="Triton (Linux wheels) runs the CUDA kernels and their interpreter")
 
 
-def test_triton_lstm_kernels_in_the_interpreter():
+def test_triton_kernels_in_the_interpreter():
     here = Path(__file__).parent
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(here / "triton_interpreted.py")]
     res = subprocess.run(cmd, cwd=here.parent.parent, env=dict(os.environ, TRITON_INTERPRET="1"), capture_output=True,
