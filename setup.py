@@ -54,7 +54,8 @@ def _extensions():
                     f"biolstm.nn.kernels._{source.stem}_{tag}",
                     [f"src/biolstm/nn/kernels/{source.name}"],
                     depends=[f"src/biolstm/nn/kernels/{h.name}" for h in kernels.headers()],
-                    extra_compile_args=[*kernels.COMMON_FLAGS, *target, *kernels.OPENMP],
+                    extra_compile_args=[*kernels.COMMON_FLAGS, *target, *kernels.OPENMP,
+                                        kernels.source_define(source.stem)],
                     extra_link_args=list(kernels.OPENMP),
                 )
             )

@@ -84,8 +84,8 @@ def atomic_writer(path: str | os.PathLike):
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     try:
-        follow_umask(tmp)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:  # owns fd from here, closed whatever happens
+            follow_umask(tmp)
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

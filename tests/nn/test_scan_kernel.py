@@ -176,3 +176,42 @@ def test_gradients_fading_back_through_time_are_flushed_not_subnormal():
     assert (dg[0] == 0).all() and (dg[-1] != 0).any()  # faded to zero at the first step
     assert not ((dg != 0) & (dg.abs() < torch.finfo(torch.float32).tiny)).any()
     assert all(torch.isfinite(p.grad).all() for p in m.parameters())
+
+
+def test_a_failing_gpu_kernel_says_so_once_and_the_torch_loop_runs(monkeypatch):
+    # a Triton kernel that cannot compile or launch on some GPU: one warning naming why, then
+    # the PyTorch loop, forward and backward, for the rest of the process
+    from biolstm.nn.engine import common
+    from biolstm.nn.engine import lstm as lstm_module
+
+    class Broken:
+        @staticmethod
+        def lstm_forward(*args):
+            raise RuntimeError("no kernel for this GPU")
+
+    monkeypatch.setattr(common, "_TRITON_FAILED", [])
+    monkeypatch.setattr(lstm_module, "step_kernel", lambda tensors, *acts: Broken)
+    torch.manual_seed(0)
+    m, x = LSTM(3, 4, batch_first=True, engine="transparent"), torch.randn(2, 5, 3, requires_grad=True)
+    with pytest.warns(BiolstmWarning, match=r"Triton step kernels failed \(RuntimeError: no kernel for this GPU\)"):
+        out = m(x)[0]
+    out.sum().backward()
+    ref = torch.nn.LSTM(3, 4, batch_first=True)
+    ref.load_state_dict(m.state_dict())
+    torch.testing.assert_close(out, ref(x)[0])
+    assert common._TRITON_FAILED and common.step_kernel((x.cuda() if torch.cuda.is_available() else x,)) is not Broken
+
+
+def test_an_installed_build_of_another_source_is_not_loaded(monkeypatch, tmp_path):
+    # a checkout whose kernel changed without a reinstall: the stale build is skipped, the
+    # current source compiled at first use
+    builds = build.installed("scan")
+    if not builds or native_scan.kernel() is None:
+        pytest.skip("no install-time build or no kernel")
+    monkeypatch.setattr(build, "_state", {})
+    monkeypatch.setenv("BIOLSTM_CACHE", str(tmp_path))
+    monkeypatch.setattr(build, "source_hash", lambda name: "another-source")
+    assert native_scan.describe().startswith("active, compiled at first use")
+    monkeypatch.setattr(build, "_state", {})
+    monkeypatch.undo()
+    assert native_scan.describe().startswith("active, built at install")

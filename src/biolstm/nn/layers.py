@@ -299,6 +299,8 @@ class RNNBase(nn.Module):
         B = data.shape[0] if self.batch_first else data.shape[1]
         if not (torch.is_grad_enabled() and data.device.type == "cpu" and data.dtype == torch.float32 and B >= 16):
             return False
+        if torch.is_autocast_enabled("cpu"):  # the kernel runs float32 only: oneDNN takes bfloat16
+            return False
         from .native import scan
 
         return scan.kernel() is not None

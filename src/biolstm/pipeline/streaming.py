@@ -135,7 +135,9 @@ def run_batches(batches: RecordBatches, model, device: torch.device, workers: in
                 verbose: int = 1):  # fmt: skip
     """Yield ``(batch, outputs)`` for each batch of ``batches`` in order: encoded in ``workers``
     DataLoader processes (0: here), the model run under inference mode on ``device``, outputs
-    as float32 on the CPU. A bad record raises SequenceFileError with the worker's message."""
+    as float32 on the CPU. A bad record raises SequenceFileError with the worker's message.
+    Callers close it (``contextlib.closing``) so that an error of theirs restores the model's
+    mode and stops the workers at once."""
     from ..train.inputs import Inputs
 
     loader = DataLoader(batches, batch_size=None, num_workers=workers, prefetch_factor=4 if workers else None,
@@ -144,13 +146,15 @@ def run_batches(batches: RecordBatches, model, device: torch.device, workers: in
     was = model.training
     model.eval()
     try:
-        with torch.inference_mode(), _Progress(total, what, verbose) as progress:
+        with _Progress(total, what, verbose) as progress:
             for batch in loader:
                 if "error" in batch:
                     raise SequenceFileError(batch["error"])
                 n = len(batch["ids"])
-                args, kwargs = Inputs({"x": batch["x"], "lengths": batch["lengths"]}).take(torch.arange(n), device)
-                yield batch, model(*args, **kwargs).float().cpu()
+                with torch.inference_mode():  # closed before the batch is handed on
+                    args, kwargs = Inputs({"x": batch["x"], "lengths": batch["lengths"]}).take(torch.arange(n), device)
+                    out = model(*args, **kwargs).float().cpu()
+                yield batch, out
                 progress.advance(n)
     finally:
         model.train(was)

@@ -214,6 +214,32 @@ class InputGrads:
         return self.dx, dw, self.db
 
 
+_TRITON_FAILED: list[str] = []  # why the Triton kernels could not run, once it happened
+
+
+def run_steps(kernel, name: str, *args) -> bool:
+    """``kernel.<name>(*args)``; True when it ran. A Triton kernel that fails to compile or to
+    launch (a GPU or Triton version it was never run on) says why once per process, as a
+    BiolstmWarning, and is not used again: False, and the caller runs its PyTorch loop (the
+    buffers are untouched: a kernel fails before it runs)."""
+    if kernel is native_scan:
+        getattr(kernel, name)(*args)
+        return True
+    try:
+        getattr(kernel, name)(*args)
+    except Exception as err:
+        import warnings
+
+        from ...validation import BiolstmWarning
+
+        _TRITON_FAILED.append(f"{type(err).__name__}: {str(err)[:300]}")
+        warnings.warn(f"the Triton step kernels failed ({_TRITON_FAILED[0]}); the transparent engine runs its step "
+                      "loops in PyTorch on this device from now on (same values, slower)", BiolstmWarning,
+                      stacklevel=2)  # fmt: skip
+        return False
+    return True
+
+
 def step_kernel(tensors, *acts):
     """The module whose ``lstm_forward`` ... ``rnn_backward`` run the step loops of these tensors
     (input, parameters, state, mask; None skipped) with these activations, or None for the
@@ -224,7 +250,7 @@ def step_kernel(tensors, *acts):
         return native_scan
     ts = [t for t in tensors if t is not None]
     known = all(a.name in native_scan.ACTIVATIONS for a in acts)
-    if ts[0].is_cuda and known and all(t.dtype == torch.float32 for t in ts):
+    if ts[0].is_cuda and known and all(t.dtype == torch.float32 for t in ts) and not _TRITON_FAILED:
         try:
             from . import triton_scan
         except ImportError:  # no Triton: the PyTorch loop

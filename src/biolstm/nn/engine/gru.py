@@ -19,6 +19,7 @@ from .common import (
     final_state,
     prev_rows,
     project_inputs,
+    run_steps,
     step_buffers,
     step_kernel,
     stepwise_columns,
@@ -50,11 +51,11 @@ class GRUScan(torch.autograd.Function):
         G = project_inputs(x, w_ih, b_ih, buf(H3, torch.empty))  # input side, then r|z|n
         HH = buf(H3)  # W_hh h_{t-1} + b_hh
         Y = buf(H)
-        if kernel is not None:  # the step loop in C or Triton; storage (T, B, F)
-            kernel.gru_forward(G.transpose(1, 2), HH.transpose(1, 2), Y.transpose(1, 2), h0, w_hh, b_hh, mask,
-                               batch_sizes, act, rec_act)  # fmt: skip
-            pre_rz = pre_n = None
-        else:
+        pre_rz = pre_n = None
+        if kernel is None or not run_steps(kernel, "gru_forward", G.transpose(1, 2), HH.transpose(1, 2),
+                                           Y.transpose(1, 2), h0, w_hh, b_hh, mask, batch_sizes, act,
+                                           rec_act):  # fmt: skip
+            kernel = None  # the step loop in PyTorch (any storage)
             pre_rz, pre_n = _torch_steps(G, HH, Y, h0, w_hh, b_hh, mask, batch_sizes, act, rec_act, fast_tanh, buf)
         if not full:
             G.masked_fill_(~alive(lengths, T).unsqueeze(1), 0)
@@ -79,12 +80,13 @@ class GRUScan(torch.autograd.Function):
         bs = ctx.batch_sizes
         T, H3, B = G.shape
         H = H3 // 3
+        ran = False
         if ctx.kernel is not None:  # the backward step loop in C or Triton; storage (T, B, F)
             DX, DHN = workspace("gru_dx", G), workspace("gru_dhn", G, H)
             dh = dh_n.contiguous().clone()  # (B, H); ends as dL/dh0
-            ctx.kernel.gru_backward(G.transpose(1, 2), HH.transpose(1, 2), Y, h0, w_hh, mask, bs, dY,
-                                    DX.transpose(1, 2), DHN.transpose(1, 2), dh, act, rec_act)  # fmt: skip
-        else:
+            ran = run_steps(ctx.kernel, "gru_backward", G.transpose(1, 2), HH.transpose(1, 2), Y, h0, w_hh, mask, bs,
+                            dY, DX.transpose(1, 2), DHN.transpose(1, 2), dh, act, rec_act)  # fmt: skip
+        if not ran:
             DX, DHN, dh = _torch_backward_steps(ctx, dY, dh_n, G, HH, Y, h0, w_hh, mask, pre_rz, pre_n)
             dh = dh.t()
 

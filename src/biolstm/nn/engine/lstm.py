@@ -18,6 +18,7 @@ from .common import (
     final_state,
     prev_rows,
     project_inputs,
+    run_steps,
     step_buffers,
     step_kernel,
     stepwise_columns,
@@ -59,11 +60,11 @@ class LSTMScan(torch.autograd.Function):
         C = buf(H)  # cell states (2c while the fast loop runs)
         TC = buf(H)  # act(c)
         Y = buf(P)  # h
-        if kernel is not None:  # the step loop in C or Triton; storage (T, B, F)
-            kernel.lstm_forward(G.transpose(1, 2), C.transpose(1, 2), TC.transpose(1, 2), Y.transpose(1, 2), h0, c0,
-                                w_hh, mask, batch_sizes, act, rec_act)  # fmt: skip
-            M = pre_if = pre_o = pre_g = None
-        else:
+        M = pre_if = pre_o = pre_g = None
+        if kernel is None or not run_steps(kernel, "lstm_forward", G.transpose(1, 2), C.transpose(1, 2),
+                                           TC.transpose(1, 2), Y.transpose(1, 2), h0, c0, w_hh, mask, batch_sizes,
+                                           act, rec_act):  # fmt: skip
+            kernel = None  # the step loop in PyTorch (any storage)
             M, pre_if, pre_o, pre_g = _torch_steps(G, C, TC, Y, h0, c0, w_hh, w_hr, mask, batch_sizes, act, rec_act,
                                                    fast_tanh, buf)  # fmt: skip
         if not full:  # columns past each length hold input projections: clear them
@@ -89,13 +90,13 @@ class LSTMScan(torch.autograd.Function):
         act, rec_act = ctx.acts
         bs = ctx.batch_sizes
         T, H4, B = G.shape
+        ran = False
         if ctx.kernel is not None:  # the backward step loop in C or Triton; storage (T, B, F)
-            DG = workspace("lstm_dg", G)
+            DG, DH = workspace("lstm_dg", G), None
             dh, dc = dh_n.contiguous().clone(), dc_n.contiguous().clone()  # (B, H); end as dL/dh0, dL/dc0
-            ctx.kernel.lstm_backward(G.transpose(1, 2), C.transpose(1, 2), TC.transpose(1, 2), c0, w_hh, mask, bs, dY,
-                                 DG.transpose(1, 2), dh, dc, act, rec_act)  # fmt: skip
-            DH = None
-        else:
+            ran = run_steps(ctx.kernel, "lstm_backward", G.transpose(1, 2), C.transpose(1, 2), TC.transpose(1, 2), c0,
+                            w_hh, mask, bs, dY, DG.transpose(1, 2), dh, dc, act, rec_act)  # fmt: skip
+        if not ran:
             DG, DH, dh, dc = _torch_backward_steps(ctx, dY, dh_n, dc_n, G, C, TC, Y, c0, w_hh, w_hr, mask, pre_if,
                                                    pre_o, pre_g)  # fmt: skip
             dh, dc = dh.t(), dc.t()

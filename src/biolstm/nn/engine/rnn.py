@@ -18,6 +18,7 @@ from .common import (
     final_state,
     prev_rows,
     project_inputs,
+    run_steps,
     step_buffers,
     step_kernel,
     stepwise_columns,
@@ -43,10 +44,10 @@ class RNNScan(torch.autograd.Function):
         kernel = step_kernel((x, w_ih, b, h0, w_hh, mask), act)
         buf = step_buffers(T, B, kernel is not None or batch_major(B), torch.empty if full else torch.zeros, opts)
         Y = project_inputs(x, w_ih, b, buf(H, torch.empty))  # input side, then h
-        if kernel is not None:  # the step loop in C or Triton; storage (T, B, H)
-            kernel.rnn_forward(Y.transpose(1, 2), h0, w_hh, mask, batch_sizes, act)
-            pre = None
-        else:
+        pre = None
+        if kernel is None or not run_steps(kernel, "rnn_forward", Y.transpose(1, 2), h0, w_hh, mask, batch_sizes,
+                                           act):  # fmt: skip
+            kernel = None  # the step loop in PyTorch (any storage)
             pre = _torch_steps(Y, h0, w_hh, mask, batch_sizes, act, fast_tanh, buf)
         if not full:
             Y.masked_fill_(~alive(lengths, T).unsqueeze(1), 0)
@@ -67,11 +68,13 @@ class RNNScan(torch.autograd.Function):
         x, w_ih, h0, w_hh, mask, Y, Y_out, pre = ctx.saved_tensors
         bs = ctx.batch_sizes
         T, H, B = Y.shape
+        ran = False
         if ctx.kernel is not None:  # the backward step loop in C or Triton; storage (T, B, H)
             DP = workspace("rnn_dp", Y)
             dh = dh_n.contiguous().clone()  # (B, H); ends as dL/dh0
-            ctx.kernel.rnn_backward(Y.transpose(1, 2), w_hh, mask, bs, dY, DP.transpose(1, 2), dh, ctx.act)
-        else:
+            ran = run_steps(ctx.kernel, "rnn_backward", Y.transpose(1, 2), w_hh, mask, bs, dY, DP.transpose(1, 2), dh,
+                            ctx.act)  # fmt: skip
+        if not ran:
             DP, dh = _torch_backward_steps(ctx, dY, dh_n, Y, w_hh, mask, pre)
             dh = dh.t()
         need = ctx.needs_input_grad

@@ -75,7 +75,7 @@ def _live_rows(rows, BS, t, B, HAS_BS: tl.constexpr):
 def _dh_in(dh, dY, t, sdt, sdb, sdj, rows, j, tile, H):
     """dL/dh_t at (rows, j): what came back from step t + 1 plus the output's own gradient."""
     d_h = tl.load(dh + rows[:, None] * H + j[None, :], mask=tile, other=0.0)
-    return d_h + tl.load(dY + t * sdt + rows[:, None] * sdb + j[None, :] * sdj, mask=tile, other=0.0)
+    return d_h + tl.load(dY + tl.cast(t, tl.int64) * sdt + rows[:, None] * sdb + j[None, :] * sdj, mask=tile, other=0.0)
 
 
 @triton.jit
@@ -97,7 +97,8 @@ def _lstm_forward(G, C, TC, Y, h0, c0, W, M, BS, T, B, H, HAS_MASK: tl.constexpr
     rows = tl.program_id(0) * BB + tl.arange(0, BB)  # (BB,)
     cols = tl.arange(0, BH)
     ks = tl.arange(0, BK)
-    for t in range(0, T):
+    for t32 in range(0, T):
+        t = tl.cast(t32, tl.int64)  # offsets t * B * H pass 2^31 in large buffers
         live = _live_rows(rows, BS, t, B, HAS_BS)
         for j0 in range(0, H, BH):
             j = j0 + cols
@@ -151,7 +152,7 @@ def _lstm_backward(G, C, TC, c0, W, M, BS, dY, sdt, sdb, sdj, DG, dh, dc, T, B, 
     cols = tl.arange(0, BH)
     inside = rows < B
     for s in range(0, T):
-        t = T - 1 - s
+        t = tl.cast(T - 1 - s, tl.int64)  # offsets t * B * H pass 2^31 in large buffers
         live = _live_rows(rows, BS, t, B, HAS_BS)
         # element-wise: the gate gradients of step t, and dc_{t-1}
         for j0 in range(0, H, BH):
@@ -194,12 +195,11 @@ def _lstm_backward(G, C, TC, c0, W, M, BS, dY, sdt, sdb, sdj, DG, dh, dc, T, B, 
 
 @triton.jit
 def _state_tile(Y, h0, t, B, H, rows, cols, live):
-    """h_{t-1} at (rows, cols): h0 at t = 0, else step t - 1 of Y."""
+    """h_{t-1} at (rows, cols): h0 at t = 0, else step t - 1 of Y (two masked loads, no branch)."""
     at = rows[:, None] * H + cols[None, :]
     m = live[:, None] & (cols[None, :] < H)
-    if t == 0:
-        return tl.load(h0 + at, mask=m, other=0.0)
-    return tl.load(Y + (t - 1) * B * H + at, mask=m, other=0.0)
+    first = tl.load(h0 + at, mask=m & (t == 0), other=0.0)
+    return first + tl.load(Y + (tl.cast(t, tl.int64) - 1) * B * H + at, mask=m & (t > 0), other=0.0)
 
 
 @triton.jit
@@ -209,7 +209,8 @@ def _gru_forward(G, HH, Y, h0, W, bhh, M, BS, T, B, H, HAS_BIAS: tl.constexpr, H
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     cols = tl.arange(0, BH)
     ks = tl.arange(0, BK)
-    for t in range(0, T):
+    for t32 in range(0, T):
+        t = tl.cast(t32, tl.int64)  # offsets t * B * H pass 2^31 in large buffers
         live = _live_rows(rows, BS, t, B, HAS_BS)
         for j0 in range(0, H, BH):
             j = j0 + cols
@@ -256,7 +257,7 @@ def _gru_backward(G, HH, Y, h0, W, M, BS, dY, sdt, sdb, sdj, DX, DHN, dh, T, B, 
     ks = tl.arange(0, BK)
     inside = rows < B
     for s in range(0, T):
-        t = T - 1 - s
+        t = tl.cast(T - 1 - s, tl.int64)  # offsets t * B * H pass 2^31 in large buffers
         live = _live_rows(rows, BS, t, B, HAS_BS)
         for j0 in range(0, H, BH):  # element-wise: dr, dz, dn, d(W_hn h + b_hn), and dh z
             j = j0 + cols
@@ -307,7 +308,8 @@ def _rnn_forward(Y, h0, W, M, BS, T, B, H, HAS_MASK: tl.constexpr, HAS_BS: tl.co
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     cols = tl.arange(0, BH)
     ks = tl.arange(0, BK)
-    for t in range(0, T):
+    for t32 in range(0, T):
+        t = tl.cast(t32, tl.int64)  # offsets t * B * H pass 2^31 in large buffers
         live = _live_rows(rows, BS, t, B, HAS_BS)
         for j0 in range(0, H, BH):
             j = j0 + cols
@@ -333,7 +335,7 @@ def _rnn_backward(Y, W, M, BS, dY, sdt, sdb, sdj, DP, dh, T, B, H, HAS_MASK: tl.
     cols = tl.arange(0, BH)
     inside = rows < B
     for s in range(0, T):
-        t = T - 1 - s
+        t = tl.cast(T - 1 - s, tl.int64)  # offsets t * B * H pass 2^31 in large buffers
         live = _live_rows(rows, BS, t, B, HAS_BS)
         for j0 in range(0, H, BH):
             j = j0 + cols

@@ -32,6 +32,13 @@
 #include "simd.h"
 
 /* 1 when built with OpenMP: one call may use several threads. */
+/* The hash of the source this library was built from (biolstm.nn.native.build.source_hash):
+ * a build left over from an older source is not loaded. */
+#ifndef BIOLSTM_SOURCE
+#define BIOLSTM_SOURCE "unknown"
+#endif
+const char *minrnn_source(void) { return BIOLSTM_SOURCE; }
+
 int minrnn_openmp(void) {
 #ifdef _OPENMP
     return 1;

@@ -66,6 +66,13 @@ int scan_flush_subnormals(int on, int threads, int keep) {
 int scan_csr(void) { return 0; }
 #endif
 
+/* The hash of the source this library was built from (biolstm.nn.native.build.source_hash):
+ * a build left over from an older source is not loaded. */
+#ifndef BIOLSTM_SOURCE
+#define BIOLSTM_SOURCE "unknown"
+#endif
+const char *scan_source(void) { return BIOLSTM_SOURCE; }
+
 int scan_openmp(void) {
 #ifdef _OPENMP
     return 1;

@@ -100,6 +100,17 @@ def headers() -> list[Path]:
     return sorted(KERNEL_DIR.glob("*.h"))
 
 
+def source_hash(name: str) -> str:
+    """A hash of kernel ``name``'s source and the headers it includes, compiled into each build
+    (``<name>_source()``): an installed build made from another source is not loaded."""
+    text = (KERNEL_DIR / f"{name}.c").read_bytes() + b"".join(h.read_bytes() for h in headers())
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
+def source_define(name: str) -> str:
+    return f'-DBIOLSTM_SOURCE="{source_hash(name)}"'
+
+
 def cache_dir() -> Path:
     root = os.environ.get("BIOLSTM_CACHE")
     if root:
@@ -120,8 +131,8 @@ def _compile(name: str, cc: str, flags: list[str]) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        res = subprocess.run([cc, *flags, "-shared", "-o", tmp, str(source_path)], capture_output=True, text=True,
-                             timeout=120)  # fmt: skip
+        res = subprocess.run([cc, *flags, source_define(name), "-shared", "-o", tmp, str(source_path)],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
         if res.returncode != 0:
             raise OSError(f"{cc} failed: {res.stderr.strip()[-500:]}")
         os.replace(tmp, target)  # atomic: another process sees no library or the whole of it
@@ -151,8 +162,12 @@ def _open(name: str) -> ctypes.CDLL:
     for path in installed(name):
         try:
             lib = ctypes.CDLL(str(path))
-        except OSError:
+            built_from = getattr(lib, f"{name}_source")
+        except (OSError, AttributeError):
             continue  # e.g. built with an OpenMP runtime this process cannot load: try the next
+        built_from.restype = ctypes.c_char_p
+        if built_from().decode() != source_hash(name):
+            continue  # built from an older source (the package changed and was not reinstalled)
         lib.origin = f"built at install ({path.name})"
         return lib
     return _first_use(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -555,13 +556,14 @@ class SequenceTask(OutcomeTask):
 
         batches, fmt = self.stream_new(d, state, path, size=size)
         count, novel, total = 0, Counter(), count_records(path, fmt)
-        for batch, outputs in run_batches(batches, model, device, workers, total, "predict", verbose):
-            header, rows = self.prediction_rows(state, batch["ids"], outputs)
-            if count == 0:
-                out.write("\t".join(header) + "\n")
-            out.write("".join("\t".join(str(v) for v in r) + "\n" for r in rows))
-            count += len(rows)
-            novel.update(batch["novel"])
+        with contextlib.closing(run_batches(batches, model, device, workers, total, "predict", verbose)) as stream:
+            for batch, outputs in stream:
+                header, rows = self.prediction_rows(state, batch["ids"], outputs)
+                if count == 0:
+                    out.write("\t".join(header) + "\n")
+                out.write("".join("\t".join(str(v) for v in r) + "\n" for r in rows))
+                count += len(rows)
+                novel.update(batch["novel"])
         if count == 0:
             raise InputError(f"{path}: expected at least one record, found none")
         _warn_novelty(state, path, novel)
@@ -579,18 +581,20 @@ class SequenceTask(OutcomeTask):
                                        size=size)  # fmt: skip
         o = self.outcome(state)
         outs, ys, base, novel = [], [], {name: [] for name in baselines}, Counter()
-        for batch, outputs in run_batches(batches, model, device, workers, count_records(path, fmt), "evaluate",
-                                          verbose):  # fmt: skip
-            if batch["labels"][0] is None:
-                raise InputError(f"{path}: expected labels to evaluate against (a label column, --labels or --label)")
-            first, ids = batch["first"], batch["ids"]
-            o.where = labels or path if label is None else "--label"
-            o.at = lambda k, f=first, i=ids: f"{path}: record {f + k + 1} ({i[k]!r})"
-            ys.append(o.transform(batch["labels"]))
-            outs.append(outputs)
-            for name, fit in baselines.items():
-                base[name].append(np.asarray(fit(batch["sequences"])))
-            novel.update(batch["novel"])
+        stream = run_batches(batches, model, device, workers, count_records(path, fmt), "evaluate", verbose)
+        with contextlib.closing(stream):
+            for batch, outputs in stream:
+                if batch["labels"][0] is None:
+                    raise InputError(f"{path}: expected labels to evaluate against (a label column, --labels or "
+                                     "--label)")  # fmt: skip
+                first, ids = batch["first"], batch["ids"]
+                o.where = labels or path if label is None else "--label"
+                o.at = lambda k, f=first, i=ids: f"{path}: record {f + k + 1} ({i[k]!r})"
+                ys.append(o.transform(batch["labels"]))
+                outs.append(outputs)
+                for name, fit in baselines.items():
+                    base[name].append(np.asarray(fit(batch["sequences"])))
+                novel.update(batch["novel"])
         if not outs:
             raise InputError(f"{path}: expected at least one record, found none")
         _warn_novelty(state, path, novel)
