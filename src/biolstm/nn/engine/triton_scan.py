@@ -195,11 +195,14 @@ def _lstm_backward(G, C, TC, c0, W, M, BS, dY, sdt, sdb, sdj, DG, dh, dc, T, B, 
 
 @triton.jit
 def _state_tile(Y, h0, t, B, H, rows, cols, live):
-    """h_{t-1} at (rows, cols): h0 at t = 0, else step t - 1 of Y (two masked loads, no branch)."""
+    """h_{t-1} at (rows, cols): h0 at t = 0, else step t - 1 of Y (one return: inlined into loops)."""
     at = rows[:, None] * H + cols[None, :]
     m = live[:, None] & (cols[None, :] < H)
-    first = tl.load(h0 + at, mask=m & (t == 0), other=0.0)
-    return first + tl.load(Y + (tl.cast(t, tl.int64) - 1) * B * H + at, mask=m & (t > 0), other=0.0)
+    if t == 0:
+        h = tl.load(h0 + at, mask=m, other=0.0)
+    else:
+        h = tl.load(Y + (tl.cast(t, tl.int64) - 1) * B * H + at, mask=m, other=0.0)
+    return h
 
 
 @triton.jit
