@@ -25,8 +25,17 @@ ids = st.text("abcdefghijklmnopqrstuvwxyz0123456789_.|", min_size=1, max_size=12
 dna = st.text("ACGTNacgtn", min_size=1, max_size=80)
 
 
+_ROOT = tempfile.TemporaryDirectory(prefix="biolstm-fuzz-")  # every example's file, removed with the module
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_the_examples_files():
+    yield
+    _ROOT.cleanup()
+
+
 def _file(data: bytes, name: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="fuzz-"))
+    folder = Path(tempfile.mkdtemp(dir=_ROOT.name))
     path = folder / name
     path.write_bytes(data)
     return path
