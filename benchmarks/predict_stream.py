@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from biolstm.bench import cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,11 +121,7 @@ if __name__ == "__main__":
             for m in modes:
                 runs[m].append(measure(run, fasta, tmp / f"{m}.tsv", m, args.workers, args.threads, args.before_src))
         preds = {m: np.loadtxt(tmp / f"{m}.tsv", delimiter="\t", skiprows=1, usecols=(2, 3)) for m in modes}
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     print(f"# predict: {args.records:,} records of {args.length} bp, {cpu}, {os.cpu_count()} CPUs, "
           f"{args.threads} torch threads, median of {args.rounds} interleaved runs\n")  # fmt: skip
     print("| mode | wall s (each run) | records/s | peak memory (PSS of the process tree), MiB |")

@@ -157,8 +157,7 @@ def test_auto_engine_choice():
 def test_auto_trains_on_the_c_step_loop_where_it_is_faster():
     from biolstm.nn.native import scan
 
-    if scan.kernel() is None:
-        pytest.skip(f"no step kernel: {scan.unavailable_reason()}")
+    assert scan.kernel() is not None, scan.unavailable_reason()  # built at install
     lstm, gru = bnn.LSTM(3, 4, batch_first=True), bnn.GRU(3, 4)
     x = torch.randn(32, 5, 3)
     assert lstm._choose_engine(False, x) == "transparent"  # training, CPU float32, batch 32

@@ -580,6 +580,7 @@ class SequenceTask(OutcomeTask):
         batches, fmt = self.stream_new(d, state, path, labels, label, labeled=True, keep_sequences=bool(baselines),
                                        size=size)  # fmt: skip
         o = self.outcome(state)
+        o.where = labels or path if label is None else "--label"
         outs, ys, base, novel = [], [], {name: [] for name in baselines}, Counter()
         stream = run_batches(batches, model, device, workers, count_records(path, fmt), "evaluate", verbose)
         with contextlib.closing(stream):
@@ -588,7 +589,6 @@ class SequenceTask(OutcomeTask):
                     raise InputError(f"{path}: expected labels to evaluate against (a label column, --labels or "
                                      "--label)")  # fmt: skip
                 first, ids = batch["first"], batch["ids"]
-                o.where = labels or path if label is None else "--label"
                 o.at = lambda k, f=first, i=ids: f"{path}: record {f + k + 1} ({i[k]!r})"
                 ys.append(o.transform(batch["labels"]))
                 outs.append(outputs)
