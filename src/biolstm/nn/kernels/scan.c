@@ -24,8 +24,11 @@
  * threads when built with -fopenmp (torch's own pool, as for minrnn.c); the rows are
  * independent, so the result does not depend on the thread count (the products are the BLAS's).
  *
- * The backward passes run with subnormal results flushed to zero (scan_flush_subnormals), so
- * that a gradient fading back through time does not slow every later product down.
+ * Results are stored with subnormal values flushed to zero (see flush), so that a gradient
+ * fading back through time does not slow every later product down. The flush-to-zero mode the
+ * backward passes also run in (scan_flush_subnormals) covers the products, but it is set per
+ * thread, and a pool thread it missed would keep a subnormal another flushes: storing flushed
+ * values keeps every result the same whichever thread computes it.
  *
  * The arithmetic is written on vectors of 16 floats (GCC / Clang vector extensions): one
  * AVX-512 register, or two AVX2 ones, or four SSE ones, as the build's target allows. */
@@ -42,11 +45,8 @@ enum { SIGMOID = 0, TANH = 1, RELU = 2, LINEAR = 3, HARD_SIGMOID = 4 };
 
 /* Flush-to-zero and denormals-are-zero (x86 MXCSR) on the calling thread and on the OpenMP
  * pool's threads, which run these loops and the BLAS's products: on (on = 1) before a scan's
- * backward, off after it (bits the calling thread had before are kept). Returns whether it
- * could (x86 only). A gradient that fades over many steps back from a loss on the last step
- * becomes subnormal, and x86 arithmetic on subnormals, in these loops and in the products that
- * read their results, runs many times slower: an LSTM step measured 7x slower with 5% of its
- * gate gradients subnormal. They are below 1.2e-38 in magnitude, so zero is within rounding. */
+ * forward or backward, off after it (bits the calling thread had before are kept). Returns
+ * whether it could (x86 only). See flush for why. */
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
 #define FTZ_DAZ 0x8040u
@@ -86,6 +86,20 @@ int scan_openmp(void) {
 
 static inline vf sign_of(vf x) { return (vf)((vi)x & splati((int32_t)0x80000000)); }
 
+/* v with its subnormal entries set to zero (the sign kept). A gradient that fades over many
+ * steps back from a loss on the last step becomes subnormal, and arithmetic on subnormals, in
+ * these loops and in the BLAS products that read their results, runs many times slower on x86:
+ * an LSTM step measured 7x slower with 5% of its gate gradients subnormal. They are below
+ * 1.2e-38 in magnitude, so zero is within rounding of them. */
+static inline vf flush(vf v) { return sel(vabs(v) < splat(1.17549435e-38f), sign_of(v), v); }
+
+/* st of flush(v). */
+static inline void stf(float *p, vf v, int64_t c) { st(p, flush(v), c); }
+
+/* The same for n floats in place (a BLAS product's output). */
+static void flush_all(float *p, int64_t n) {
+    for (int64_t k = 0; k < n; k += VL) stf(p + k, ld(p + k, n - k), n - k);
+}
 
 /* c floats at p, s apart (s = 0: one value for all). */
 static inline vf lds(const float *p, int64_t s, int64_t c) {
@@ -183,13 +197,13 @@ void scan_lstm_forward(sgemm_t f, float *G, float *C, float *TC, float *Y, const
                 vf gg = activate(ld(gb + 2 * H + j, m), act), o = activate(ld(gb + 3 * H + j, m), rec);
                 vf cc = fg * ld(cp + b * H + j, m) + i * gg;
                 vf tcv = activate(cc, act);
-                st(gb + j, i, m);
-                st(gb + H + j, fg, m);
-                st(gb + 2 * H + j, gg, m);
-                st(gb + 3 * H + j, o, m);
-                st(c + b * H + j, cc, m);
-                st(tc + b * H + j, tcv, m);
-                st(y + b * H + j, o * tcv, m);
+                stf(gb + j, i, m);
+                stf(gb + H + j, fg, m);
+                stf(gb + 2 * H + j, gg, m);
+                stf(gb + 3 * H + j, o, m);
+                stf(c + b * H + j, cc, m);
+                stf(tc + b * H + j, tcv, m);
+                stf(y + b * H + j, o * tcv, m);
             }
         }
     }
@@ -220,17 +234,18 @@ void scan_lstm_backward(sgemm_t f, const float *G, const float *C, const float *
                 vf i = ld(gb + j, m), fg = ld(gb + H + j, m), gg = ld(gb + 2 * H + j, m), o = ld(gb + 3 * H + j, m);
                 vf tcv = ld(tc + b * H + j, m);
                 vf d_c = ld(dc + b * H + j, m) + d_h * o * deriv(tcv, act);
-                st(dgb + j, d_c * gg * deriv(i, rec), m);
-                st(dgb + H + j, d_c * ld(cp + b * H + j, m) * deriv(fg, rec), m);
-                st(dgb + 2 * H + j, d_c * i * deriv(gg, act), m);
-                st(dgb + 3 * H + j, d_h * tcv * deriv(o, rec), m);
-                st(dc + b * H + j, d_c * fg, m);
+                stf(dgb + j, d_c * gg * deriv(i, rec), m);
+                stf(dgb + H + j, d_c * ld(cp + b * H + j, m) * deriv(fg, rec), m);
+                stf(dgb + 2 * H + j, d_c * i * deriv(gg, act), m);
+                stf(dgb + 3 * H + j, d_h * tcv * deriv(o, rec), m);
+                stf(dc + b * H + j, d_c * fg, m);
             }
         }
         /* dL/dh_{t-1} (H x n) = W_hh^T (H x 4H) dg (4H x n), through the mask */
         gemm(f, "N", H, n, H4, w_hh, H, dg, H4, 0.0f, mask ? tmp : dh, H);
         if (mask)
             for (int64_t k = 0; k < n * H; k++) dh[k] = tmp[k] * mask[k];
+        flush_all(dh, n * H);
     }
 }
 
@@ -257,17 +272,17 @@ void scan_gru_forward(sgemm_t f, float *G, float *HH, float *Y, const float *h0,
                     hr += ld(b_hh + j, m);
                     hz += ld(b_hh + H + j, m);
                     hn += ld(b_hh + 2 * H + j, m);
-                    st(hb + j, hr, m);
-                    st(hb + H + j, hz, m);
-                    st(hb + 2 * H + j, hn, m);
+                    stf(hb + j, hr, m);
+                    stf(hb + H + j, hz, m);
+                    stf(hb + 2 * H + j, hn, m);
                 }
                 vf r = activate(ld(gb + j, m) + hr, rec), z = activate(ld(gb + H + j, m) + hz, rec);
                 vf nn = activate(ld(gb + 2 * H + j, m) + r * hn, act);
                 vf h = ld(hp + b * H + j, m);
-                st(gb + j, r, m);
-                st(gb + H + j, z, m);
-                st(gb + 2 * H + j, nn, m);
-                st(y + b * H + j, nn + z * (h - nn), m);
+                stf(gb + j, r, m);
+                stf(gb + H + j, z, m);
+                stf(gb + 2 * H + j, nn, m);
+                stf(y + b * H + j, nn + z * (h - nn), m);
             }
         }
     }
@@ -302,14 +317,14 @@ void scan_gru_backward(sgemm_t f, const float *G, const float *HH, const float *
                 vf dz = d_h * (ld(hp + b * H + j, m) - nn) * deriv(z, rec);
                 vf dr = dn * ld(hh + b * H3 + 2 * H + j, m) * deriv(r, rec);
                 vf dnh = dn * r;
-                st(dxb + j, dr, m);
-                st(dxb + H + j, dz, m);
-                st(dxb + 2 * H + j, dn, m);
-                st(dhn + b * H + j, dnh, m);
-                st(dhh + j, dr, m);
-                st(dhh + H + j, dz, m);
-                st(dhh + 2 * H + j, dnh, m);
-                st(dh + b * H + j, d_h * z, m);
+                stf(dxb + j, dr, m);
+                stf(dxb + H + j, dz, m);
+                stf(dxb + 2 * H + j, dn, m);
+                stf(dhn + b * H + j, dnh, m);
+                stf(dhh + j, dr, m);
+                stf(dhh + H + j, dz, m);
+                stf(dhh + 2 * H + j, dnh, m);
+                stf(dh + b * H + j, d_h * z, m);
             }
         }
         /* dL/dh_{t-1} = dh z + W_hh^T [dr | dz | dhn], the product through the mask */
@@ -318,6 +333,7 @@ void scan_gru_backward(sgemm_t f, const float *G, const float *HH, const float *
             for (int64_t k = 0; k < n * H; k++) dh[k] += tmp[k] * mask[k];
         else
             for (int64_t k = 0; k < n * H; k++) dh[k] += tmp[k];
+        flush_all(dh, n * H);
     }
 }
 
@@ -333,7 +349,7 @@ void scan_rnn_forward(sgemm_t f, float *Y, const float *h0, const float *w_hh, c
         gemm(f, "T", H, n, H, w_hh, H, masked(hp, mask, hm, n, H), H, 1.0f, y, H);
 #pragma omp parallel for schedule(static) num_threads(threads_for(n, H, threads)) if (threads > 1)
         for (int64_t b = 0; b < n; b++)
-            for (int64_t j = 0; j < H; j += VL) st(y + b * H + j, activate(ld(y + b * H + j, H - j), act), H - j);
+            for (int64_t j = 0; j < H; j += VL) stf(y + b * H + j, activate(ld(y + b * H + j, H - j), act), H - j);
     }
 }
 
@@ -352,10 +368,11 @@ void scan_rnn_backward(sgemm_t f, const float *Y, const float *w_hh, const float
             for (int64_t j = 0; j < H; j += VL) {
                 const int64_t m = H - j;
                 vf d_h = ld(dh + b * H + j, m) + lds(dy + b * ds[1] + j * ds[2], ds[2], m);
-                st(dp + b * H + j, d_h * deriv(ld(y + b * H + j, m), act), m);
+                stf(dp + b * H + j, d_h * deriv(ld(y + b * H + j, m), act), m);
             }
         gemm(f, "N", H, n, H, w_hh, H, dp, H, 0.0f, mask ? tmp : dh, H);
         if (mask)
             for (int64_t k = 0; k < n * H; k++) dh[k] = tmp[k] * mask[k];
+        flush_all(dh, n * H);
     }
 }
